@@ -1,0 +1,79 @@
+// Command collector is aftershock's node agent. See README.md and
+// `collector --help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/aftershock/aftershock/internal/collector"
+)
+
+const usage = `collector: watch a node (kernel, reboots, DNS, timeouts) and publish
+CloudEvents to NATS JetStream.
+
+Usage:
+  collector [flags]
+
+Flags:
+`
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	var o collector.Options
+	var logLevel slog.Level
+	fs.StringVar(&o.NATS.URL, "nats", envOr("AFTERSHOCK_NATS_URL", "nats://127.0.0.1:4222"), "NATS server URL(s), comma-separated [$AFTERSHOCK_NATS_URL]")
+	fs.StringVar(&o.NATS.Creds, "nats-creds", os.Getenv("AFTERSHOCK_NATS_CREDS"), "NATS credentials file [$AFTERSHOCK_NATS_CREDS]")
+	fs.StringVar(&o.NATS.NKey, "nats-nkey", os.Getenv("AFTERSHOCK_NATS_NKEY"), "NATS nkey seed file [$AFTERSHOCK_NATS_NKEY]")
+	fs.StringVar(&o.NATS.TLSCA, "tls-ca", os.Getenv("AFTERSHOCK_TLS_CA"), "CA bundle to verify the NATS server [$AFTERSHOCK_TLS_CA]")
+	fs.StringVar(&o.NATS.TLSCert, "tls-cert", os.Getenv("AFTERSHOCK_TLS_CERT"), "client certificate for NATS [$AFTERSHOCK_TLS_CERT]")
+	fs.StringVar(&o.NATS.TLSKey, "tls-key", os.Getenv("AFTERSHOCK_TLS_KEY"), "client key for NATS [$AFTERSHOCK_TLS_KEY]")
+	fs.StringVar(&o.Cluster, "cluster", envOr("AFTERSHOCK_CLUSTER", "default"), "cluster name carried by every event [$AFTERSHOCK_CLUSTER]")
+	fs.StringVar(&o.Node, "node", os.Getenv("AFTERSHOCK_NODE"), "node name (default: hostname) [$AFTERSHOCK_NODE]")
+	fs.StringVar(&o.HostRoot, "host-root", envOr("AFTERSHOCK_HOST_ROOT", "/"), "where the host filesystem is mounted [$AFTERSHOCK_HOST_ROOT]")
+	fs.StringVar(&o.StateDir, "state-dir", envOr("AFTERSHOCK_STATE_DIR", "./state/collector"), "state directory [$AFTERSHOCK_STATE_DIR]")
+	fs.StringVar(&o.HTTPAddr, "http", envOr("AFTERSHOCK_HTTP", "127.0.0.1:9471"), "address for /healthz, /readyz and /metrics [$AFTERSHOCK_HTTP]")
+	fs.DurationVar(&o.Heartbeat, "heartbeat", 10*time.Second, "node.heartbeat period")
+	fs.DurationVar(&o.PostureEvery, "posture-interval", time.Minute, "how often posture is re-read (published on change)")
+	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "collector: unexpected argument %q (see collector --help)\n", fs.Arg(0))
+		return 2
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := collector.Run(ctx, o, log); err != nil {
+		log.Error("collector failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

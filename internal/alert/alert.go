@@ -1,0 +1,120 @@
+// Package alert defines what the router says: an alert with a deterministic
+// identity, its evidence and its lifecycle state.
+package alert
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aftershock/aftershock/internal/event"
+)
+
+// State is where an alert is in its lifecycle.
+type State string
+
+// Alert states.
+const (
+	Firing   State = "firing"
+	Resolved State = "resolved"
+)
+
+// Alert is published to the ALERTS stream, with ID as Nats-Msg-Id so a
+// replay after a crash cannot store (or notify) it twice.
+type Alert struct {
+	// ID identifies this firing or resolution of this window.
+	ID string `json:"id"`
+	// Fingerprint identifies the thing alerted on (rule + group key): the
+	// key for dedup, repeat and resolve.
+	Fingerprint  string            `json:"fingerprint"`
+	Rule         string            `json:"rule"`
+	Severity     string            `json:"severity"`
+	State        State             `json:"state"`
+	Labels       map[string]string `json:"labels,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+	Summary      string            `json:"summary"`
+	Details      string            `json:"details,omitempty"`
+	GroupKey     string            `json:"group_key"`
+	Receivers    []string          `json:"receivers,omitempty"`
+	WindowStart  time.Time         `json:"window_start"`
+	WindowEnd    time.Time         `json:"window_end"`
+	StartsAt     time.Time         `json:"starts_at"`
+	EndsAt       time.Time         `json:"ends_at,omitzero"`
+	Evidence     []event.Event     `json:"evidence,omitempty"`
+	EvidenceSeen int               `json:"evidence_seen"`
+	Drill        bool              `json:"drill"`
+	RulesVersion string            `json:"rules_version,omitempty"`
+	// CreatedAt is the router's wall clock; all other times are event time.
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Fingerprint hashes a rule name and group key.
+func Fingerprint(rule, groupKey string) string {
+	return hash(rule, groupKey)
+}
+
+// MakeID derives the alert id from its fingerprint, window start and state,
+// so re-evaluating the same events always yields the same id.
+func MakeID(fingerprint string, windowStart time.Time, state State) string {
+	return hash(fingerprint, windowStart.UTC().Format(time.RFC3339Nano), string(state))
+}
+
+func hash(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// Subject is where the alert is published: alerts.<live|drill>.<rule>.
+func (a *Alert) Subject() string {
+	tl := "live"
+	if a.Drill {
+		tl = "drill"
+	}
+	return "alerts." + tl + "." + event.Token(a.Rule)
+}
+
+// Encode marshals the alert.
+func (a *Alert) Encode() ([]byte, error) {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("encode alert %s: %w", a.ID, err)
+	}
+	return b, nil
+}
+
+// Decode parses an alert from the ALERTS stream.
+func Decode(b []byte) (*Alert, error) {
+	var a Alert
+	if err := json.Unmarshal(b, &a); err != nil {
+		return nil, fmt.Errorf("decode alert: %w", err)
+	}
+	if a.ID == "" || a.Rule == "" {
+		return nil, fmt.Errorf("decode alert: missing id or rule")
+	}
+	return &a, nil
+}
+
+// Title is a one-line description for logs and message headers.
+func (a *Alert) Title() string {
+	var b strings.Builder
+	if a.Drill {
+		b.WriteString("[DRILL] ")
+	}
+	fmt.Fprintf(&b, "[%s] %s", strings.ToUpper(string(a.State)), strings.ToUpper(orDefault(a.Severity, "info")))
+	fmt.Fprintf(&b, " %s: %s", a.Rule, a.Summary)
+	return b.String()
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

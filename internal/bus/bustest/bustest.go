@@ -1,0 +1,138 @@
+// Package bustest runs real NATS parts for tests: an in-process nats-server
+// with JetStream on a random port with file storage in a temp dir, and the
+// real `nats` CLI built from the version pinned in go.mod.
+package bustest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/aftershock/aftershock/internal/bus"
+)
+
+// Server starts an embedded JetStream server for the test and stops it at
+// cleanup.
+func Server(tb testing.TB) *server.Server {
+	tb.Helper()
+	return ServerIn(tb, tb.TempDir())
+}
+
+// ServerIn starts a server storing in dir, so a test can restart it on the
+// same store.
+func ServerIn(tb testing.TB, dir string) *server.Server {
+	tb.Helper()
+	s, err := bus.StartEmbedded(bus.EmbeddedOptions{StateDir: dir, Port: -1}, nil)
+	if err != nil {
+		tb.Fatalf("start nats: %v", err)
+	}
+	tb.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s
+}
+
+// Connect dials s and provisions the default topology.
+func Connect(tb testing.TB, s *server.Server) *bus.Conn {
+	tb.Helper()
+	c, err := bus.Connect(context.Background(), bus.Options{URL: s.ClientURL(), Name: tb.Name()}, Logger(tb))
+	if err != nil {
+		tb.Fatalf("connect: %v", err)
+	}
+	tb.Cleanup(c.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := bus.Provision(ctx, c.JS, bus.DefaultTopology()); err != nil {
+		tb.Fatalf("provision: %v", err)
+	}
+	return c
+}
+
+// Logger writes to the test log only when -v is set, so failures stay
+// readable.
+func Logger(tb testing.TB) *slog.Logger {
+	if !testing.Verbose() {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return slog.New(slog.NewTextHandler(tWriter{tb}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ tb testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.tb.Log(string(p))
+	return len(p), nil
+}
+
+var (
+	cliOnce sync.Once
+	cliPath string
+	cliErr  error
+)
+
+// NATSCLI returns the path of the `nats` CLI pinned as a tool in go.mod,
+// built once per test binary (the Go build cache makes later builds cheap).
+func NATSCLI(tb testing.TB) string {
+	tb.Helper()
+	cliOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "aftershock-natscli-")
+		if err != nil {
+			cliErr = err
+			return
+		}
+		cliPath = filepath.Join(dir, "nats")
+		cmd := exec.Command("go", "build", "-o", cliPath, "github.com/nats-io/natscli/nats")
+		cmd.Dir = moduleRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			cliErr = &buildError{out: string(out), err: err}
+		}
+	})
+	if cliErr != nil {
+		tb.Fatalf("build nats CLI: %v", cliErr)
+	}
+	return cliPath
+}
+
+type buildError struct {
+	out string
+	err error
+}
+
+func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
+
+func moduleRoot() string {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "."
+	}
+	return filepath.Dir(string(trimNL(out)))
+}
+
+func trimNL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// Eventually polls cond until it holds or the deadline passes. Deadlines are
+// generous: these are correctness waits, not timing assertions.
+func Eventually(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,93 @@
+// Package bus connects to NATS (an external server or cluster, or an embedded
+// nats-server with JetStream) and provisions aftershock's streams and buckets.
+package bus
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// EmbeddedOptions configures the in-process nats-server used when no URL is
+// given: the one-command local run, and the real server in tests.
+type EmbeddedOptions struct {
+	// StateDir holds the JetStream file store (under StateDir/jetstream).
+	StateDir string
+	// Host defaults to 127.0.0.1: the embedded server is for this machine.
+	Host string
+	// Port defaults to 4222; -1 picks a free port (tests).
+	Port int
+	// ServerName identifies the server in logs and in JetStream metadata.
+	ServerName string
+	// ConfigFile, when set, is a nats-server config file loaded first
+	// (accounts, permissions, TLS); the fields above still override it.
+	ConfigFile string
+}
+
+// StartEmbedded starts a JetStream-enabled nats-server and waits until it
+// accepts connections.
+func StartEmbedded(o EmbeddedOptions, log *slog.Logger) (*server.Server, error) {
+	if o.StateDir == "" {
+		return nil, errors.New("embedded nats: state dir is required")
+	}
+	if err := os.MkdirAll(o.StateDir, 0o750); err != nil {
+		return nil, fmt.Errorf("embedded nats: create state dir: %w", err)
+	}
+	opts := &server.Options{}
+	if o.ConfigFile != "" {
+		var err error
+		if opts, err = server.ProcessConfigFile(o.ConfigFile); err != nil {
+			return nil, fmt.Errorf("embedded nats: load %s: %w", o.ConfigFile, err)
+		}
+	}
+	opts.JetStream = true
+	opts.StoreDir = o.StateDir // nats-server adds its own "jetstream" subdirectory
+	opts.NoSigs = true
+	if o.Host != "" || opts.Host == "" {
+		opts.Host = orDefault(o.Host, "127.0.0.1")
+	}
+	if o.Port != 0 || opts.Port == 0 {
+		opts.Port = o.Port
+		if o.Port == 0 {
+			opts.Port = 4222
+		}
+	}
+	if o.ServerName != "" {
+		opts.ServerName = o.ServerName
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	if log != nil {
+		s.SetLoggerV2(&serverLogger{log: log.With("component", "nats-server")}, false, false, false)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(30 * time.Second) {
+		s.Shutdown()
+		return nil, fmt.Errorf("embedded nats: not ready on %s:%d after 30s (port in use?)", opts.Host, opts.Port)
+	}
+	return s, nil
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// serverLogger adapts nats-server's logger to slog; notices go to debug so
+// the router's own log stays readable.
+type serverLogger struct{ log *slog.Logger }
+
+func (l *serverLogger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l *serverLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
+func (l *serverLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l *serverLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l *serverLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l *serverLogger) Tracef(format string, v ...any)  {}

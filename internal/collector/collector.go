@@ -1,0 +1,148 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aftershock/aftershock/internal/bus"
+	"github.com/aftershock/aftershock/internal/event"
+	"github.com/aftershock/aftershock/internal/opshttp"
+	"github.com/aftershock/aftershock/internal/posture"
+)
+
+// Collector is a running node agent.
+type Collector struct {
+	opts      Options
+	log       *slog.Logger
+	conn      *bus.Conn
+	ops       *opshttp.Server
+	host      posture.Host
+	source    string
+	published *prometheus.CounterVec
+	now       func() time.Time
+}
+
+// Run starts the collector and blocks until ctx ends.
+func Run(ctx context.Context, opts Options, log *slog.Logger) error {
+	opts.Defaults()
+	if err := opts.Validate(); err != nil {
+		return fmt.Errorf("invalid options: %w", err)
+	}
+	c := &Collector{
+		opts:   opts,
+		log:    log.With("node", opts.Node, "cluster", opts.Cluster),
+		host:   posture.Host{Root: opts.HostRoot},
+		source: "aftershock/collector/" + opts.Node,
+		now:    time.Now,
+	}
+	c.ops = opshttp.New(log)
+	c.published = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aftershock_collector_events_total",
+		Help: "Events by type and outcome (published, failed).",
+	}, []string{"type", "outcome"})
+	c.ops.Registry.MustRegister(c.published)
+	nopts := opts.NATS
+	nopts.Background = true
+	var err error
+	if c.conn, err = bus.Connect(ctx, nopts, c.log); err != nil {
+		return err
+	}
+	defer c.conn.Close()
+	c.ops.AddReadiness("nats", func(context.Context) error {
+		if !c.conn.NC.IsConnected() {
+			return errors.New("not connected (events are kept until it is)")
+		}
+		return nil
+	})
+	if err := c.ops.Start(opts.HTTPAddr); err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = c.ops.Shutdown(sctx)
+	}()
+	c.log.Info("collector started", "nats", bus.Redact(opts.NATS.URL), "heartbeat", opts.Heartbeat)
+	c.loop(ctx)
+	return nil
+}
+
+// loop publishes posture at start and on change, and heartbeats.
+func (c *Collector) loop(ctx context.Context) {
+	hb := time.NewTicker(c.opts.Heartbeat)
+	defer hb.Stop()
+	pt := time.NewTicker(c.opts.PostureEvery)
+	defer pt.Stop()
+	var last string
+	c.postureIfChanged(ctx, &last)
+	c.heartbeat(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hb.C:
+			c.heartbeat(ctx)
+		case <-pt.C:
+			c.postureIfChanged(ctx, &last)
+		}
+	}
+}
+
+func (c *Collector) heartbeat(ctx context.Context) {
+	d := event.Heartbeat{IntervalSecs: c.opts.Heartbeat.Seconds(), Version: c.opts.Version}
+	d.BootID, _ = c.host.BootID()
+	if up, err := c.host.Uptime(); err == nil {
+		d.UptimeSeconds = up.Seconds()
+	}
+	c.emit(ctx, event.TypeHeartbeat, d)
+}
+
+func (c *Collector) postureIfChanged(ctx context.Context, last *string) {
+	p := c.host.Read()
+	key := fmt.Sprintf("%+v", p)
+	if key == *last {
+		return
+	}
+	if c.emit(ctx, event.TypePosture, p) {
+		*last = key
+	}
+}
+
+// emit builds and publishes one event; it reports whether it was stored.
+func (c *Collector) emit(ctx context.Context, typ string, data any) bool {
+	ev, err := event.New(typ, c.source, c.opts.Cluster, c.opts.Node, c.now(), data)
+	if err != nil {
+		c.log.Error("build event", "type", typ, "err", err)
+		return false
+	}
+	if err := c.publish(ctx, ev); err != nil {
+		c.published.WithLabelValues(typ, "failed").Inc()
+		c.log.Warn("publish failed", "type", typ, "id", ev.ID, "err", err)
+		return false
+	}
+	c.published.WithLabelValues(typ, "published").Inc()
+	return true
+}
+
+// publish stores ev in JetStream with its id as Nats-Msg-Id, so a retried
+// publish is stored once.
+func (c *Collector) publish(ctx context.Context, ev *event.Event) error {
+	b, err := ev.Encode()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.opts.PublishTimeout)
+	defer cancel()
+	_, err = c.conn.JS.PublishMsg(ctx, &nats.Msg{Subject: ev.NATSSubject(false), Data: b}, jetstream.WithMsgID(ev.ID))
+	if err != nil {
+		return fmt.Errorf("publish %s: %w", ev.Type, err)
+	}
+	return nil
+}

@@ -1,0 +1,86 @@
+// Package collector is the node agent: it watches the node and publishes
+// CloudEvents to NATS JetStream. main parses flags into Options and calls Run.
+package collector
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/aftershock/aftershock/internal/bus"
+)
+
+// Options configure a collector; Defaults applies defaults in one place.
+type Options struct {
+	NATS    bus.Options
+	Cluster string
+	Node    string
+	// HostRoot is where the host's filesystem is mounted ("/" on the host).
+	HostRoot string
+	StateDir string
+	HTTPAddr string
+	// Heartbeat is the node.heartbeat period.
+	Heartbeat time.Duration
+	// PostureEvery is how often posture is re-read; it is published only
+	// when it changed.
+	PostureEvery time.Duration
+	// PublishTimeout bounds one JetStream publish.
+	PublishTimeout time.Duration
+	Version        string
+}
+
+// Defaults fills zero fields.
+func (o *Options) Defaults() {
+	if o.NATS.URL == "" {
+		o.NATS.URL = "nats://127.0.0.1:4222"
+	}
+	if o.NATS.Name == "" {
+		o.NATS.Name = "aftershock-collector"
+	}
+	if o.Cluster == "" {
+		o.Cluster = "default"
+	}
+	if o.Node == "" {
+		o.Node, _ = os.Hostname()
+	}
+	if o.HostRoot == "" {
+		o.HostRoot = "/"
+	}
+	if o.StateDir == "" {
+		o.StateDir = "./state/collector"
+	}
+	if o.HTTPAddr == "" {
+		o.HTTPAddr = "127.0.0.1:9471"
+	}
+	if o.Heartbeat == 0 {
+		o.Heartbeat = 10 * time.Second
+	}
+	if o.PostureEvery == 0 {
+		o.PostureEvery = time.Minute
+	}
+	if o.PublishTimeout == 0 {
+		o.PublishTimeout = 5 * time.Second
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+}
+
+// Validate names every bad field.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.Node == "" {
+		errs = append(errs, errors.New("node: empty and the hostname is unknown; set --node"))
+	}
+	if o.Heartbeat < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("heartbeat %s: must be at least 100ms", o.Heartbeat))
+	}
+	if o.PostureEvery < time.Second {
+		errs = append(errs, fmt.Errorf("posture interval %s: must be at least 1s", o.PostureEvery))
+	}
+	if st, err := os.Stat(o.HostRoot); err != nil || !st.IsDir() {
+		errs = append(errs, fmt.Errorf("host root %q: not a directory", o.HostRoot))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,127 @@
+package event
+
+import "strings"
+
+// Class is the last subject token: it groups types so NATS permissions and
+// consumers can filter cheaply.
+type Class string
+
+// Subject classes of design.md.
+const (
+	ClassKernel    Class = "kernel"
+	ClassReboot    Class = "reboot"
+	ClassDNS       Class = "dns"
+	ClassRPC       Class = "rpc"
+	ClassHeartbeat Class = "heartbeat"
+	ClassPosture   Class = "posture"
+	ClassApp       Class = "app"
+)
+
+// Event types. docs/events.md documents each with a JSON example; keep the two
+// in step (a test checks every constant appears there).
+const (
+	TypeHeartbeat = "node.heartbeat"
+	TypePosture   = "node.posture"
+	TypeReboot    = "node.reboot"
+
+	TypeKernelBug          = "kernel.bug"
+	TypeKernelPanic        = "kernel.panic"
+	TypeKernelLockup       = "kernel.lockup"
+	TypeKernelHungTask     = "kernel.hung_task"
+	TypeKernelOOM          = "kernel.oom"
+	TypeKernelConntrack    = "kernel.conntrack_full"
+	TypeKernelNetdevLeak   = "kernel.netdevice_leak"
+	TypeKernelFSError      = "kernel.fs_error"
+	TypeKernelIOError      = "kernel.io_error"
+	TypeKernelNetTxTimeout = "kernel.net_tx_timeout"
+
+	TypeDNSTimeout   = "dns.timeout"
+	TypeDNSError     = "dns.error"
+	TypeDNSRecovered = "dns.recovered"
+	TypeDNSProbe     = "dns.probe"
+
+	TypeRPCTimeout = "rpc.timeout"
+
+	TypeK8sEvent          = "k8s.event"
+	TypeAlertmanagerAlert = "alertmanager.alert"
+	TypeSpoolDropped      = "collector.spool_dropped"
+	TypeTest              = "aftershock.test"
+)
+
+// ClassOf maps a type to its subject class; types outside the catalogue's
+// namespaces are application events.
+func ClassOf(typ string) Class {
+	ns, _, _ := strings.Cut(typ, ".")
+	switch ns {
+	case "kernel":
+		return ClassKernel
+	case "dns":
+		return ClassDNS
+	case "rpc":
+		return ClassRPC
+	case "node":
+		switch typ {
+		case TypeHeartbeat:
+			return ClassHeartbeat
+		case TypePosture:
+			return ClassPosture
+		case TypeReboot:
+			return ClassReboot
+		}
+	}
+	return ClassApp
+}
+
+// Heartbeat is the data of node.heartbeat.
+type Heartbeat struct {
+	BootID        string  `json:"boot_id"`
+	UptimeSeconds float64 `json:"uptime_seconds"`
+	IntervalSecs  float64 `json:"interval_seconds"`
+	Version       string  `json:"collector_version,omitempty"`
+}
+
+// Posture is the data of node.posture: what the node is and whether a crash
+// on it would leave evidence.
+type Posture struct {
+	BootID        string      `json:"boot_id"`
+	KernelRelease string      `json:"kernel_release"`
+	KernelVersion string      `json:"kernel_version,omitempty"`
+	OS            string      `json:"os"`
+	OSID          string      `json:"os_id,omitempty"`
+	OSVersionID   string      `json:"os_version_id,omitempty"`
+	Arch          string      `json:"arch"`
+	Kdump         *KdumpState `json:"kdump,omitempty"`
+	Pods          []PodRef    `json:"pods,omitempty"`
+}
+
+// KdumpState says whether a kernel crash would leave a vmcore, and why not.
+type KdumpState struct {
+	Ready          bool     `json:"ready"`
+	Reasons        []string `json:"reasons,omitempty"`
+	CrashKernel    string   `json:"crashkernel,omitempty"`
+	CrashLoaded    bool     `json:"crash_loaded"`
+	CrashDir       string   `json:"crash_dir,omitempty"`
+	CrashDirFreeMB int64    `json:"crash_dir_free_mb,omitempty"`
+}
+
+// PodRef names a pod that ran on the node.
+type PodRef struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	UID       string `json:"uid"`
+}
+
+// TypeInfo describes one catalogued event type.
+type TypeInfo struct {
+	Type        string
+	Description string
+}
+
+// Catalogue lists the types aftershock emits today. docs/events.md has a
+// section with a JSON example for each; TestCatalogueDocumented keeps them in
+// step. Add a type here when a source starts emitting it.
+var Catalogue = []TypeInfo{
+	{TypeHeartbeat, "the collector is alive; absence of these means the node is down or cut off"},
+	{TypePosture, "what the node is (kernel, OS) and whether a crash would leave evidence"},
+	{TypeTest, "a test event for checking the path from a node to a notification"},
+}

@@ -1,0 +1,96 @@
+// Package posture reads what a node is from its /proc, /sys and /etc: boot
+// id, uptime, kernel and OS. All paths resolve under a host root so the
+// collector can run in a container with the host mounted, and tests can use
+// fixture trees.
+package posture
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aftershock/aftershock/internal/event"
+)
+
+// Host resolves host paths under Root.
+type Host struct {
+	Root string
+}
+
+// Path joins p under the host root.
+func (h Host) Path(p string) string {
+	return filepath.Join(h.Root, p)
+}
+
+func (h Host) readTrim(p string) (string, error) {
+	b, err := os.ReadFile(h.Path(p))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// BootID is the kernel's random id of the current boot.
+func (h Host) BootID() (string, error) {
+	id, err := h.readTrim("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "", fmt.Errorf("read boot id: %w", err)
+	}
+	return id, nil
+}
+
+// Uptime is the time since boot.
+func (h Host) Uptime() (time.Duration, error) {
+	s, err := h.readTrim("/proc/uptime")
+	if err != nil {
+		return 0, fmt.Errorf("read uptime: %w", err)
+	}
+	f, _, _ := strings.Cut(s, " ")
+	secs, err := strconv.ParseFloat(f, 64)
+	if err != nil {
+		return 0, fmt.Errorf("parse uptime %q: %w", s, err)
+	}
+	return time.Duration(secs * float64(time.Second)), nil
+}
+
+// Read gathers the node's posture. Missing files leave fields empty rather
+// than failing: a minimal container image must not stop the heartbeat.
+func (h Host) Read() event.Posture {
+	p := event.Posture{Arch: runtime.GOARCH}
+	p.BootID, _ = h.BootID()
+	p.KernelRelease, _ = h.readTrim("/proc/sys/kernel/osrelease")
+	p.KernelVersion, _ = h.readTrim("/proc/sys/kernel/version")
+	osr := h.osRelease()
+	p.OS = osr["PRETTY_NAME"]
+	p.OSID = osr["ID"]
+	p.OSVersionID = osr["VERSION_ID"]
+	return p
+}
+
+func (h Host) osRelease() map[string]string {
+	out := map[string]string{}
+	b, err := os.ReadFile(h.Path("/etc/os-release"))
+	if err != nil {
+		if b, err = os.ReadFile(h.Path("/usr/lib/os-release")); err != nil {
+			return out
+		}
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if !ok || strings.HasPrefix(k, "#") {
+			continue
+		}
+		if uq, err := strconv.Unquote(v); err == nil {
+			v = uq
+		}
+		out[strings.TrimSpace(k)] = v
+	}
+	return out
+}

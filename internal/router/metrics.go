@@ -1,0 +1,38 @@
+package router
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	events      *prometheus.CounterVec
+	alerts      *prometheus.CounterVec
+	evalErrors  prometheus.CounterFunc
+	rulesLoaded prometheus.Gauge
+	notified    *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer, evalErrors func() float64) *metrics {
+	m := &metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aftershock_router_events_total",
+			Help: "Events consumed from EVENTS, by outcome (ok, dead_letter, retry).",
+		}, []string{"outcome"}),
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aftershock_router_alerts_published_total",
+			Help: "Alerts published to ALERTS, by state and timeline.",
+		}, []string{"state", "timeline"}),
+		evalErrors: prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "aftershock_router_rule_eval_errors_total",
+			Help: "CEL runtime errors during evaluation; each counts as a non-match.",
+		}, evalErrors),
+		rulesLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "aftershock_router_rules_loaded",
+			Help: "Rules in the active rule set.",
+		}),
+		notified: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aftershock_router_notifications_total",
+			Help: "Alert deliveries by receiver and outcome.",
+		}, []string{"receiver", "outcome"}),
+	}
+	reg.MustRegister(m.events, m.alerts, m.evalErrors, m.rulesLoaded, m.notified)
+	return m
+}

@@ -1,0 +1,85 @@
+// Package router is the router service: it consumes events, evaluates the
+// rules and publishes and delivers alerts. main parses flags into Options and
+// calls Run; tests run the whole service in-process the same way.
+package router
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/aftershock/aftershock/internal/bus"
+)
+
+// Options configure a router. Defaults are applied by Defaults, in one place.
+type Options struct {
+	NATS bus.Options
+	// StateDir holds the embedded server's store (and nothing else yet).
+	StateDir string
+	// RulesDir is the rule pack directory.
+	RulesDir string
+	// HTTPAddr serves /healthz, /readyz and /metrics.
+	HTTPAddr string
+	// Consumer is the durable consumer name on EVENTS; routers sharing it
+	// share the work.
+	Consumer string
+	// Topology of streams and buckets to provision.
+	Topology bus.Topology
+	// AckWait bounds how long an event may take before redelivery.
+	AckWait time.Duration
+	// Console receives alerts printed by the console receiver.
+	Console io.Writer
+}
+
+// Defaults fills zero fields.
+func (o *Options) Defaults() {
+	if o.StateDir == "" {
+		o.StateDir = "./state/router"
+	}
+	if o.RulesDir == "" {
+		o.RulesDir = "./rules"
+	}
+	if o.HTTPAddr == "" {
+		o.HTTPAddr = "127.0.0.1:9470"
+	}
+	if o.Consumer == "" {
+		o.Consumer = "router"
+	}
+	if o.Topology == (bus.Topology{}) {
+		o.Topology = bus.DefaultTopology()
+	}
+	if o.AckWait == 0 {
+		o.AckWait = 30 * time.Second
+	}
+	if o.Console == nil {
+		o.Console = os.Stdout
+	}
+	if o.NATS.Name == "" {
+		o.NATS.Name = "aftershock-router"
+	}
+	if o.NATS.URL == "" && o.NATS.Embedded.StateDir == "" {
+		o.NATS.Embedded.StateDir = o.StateDir
+	}
+}
+
+// Validate names every bad field.
+func (o *Options) Validate() error {
+	var errs []error
+	if st, err := os.Stat(o.RulesDir); err != nil {
+		errs = append(errs, fmt.Errorf("rules dir: %w", err))
+	} else if !st.IsDir() {
+		errs = append(errs, fmt.Errorf("rules dir %s: not a directory", o.RulesDir))
+	}
+	if o.AckWait < time.Second {
+		errs = append(errs, fmt.Errorf("ack wait %s: must be at least 1s", o.AckWait))
+	}
+	if o.Topology.DupeWindow < 5*time.Minute {
+		errs = append(errs, fmt.Errorf("duplicate window %s: must be at least 5m so retried publishes are stored once", o.Topology.DupeWindow))
+	}
+	if o.NATS.URL == "" && (o.NATS.Embedded.Port < -1 || o.NATS.Embedded.Port > 65535) {
+		errs = append(errs, fmt.Errorf("nats port %d: out of range", o.NATS.Embedded.Port))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,112 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftershock/aftershock/internal/alert"
+	"github.com/aftershock/aftershock/internal/bus"
+	"github.com/aftershock/aftershock/internal/event"
+)
+
+// Dead-letter headers.
+const (
+	HeaderReason  = "Aftershock-Reason"
+	HeaderSubject = "Aftershock-Original-Subject"
+	HeaderSeq     = "Aftershock-Original-Seq"
+)
+
+func (r *Router) startEvents(ctx context.Context) error {
+	return r.consume(ctx, bus.StreamEvents, jetstream.ConsumerConfig{
+		Durable:       r.opts.Consumer,
+		Description:   "aftershock router: rule evaluation",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       r.opts.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: 1024,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}, r.handleEvent)
+}
+
+// handleEvent decodes, evaluates and publishes; the event is acked only once
+// its alerts are stored, so a crash anywhere before means redelivery, and
+// the alerts' deterministic ids make that redelivery harmless.
+func (r *Router) handleEvent(msg jetstream.Msg) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.opts.AckWait)
+	defer cancel()
+	drill, err := event.IsDrill(msg.Subject())
+	var ev *event.Event
+	if err == nil {
+		ev, err = event.Decode(msg.Data())
+	}
+	if err != nil {
+		r.deadLetter(ctx, msg, err)
+		return
+	}
+	alerts, err := r.engine.Process(ev, drill)
+	if err != nil {
+		r.deadLetter(ctx, msg, err)
+		return
+	}
+	for _, a := range alerts {
+		if err := r.publishAlert(ctx, a); err != nil {
+			r.log.Warn("publish alert failed; event will be redelivered", "alert", a.ID, "err", err)
+			r.m.events.WithLabelValues("retry").Inc()
+			_ = msg.NakWithDelay(time.Second)
+			return
+		}
+	}
+	if err := msg.Ack(); err != nil {
+		r.log.Warn("ack event", "event", ev.ID, "err", err)
+	}
+	r.m.events.WithLabelValues("ok").Inc()
+}
+
+func (r *Router) publishAlert(ctx context.Context, a *alert.Alert) error {
+	b, err := a.Encode()
+	if err != nil {
+		return err
+	}
+	if _, err := r.conn.JS.PublishMsg(ctx, &nats.Msg{Subject: a.Subject(), Data: b}, jetstream.WithMsgID(a.ID)); err != nil {
+		return fmt.Errorf("publish alert %s: %w", a.ID, err)
+	}
+	r.m.alerts.WithLabelValues(string(a.State), timeline(a.Drill)).Inc()
+	return nil
+}
+
+func timeline(drill bool) string {
+	if drill {
+		return "drill"
+	}
+	return "live"
+}
+
+// deadLetter stores a bad event on dlq.events with the reason, then acks it:
+// bad input never blocks the stream and is never lost.
+func (r *Router) deadLetter(ctx context.Context, msg jetstream.Msg, reason error) {
+	md, _ := msg.Metadata()
+	seq := uint64(0)
+	if md != nil {
+		seq = md.Sequence.Stream
+	}
+	dl := nats.NewMsg(bus.SubjectDLQEvents)
+	dl.Data = msg.Data()
+	dl.Header.Set(HeaderReason, reason.Error())
+	dl.Header.Set(HeaderSubject, msg.Subject())
+	dl.Header.Set(HeaderSeq, fmt.Sprint(seq))
+	if _, err := r.conn.JS.PublishMsg(ctx, dl, jetstream.WithMsgID(fmt.Sprintf("dlq-events-%d", seq))); err != nil {
+		r.log.Warn("dead-letter publish failed; will retry", "seq", seq, "err", err)
+		r.m.events.WithLabelValues("retry").Inc()
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	r.log.Warn("event dead-lettered", "seq", seq, "subject", msg.Subject(), "reason", reason.Error())
+	if err := msg.Ack(); err != nil {
+		r.log.Warn("ack dead-lettered event", "seq", seq, "err", err)
+	}
+	r.m.events.WithLabelValues("dead_letter").Inc()
+}

@@ -1,0 +1,167 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftershock/aftershock/internal/bus"
+	"github.com/aftershock/aftershock/internal/correlate"
+	"github.com/aftershock/aftershock/internal/notify"
+	"github.com/aftershock/aftershock/internal/opshttp"
+	"github.com/aftershock/aftershock/internal/rule"
+)
+
+// Router is a running router. Start it with Start; Run wraps the lifecycle.
+type Router struct {
+	opts    Options
+	log     *slog.Logger
+	conn    *bus.Conn
+	ops     *opshttp.Server
+	engine  *correlate.Engine
+	m       *metrics
+	ready   atomic.Bool
+	stops   []func()
+	console *notify.Console
+}
+
+// Run starts a router and blocks until ctx ends, then shuts down gracefully:
+// in-flight events finish and are acked, and the process may exit 0.
+func Run(ctx context.Context, opts Options, log *slog.Logger) error {
+	r, err := Start(ctx, opts, log)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	r.Close()
+	return nil
+}
+
+// Start validates opts, connects, provisions, loads rules and starts
+// consuming. Close stops it.
+func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error) {
+	opts.Defaults()
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid options: %w", err)
+	}
+	r := &Router{opts: opts, log: log}
+	set, err := LoadRules(opts.RulesDir)
+	if err != nil {
+		return nil, err
+	}
+	r.engine = correlate.New(set, log.With("component", "engine"))
+	r.ops = opshttp.New(log)
+	r.m = newMetrics(r.ops.Registry, func() float64 { return float64(r.engine.EvalErrors.Load()) })
+	r.m.rulesLoaded.Set(float64(len(set.Rules)))
+	log.Info("rules loaded", "dir", opts.RulesDir, "rules", len(set.Rules), "version", set.Version)
+
+	if r.conn, err = bus.Connect(ctx, opts.NATS, log); err != nil {
+		return nil, err
+	}
+	r.stops = append(r.stops, r.conn.Close)
+	prov, err := bus.Provision(ctx, r.conn.JS, opts.Topology)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	log.Info("jetstream provisioned", "result", fmt.Sprint(prov))
+
+	r.ops.AddReadiness("nats", func(context.Context) error {
+		if !r.conn.NC.IsConnected() {
+			return errors.New("not connected")
+		}
+		return nil
+	})
+	r.ops.AddReadiness("consumers", func(context.Context) error {
+		if !r.ready.Load() {
+			return errors.New("not consuming yet")
+		}
+		return nil
+	})
+	if err := r.ops.Start(opts.HTTPAddr); err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.stops = append(r.stops, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = r.ops.Shutdown(ctx)
+	})
+
+	r.console = notify.NewConsole("console", opts.Console)
+	if err := r.startNotifier(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if err := r.startEvents(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.ready.Store(true)
+	return r, nil
+}
+
+// LoadRules reads, checks and compiles the rule pack in dir.
+func LoadRules(dir string) (*rule.Set, error) {
+	rules, probs, err := rule.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(probs) > 0 {
+		return nil, fmt.Errorf("rules in %s:\n%w", dir, probs)
+	}
+	env, err := rule.NewEnv()
+	if err != nil {
+		return nil, err
+	}
+	set, probs := rule.Compile(env, rules, rule.CheckOptions{})
+	if len(probs) > 0 {
+		return nil, fmt.Errorf("rules in %s:\n%w", dir, probs)
+	}
+	set.Version = rule.Version(dir)
+	return set, nil
+}
+
+// HTTPAddr is the bound ops address.
+func (r *Router) HTTPAddr() string { return r.ops.Addr() }
+
+// Conn exposes the NATS connection (tests, embedded URL).
+func (r *Router) Conn() *bus.Conn { return r.conn }
+
+// Close stops consuming (draining in-flight messages), then closes NATS.
+func (r *Router) Close() {
+	r.ready.Store(false)
+	for i := len(r.stops) - 1; i >= 0; i-- {
+		r.stops[i]()
+	}
+	r.stops = nil
+}
+
+// consume starts a durable consumer and registers its drain on Close.
+func (r *Router) consume(ctx context.Context, stream string, cfg jetstream.ConsumerConfig, h jetstream.MessageHandler) error {
+	cons, err := r.conn.JS.CreateOrUpdateConsumer(ctx, stream, cfg)
+	if err != nil {
+		return fmt.Errorf("consumer %s on %s: %w", cfg.Durable, stream, err)
+	}
+	cc, err := cons.Consume(h, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		r.log.Debug("consume", "consumer", cfg.Durable, "err", err)
+	}))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", cfg.Durable, err)
+	}
+	r.stops = append(r.stops, func() {
+		cc.Drain()
+		select {
+		case <-cc.Closed():
+		case <-time.After(r.opts.AckWait):
+			r.log.Warn("consumer did not drain in time", "consumer", cfg.Durable)
+		}
+	})
+	return nil
+}

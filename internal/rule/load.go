@@ -1,0 +1,193 @@
+package rule
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Problem is one error located in a rule file.
+type Problem struct {
+	Pos string // file:line
+	Msg string
+}
+
+func (p Problem) Error() string { return p.Pos + ": " + p.Msg }
+
+// Problems collects every problem of a load so an author sees all at once.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// IsRuleFile reports whether a path holds rules (not tests or routing).
+func IsRuleFile(path string) bool {
+	base := filepath.Base(path)
+	ext := filepath.Ext(base)
+	if ext != ".yaml" && ext != ".yml" {
+		return false
+	}
+	stem := strings.TrimSuffix(base, ext)
+	return !strings.HasSuffix(stem, "_test") && stem != "routing" && !strings.HasPrefix(base, ".")
+}
+
+// ReadDir reads every rule file under dir (recursively, sorted), strictly:
+// unknown fields, bad durations and duplicate names are problems.
+func ReadDir(dir string) ([]Rule, Problems, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && p != dir && strings.HasPrefix(d.Name(), ".") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && IsRuleFile(p) {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("read rules dir %s: %w", dir, err)
+	}
+	slices.Sort(files)
+	var rules []Rule
+	var probs Problems
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read rule file: %w", err)
+		}
+		rs, ps := Parse(f, b)
+		rules = append(rules, rs...)
+		probs = append(probs, ps...)
+	}
+	seen := map[string]string{}
+	for _, r := range rules {
+		if prev, ok := seen[r.Name]; ok && r.Name != "" {
+			probs = append(probs, Problem{r.Source.At("name"), fmt.Sprintf("duplicate rule name %q (first at %s)", r.Name, prev)})
+			continue
+		}
+		seen[r.Name] = r.Source.At("name")
+	}
+	return rules, probs, nil
+}
+
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// Parse decodes one rule file. Decoding is strict; every problem carries
+// file:line.
+func Parse(file string, b []byte) ([]Rule, Problems) {
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) { // an empty file holds no rules
+			return nil, nil
+		}
+		return nil, yamlProblems(file, err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, yamlProblems(file, err)
+	}
+	items := ruleNodes(&root)
+	for i := range f.Rules {
+		src := Source{File: file, Line: 1, Keys: map[string]int{}}
+		if i < len(items) {
+			n := items[i]
+			src.Line = n.Line
+			for k := 0; k+1 < len(n.Content); k += 2 {
+				src.Keys[n.Content[k].Value] = n.Content[k].Line
+			}
+		}
+		f.Rules[i].Source = src
+	}
+	return f.Rules, nil
+}
+
+func yamlProblems(file string, err error) Problems {
+	var te *yaml.TypeError
+	msgs := []string{err.Error()}
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	var ps Problems
+	for _, m := range msgs {
+		m = strings.TrimPrefix(m, "yaml: ")
+		if sm := yamlLine.FindStringSubmatch(m); sm != nil {
+			ps = append(ps, Problem{file + ":" + sm[1], sm[2]})
+			continue
+		}
+		ps = append(ps, Problem{file + ":1", m})
+	}
+	return ps
+}
+
+func ruleNodes(root *yaml.Node) []*yaml.Node {
+	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
+		return nil
+	}
+	m := root.Content[0]
+	for k := 0; k+1 < len(m.Content); k += 2 {
+		if m.Content[k].Value == "rules" && m.Content[k+1].Kind == yaml.SequenceNode {
+			return m.Content[k+1].Content
+		}
+	}
+	return nil
+}
+
+// Version identifies the rules: the git commit of dir when it is a clean
+// checkout, else a hash of the rule files' contents.
+func Version(dir string) string {
+	if out, err := exec.Command("git", "-C", dir, "rev-parse", "--short=12", "HEAD").Output(); err == nil {
+		commit := strings.TrimSpace(string(out))
+		if st, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--", ".").Output(); err == nil {
+			if len(bytes.TrimSpace(st)) == 0 {
+				return "git:" + commit
+			}
+			return "git:" + commit + "+" + contentHash(dir)
+		}
+	}
+	return "sha256:" + contentHash(dir)
+}
+
+func contentHash(dir string) string {
+	h := sha256.New()
+	var files []string
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
+			files = append(files, p)
+		}
+		return nil
+	})
+	slices.Sort(files)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		rel, _ := filepath.Rel(dir, f)
+		h.Write([]byte(rel))
+		h.Write([]byte{0})
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}

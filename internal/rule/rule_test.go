@@ -1,0 +1,116 @@
+package rule
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseDuration(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		err  bool
+	}{
+		{"90s", 90 * time.Second, false},
+		{"7d", 7 * 24 * time.Hour, false},
+		{"1d12h", 36 * time.Hour, false},
+		{"0s", 0, false},
+		{"-5m", 0, true},
+		{"xd", 0, true},
+		{"5 minutes", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := ParseDuration(tt.in)
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("ParseDuration(%q) = %v, %v", tt.in, got, err)
+		}
+	}
+}
+
+func writeRules(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestProblemsCarryFileAndLine(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want string // substring, including file:line
+	}{
+		{"unknown field", "rules:\n  - name: a\n    severity: info\n    matchh: true\n", "a.yaml:4: field matchh not found"},
+		{"bad duration", "rules:\n  - name: a\n    window: 5 minutes\n", "a.yaml:3:"},
+		{"cel syntax", "rules:\n  - name: a\n    severity: info\n    summary: s\n    match: event.type ==\n", "a.yaml:5: rule \"a\": match:"},
+		{"cel type", "rules:\n  - name: a\n    severity: info\n    summary: s\n    match: '\"x\"'\n", "a.yaml:5: rule \"a\": match: must be bool"},
+		{"bad severity", "rules:\n  - name: a\n    severity: loud\n    summary: s\n    match: 'true'\n", "a.yaml:3: rule \"a\": unknown severity"},
+		{"bad template", "rules:\n  - name: a\n    severity: info\n    match: 'true'\n    summary: '{{ .x'\n", "a.yaml:5: rule \"a\": summary:"},
+		{"missing match", "rules:\n  - name: a\n    severity: info\n    summary: s\n", "a.yaml:2: rule \"a\": match is required"},
+	}
+	env, err := NewEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := writeRules(t, map[string]string{"a.yaml": tt.body})
+			rules, probs, err := ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(probs) == 0 {
+				_, probs = Compile(env, rules, CheckOptions{})
+			}
+			got := strings.ReplaceAll(probs.Error(), dir+string(filepath.Separator), "")
+			if !strings.Contains(got, tt.want) {
+				t.Fatalf("problems:\n%s\nwant one containing %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDuplicateNamesAcrossFiles(t *testing.T) {
+	one := "rules:\n  - name: same\n    severity: info\n    match: 'true'\n    summary: s\n"
+	dir := writeRules(t, map[string]string{"a.yaml": one, "b.yaml": "# b\n" + one, "b_test.yaml": "not: rules", "routing.yaml": "x: y"})
+	_, probs, err := ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(probs) != 1 || !strings.HasSuffix(probs[0].Pos, "b.yaml:3") || !strings.Contains(probs[0].Msg, "duplicate rule name") {
+		t.Fatalf("problems = %v", probs)
+	}
+}
+
+func TestUnknownReceiver(t *testing.T) {
+	body := "rules:\n  - name: a\n    severity: info\n    match: 'true'\n    summary: s\n    receivers: [slack-oncall, nope]\n"
+	dir := writeRules(t, map[string]string{"a.yaml": body})
+	rules, _, err := ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, _ := NewEnv()
+	_, probs := Compile(env, rules, CheckOptions{Receivers: []string{"console", "slack-oncall"}})
+	if len(probs) != 1 || !strings.Contains(probs[0].Error(), `a.yaml:6: rule "a": unknown receiver "nope"`) {
+		t.Fatalf("problems = %v", probs)
+	}
+}
+
+func TestVersionIsContentHashOutsideGit(t *testing.T) {
+	dir := writeRules(t, map[string]string{"a.yaml": "rules: []\n"})
+	v1 := Version(dir)
+	if err := os.WriteFile(filepath.Join(dir, "a.yaml"), []byte("rules: []\n# changed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v2 := Version(dir)
+	if !strings.HasPrefix(v1, "sha256:") || v1 == v2 {
+		t.Fatalf("versions %q then %q", v1, v2)
+	}
+}
