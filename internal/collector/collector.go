@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -20,6 +21,8 @@ import (
 // Collector is a running node agent.
 type Collector struct {
 	opts      Options
+	pub       Publisher
+	sources   []Source
 	log       *slog.Logger
 	conn      *bus.Conn
 	ops       *opshttp.Server
@@ -69,8 +72,46 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 		defer cancel()
 		_ = c.ops.Shutdown(sctx)
 	}()
+	c.pub = &jsPublisher{js: c.conn.JS, timeout: opts.PublishTimeout}
+	c.sources = opts.Sources
 	c.log.Info("collector started", "nats", bus.Redact(opts.NATS.URL), "heartbeat", opts.Heartbeat)
+	var wg sync.WaitGroup
+	for _, s := range c.sources {
+		wg.Go(func() { c.runSource(ctx, s) })
+	}
 	c.loop(ctx)
+	wg.Wait()
+	return nil
+}
+
+// runSource keeps a source running: a failing source is restarted after a
+// pause so one broken watcher never stops the others.
+func (c *Collector) runSource(ctx context.Context, s Source) {
+	log := c.log.With("source", s.Name())
+	for ctx.Err() == nil {
+		err := s.Run(ctx, c)
+		if ctx.Err() != nil {
+			return
+		}
+		log.Error("source stopped; restarting in 10s", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Second):
+		}
+	}
+}
+
+// Emit implements Emitter for sources.
+func (c *Collector) Emit(ctx context.Context, typ string, t time.Time, data any) error {
+	ev, err := event.New(typ, c.source, c.opts.Cluster, c.opts.Node, t, data)
+	if err != nil {
+		return err
+	}
+	if err := c.pub.Publish(ctx, ev); err != nil {
+		c.published.WithLabelValues(typ, "failed").Inc()
+		return err
+	}
+	c.published.WithLabelValues(typ, "published").Inc()
 	return nil
 }
 
@@ -115,34 +156,33 @@ func (c *Collector) postureIfChanged(ctx context.Context, last *string) {
 	}
 }
 
-// emit builds and publishes one event; it reports whether it was stored.
+// emit publishes one of the collector's own events; it reports whether it
+// was stored.
 func (c *Collector) emit(ctx context.Context, typ string, data any) bool {
-	ev, err := event.New(typ, c.source, c.opts.Cluster, c.opts.Node, c.now(), data)
-	if err != nil {
-		c.log.Error("build event", "type", typ, "err", err)
+	if err := c.Emit(ctx, typ, c.now(), data); err != nil {
+		c.log.Warn("publish failed", "type", typ, "err", err)
 		return false
 	}
-	if err := c.publish(ctx, ev); err != nil {
-		c.published.WithLabelValues(typ, "failed").Inc()
-		c.log.Warn("publish failed", "type", typ, "id", ev.ID, "err", err)
-		return false
-	}
-	c.published.WithLabelValues(typ, "published").Inc()
 	return true
 }
 
-// publish stores ev in JetStream with its id as Nats-Msg-Id, so a retried
-// publish is stored once.
-func (c *Collector) publish(ctx context.Context, ev *event.Event) error {
+// jsPublisher stores events in JetStream with the event id as Nats-Msg-Id,
+// so a retried publish is stored once.
+type jsPublisher struct {
+	js      jetstream.JetStream
+	timeout time.Duration
+}
+
+func (p *jsPublisher) Publish(ctx context.Context, ev *event.Event) error {
 	b, err := ev.Encode()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.opts.PublishTimeout)
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	_, err = c.conn.JS.PublishMsg(ctx, &nats.Msg{Subject: ev.NATSSubject(false), Data: b}, jetstream.WithMsgID(ev.ID))
+	_, err = p.js.PublishMsg(ctx, &nats.Msg{Subject: ev.NATSSubject(false), Data: b}, jetstream.WithMsgID(ev.ID))
 	if err != nil {
-		return fmt.Errorf("publish %s: %w", ev.Type, err)
+		return fmt.Errorf("publish %s %s: %w", ev.Type, ev.ID, err)
 	}
 	return nil
 }

@@ -28,6 +28,8 @@ type Options struct {
 	// PublishTimeout bounds one JetStream publish.
 	PublishTimeout time.Duration
 	Version        string
+	// Sources are the watchers to run beside heartbeat and posture.
+	Sources []Source
 }
 
 // Defaults fills zero fields.
