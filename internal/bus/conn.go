@@ -10,16 +10,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Options selects and authenticates the NATS connection.
 type Options struct {
-	// URL of an external server or cluster (comma-separated). Empty means
-	// start an embedded server with Embedded.
-	URL      string
+	// URL of the server or cluster (comma-separated).
+	URL string
+	// Embedded configures the in-process server a router starts (package
+	// bus/embedded) when URL is empty; Connect itself never starts one.
 	Embedded EmbeddedOptions
 	// Name is the client connection name shown by `nats server report`.
 	Name string
@@ -37,28 +37,38 @@ type Options struct {
 	Background bool
 }
 
-// Conn is a NATS connection with JetStream, and the embedded server it
-// started, if any.
-type Conn struct {
-	NC     *nats.Conn
-	JS     jetstream.JetStream
-	Server *server.Server
-	log    *slog.Logger
+// EmbeddedOptions configures the in-process nats-server that
+// bus/embedded.Start runs: the one-command local run, and the real server in
+// tests. It lives here, as plain data, so options and flags need not link
+// nats-server.
+type EmbeddedOptions struct {
+	// StateDir holds the JetStream file store (under StateDir/jetstream).
+	StateDir string
+	// Host defaults to 127.0.0.1: the embedded server is for this machine.
+	Host string
+	// Port defaults to 4222; -1 picks a free port (tests).
+	Port int
+	// ServerName identifies the server in logs and in JetStream metadata.
+	ServerName string
+	// ConfigFile, when set, is a nats-server config file loaded first
+	// (accounts, permissions, TLS); the fields above still override it.
+	ConfigFile string
 }
 
-// Connect dials opts.URL, or starts an embedded server and dials it. The
-// connection reconnects forever: a router or collector outlives NATS outages.
+// Conn is a NATS connection with JetStream.
+type Conn struct {
+	NC  *nats.Conn
+	JS  jetstream.JetStream
+	log *slog.Logger
+}
+
+// Connect dials opts.URL. The connection reconnects forever: a router or
+// collector outlives NATS outages.
 func Connect(ctx context.Context, opts Options, log *slog.Logger) (*Conn, error) {
 	c := &Conn{log: log}
 	u := opts.URL
 	if u == "" {
-		s, err := StartEmbedded(opts.Embedded, log)
-		if err != nil {
-			return nil, err
-		}
-		c.Server = s
-		u = s.ClientURL()
-		log.Info("embedded nats-server started", "url", u, "store", s.StoreDir())
+		return nil, errors.New("connect nats: no URL (start an embedded server with bus/embedded first)")
 	}
 	nopts := []nats.Option{
 		nats.Name(opts.Name),
@@ -90,7 +100,6 @@ func Connect(ctx context.Context, opts Options, log *slog.Logger) (*Conn, error)
 	if opts.NKey != "" {
 		o, err := nats.NkeyOptionFromSeed(opts.NKey)
 		if err != nil {
-			c.shutdownServer()
 			return nil, fmt.Errorf("nats nkey %s: %w", opts.NKey, err)
 		}
 		nopts = append(nopts, o)
@@ -103,7 +112,6 @@ func Connect(ctx context.Context, opts Options, log *slog.Logger) (*Conn, error)
 	}
 	if opts.TLSCert != "" || opts.TLSKey != "" {
 		if opts.TLSCert == "" || opts.TLSKey == "" {
-			c.shutdownServer()
 			return nil, errors.New("nats tls: --tls-cert and --tls-key go together")
 		}
 		nopts = append(nopts, nats.ClientCert(opts.TLSCert, opts.TLSKey))
@@ -116,13 +124,11 @@ func Connect(ctx context.Context, opts Options, log *slog.Logger) (*Conn, error)
 		nc, err = connectRetry(ctx, u, nopts)
 	}
 	if err != nil {
-		c.shutdownServer()
 		return nil, fmt.Errorf("connect nats %s: %w", Redact(u), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
-		c.shutdownServer()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	c.NC, c.JS = nc, js
@@ -153,8 +159,7 @@ func connectRetry(ctx context.Context, u string, opts []nats.Option) (*nats.Conn
 	}
 }
 
-// Close drains the connection (pending acks and publishes flush) and stops
-// the embedded server, if any.
+// Close drains the connection (pending acks and publishes flush).
 func (c *Conn) Close() {
 	if c.NC != nil {
 		if err := c.NC.Drain(); err != nil {
@@ -163,14 +168,6 @@ func (c *Conn) Close() {
 		for c.NC.IsDraining() {
 			time.Sleep(10 * time.Millisecond)
 		}
-	}
-	c.shutdownServer()
-}
-
-func (c *Conn) shutdownServer() {
-	if c.Server != nil {
-		c.Server.Shutdown()
-		c.Server.WaitForShutdown()
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aftershock/aftershock/internal/bus"
+	"github.com/aftershock/aftershock/internal/bus/embedded"
 	"github.com/aftershock/aftershock/internal/correlate"
 	"github.com/aftershock/aftershock/internal/notify"
 	"github.com/aftershock/aftershock/internal/opshttp"
@@ -61,7 +62,18 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 	r.m.rulesLoaded.Set(float64(len(set.Rules)))
 	log.Info("rules loaded", "dir", opts.RulesDir, "rules", len(set.Rules), "version", set.Version)
 
+	if opts.NATS.URL == "" {
+		s, err := embedded.Start(opts.NATS.Embedded, log)
+		if err != nil {
+			return nil, err
+		}
+		// Stops run in reverse: the server goes after the connection.
+		r.stops = append(r.stops, func() { s.Shutdown(); s.WaitForShutdown() })
+		opts.NATS.URL = s.ClientURL()
+		log.Info("embedded nats-server started", "url", opts.NATS.URL, "store", s.StoreDir())
+	}
 	if r.conn, err = bus.Connect(ctx, opts.NATS, log); err != nil {
+		r.Close()
 		return nil, err
 	}
 	r.stops = append(r.stops, r.conn.Close)

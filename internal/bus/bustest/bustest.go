@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/aftershock/aftershock/internal/bus"
+	"github.com/aftershock/aftershock/internal/bus/embedded"
 )
 
 // Server starts an embedded JetStream server for the test and stops it at
@@ -30,7 +31,7 @@ func Server(tb testing.TB) *server.Server {
 // same store.
 func ServerIn(tb testing.TB, dir string) *server.Server {
 	tb.Helper()
-	s, err := bus.StartEmbedded(bus.EmbeddedOptions{StateDir: dir, Port: -1}, nil)
+	s, err := embedded.Start(bus.EmbeddedOptions{StateDir: dir, Port: -1}, nil)
 	if err != nil {
 		tb.Fatalf("start nats: %v", err)
 	}

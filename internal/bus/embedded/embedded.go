@@ -1,6 +1,8 @@
-// Package bus connects to NATS (an external server or cluster, or an embedded
-// nats-server with JetStream) and provisions aftershock's streams and buckets.
-package bus
+// Package embedded runs an in-process nats-server with JetStream: the
+// router's one-command local run and the real server in tests. It is its own
+// package so that only binaries that start a server link nats-server (the
+// collector must stay small).
+package embedded
 
 import (
 	"errors"
@@ -10,27 +12,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/aftershock/aftershock/internal/bus"
 )
 
-// EmbeddedOptions configures the in-process nats-server used when no URL is
-// given: the one-command local run, and the real server in tests.
-type EmbeddedOptions struct {
-	// StateDir holds the JetStream file store (under StateDir/jetstream).
-	StateDir string
-	// Host defaults to 127.0.0.1: the embedded server is for this machine.
-	Host string
-	// Port defaults to 4222; -1 picks a free port (tests).
-	Port int
-	// ServerName identifies the server in logs and in JetStream metadata.
-	ServerName string
-	// ConfigFile, when set, is a nats-server config file loaded first
-	// (accounts, permissions, TLS); the fields above still override it.
-	ConfigFile string
-}
-
-// StartEmbedded starts a JetStream-enabled nats-server and waits until it
-// accepts connections.
-func StartEmbedded(o EmbeddedOptions, log *slog.Logger) (*server.Server, error) {
+// Start starts a JetStream-enabled nats-server and waits until it accepts
+// connections.
+func Start(o bus.EmbeddedOptions, log *slog.Logger) (*server.Server, error) {
 	if o.StateDir == "" {
 		return nil, errors.New("embedded nats: state dir is required")
 	}
