@@ -50,6 +50,11 @@ func run(args []string) int {
 	fs.StringVar(&o.HTTPAddr, "http", envOr("AFTERSHOCK_HTTP", "127.0.0.1:9471"), "address for /healthz, /readyz and /metrics [$AFTERSHOCK_HTTP]")
 	fs.DurationVar(&o.Heartbeat, "heartbeat", 10*time.Second, "node.heartbeat period")
 	fs.DurationVar(&o.PostureEvery, "posture-interval", time.Minute, "how often posture is re-read (published on change)")
+	fs.BoolVar(&o.IngestEnabled, "ingest", false, "serve POST /v1/events and /v1/alertmanager on --http (or --ingest-addr)")
+	fs.StringVar(&o.IngestAddr, "ingest-addr", os.Getenv("AFTERSHOCK_INGEST_ADDR"), "serve ingest on its own address, e.g. the node IP for pods; implies --ingest [$AFTERSHOCK_INGEST_ADDR]")
+	fs.StringVar(&o.Ingest.Token, "ingest-token", os.Getenv("AFTERSHOCK_INGEST_TOKEN"), "bearer token ingest clients must send (prefer the environment) [$AFTERSHOCK_INGEST_TOKEN]")
+	fs.Int64Var(&o.Ingest.MaxBytes, "ingest-max-bytes", 1<<20, "largest ingest request body")
+	fs.Float64Var(&o.Ingest.Rate, "ingest-rate", 0, "ingest limit in events per second (0: none)")
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -60,6 +65,9 @@ func run(args []string) int {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "collector: unexpected argument %q (see collector --help)\n", fs.Arg(0))
 		return 2
+	}
+	if o.IngestAddr != "" {
+		o.IngestEnabled = true
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

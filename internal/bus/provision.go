@@ -60,6 +60,8 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 			Replicas:    t.Replicas,
 			MaxMsgSize:  128 << 10, // events are ≤ 64 KiB; headroom for headers
 			Discard:     jetstream.DiscardOld,
+			// Ingest stores a batch of events all or nothing.
+			AllowAtomicPublish: true,
 		},
 		{
 			Name:        StreamAlerts,
@@ -162,6 +164,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 	next.Description, next.Subjects = want.Description, want.Subjects
 	next.MaxAge, next.MaxBytes, next.MaxMsgs = want.MaxAge, want.MaxBytes, want.MaxMsgs
 	next.Duplicates, next.Replicas, next.MaxMsgSize = want.Duplicates, want.Replicas, want.MaxMsgSize
+	next.AllowAtomicPublish = want.AllowAtomicPublish
 	if _, err := js.UpdateStream(ctx, next); err != nil {
 		return "", err
 	}
@@ -173,7 +176,7 @@ func streamMatches(have, want jetstream.StreamConfig) bool {
 		slices.Equal(have.Subjects, want.Subjects) &&
 		have.MaxAge == want.MaxAge && have.MaxBytes == want.MaxBytes && have.MaxMsgs == want.MaxMsgs &&
 		have.Duplicates == want.Duplicates && have.Replicas == want.Replicas &&
-		have.MaxMsgSize == want.MaxMsgSize
+		have.MaxMsgSize == want.MaxMsgSize && have.AllowAtomicPublish == want.AllowAtomicPublish
 }
 
 func ensureBucket(ctx context.Context, js jetstream.JetStream, want jetstream.KeyValueConfig) (Action, error) {

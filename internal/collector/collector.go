@@ -64,6 +64,13 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 		}
 		return nil
 	})
+	if opts.IngestEnabled {
+		stop, err := c.startIngest()
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if err := c.ops.Start(opts.HTTPAddr); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aftershock/aftershock/internal/bus"
+	"github.com/aftershock/aftershock/internal/ingest"
 )
 
 // Options configure a collector; Defaults applies defaults in one place.
@@ -30,6 +31,11 @@ type Options struct {
 	Version        string
 	// Sources are the watchers to run beside heartbeat and posture.
 	Sources []Source
+	// IngestEnabled serves POST /v1/events and /v1/alertmanager with
+	// Ingest's settings, on the ops server or on IngestAddr when set.
+	IngestEnabled bool
+	IngestAddr    string
+	Ingest        ingest.Options
 }
 
 // Defaults fills zero fields.

@@ -124,4 +124,5 @@ var Catalogue = []TypeInfo{
 	{TypeHeartbeat, "the collector is alive; absence of these means the node is down or cut off"},
 	{TypePosture, "what the node is (kernel, OS) and whether a crash would leave evidence"},
 	{TypeTest, "a test event for checking the path from a node to a notification"},
+	{TypeAlertmanagerAlert, "one alert of a Prometheus Alertmanager webhook, received by HTTP ingest"},
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aftershock/aftershock/internal/bus"
+	"github.com/aftershock/aftershock/internal/ingest"
 )
 
 // Options configure a router. Defaults are applied by Defaults, in one place.
@@ -31,6 +32,10 @@ type Options struct {
 	AckWait time.Duration
 	// Console receives alerts printed by the console receiver.
 	Console io.Writer
+	// Ingest serves the HTTP ingest endpoints on the ops server, with
+	// IngestOptions (JS, registry and log are filled in).
+	Ingest        bool
+	IngestOptions ingest.Options
 }
 
 // Defaults fills zero fields.

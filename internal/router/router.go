@@ -13,6 +13,7 @@ import (
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/bus/embedded"
 	"github.com/aftershock/aftershock/internal/correlate"
+	"github.com/aftershock/aftershock/internal/ingest"
 	"github.com/aftershock/aftershock/internal/notify"
 	"github.com/aftershock/aftershock/internal/opshttp"
 	"github.com/aftershock/aftershock/internal/rule"
@@ -96,6 +97,16 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 		}
 		return nil
 	})
+	if opts.Ingest {
+		io := opts.IngestOptions
+		io.JS, io.Registry, io.Log = r.conn.JS, r.ops.Registry, log.With("component", "ingest")
+		h, err := ingest.New(io)
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		h.Mount(r.ops.Mux)
+	}
 	if err := r.ops.Start(opts.HTTPAddr); err != nil {
 		r.Close()
 		return nil, err

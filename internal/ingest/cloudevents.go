@@ -1,0 +1,105 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+
+	"github.com/aftershock/aftershock/internal/event"
+)
+
+// BatchContentType is the media type of a CloudEvents JSON batch.
+const BatchContentType = "application/cloudevents-batch+json"
+
+// pending is one validated event ready to store.
+type pending struct {
+	id      string
+	subject string
+	data    []byte
+}
+
+// events parses POST /v1/events: one structured-mode CloudEvent, or a JSON
+// array of them in batch mode. Every event is validated with the router's
+// code (event.Decode); one bad event rejects the request, and the answer
+// names each bad one.
+func (h *Handler) events(r *http.Request, body []byte) ([]*pending, *httpError) {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil && ct != "" {
+		return nil, unsupported(ct)
+	}
+	switch mt {
+	case event.ContentType:
+		p, prob := decodeOne(0, body)
+		if prob != nil {
+			return nil, badRequest("invalid event: "+prob.Reason, *prob)
+		}
+		return []*pending{p}, nil
+	case BatchContentType:
+		return decodeBatch(body)
+	}
+	return nil, unsupported(ct)
+}
+
+func unsupported(ct string) *httpError {
+	return &httpError{status: http.StatusUnsupportedMediaType, outcome: "invalid",
+		msg: fmt.Sprintf("content type %q: want %s (one event) or %s (a JSON array of events)", ct, event.ContentType, BatchContentType)}
+}
+
+func decodeOne(i int, raw []byte) (*pending, *Problem) {
+	ev, err := event.Decode(raw)
+	if err != nil {
+		prob := &Problem{Index: i, Reason: err.Error()}
+		// Name the event when its id can be read, so the client can find it.
+		var probe struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(raw, &probe) == nil {
+			prob.ID = probe.ID
+		}
+		return nil, prob
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, &Problem{Index: i, ID: ev.ID, Reason: err.Error()}
+	}
+	return &pending{id: ev.ID, subject: ev.NATSSubject(false), data: buf.Bytes()}, nil
+}
+
+func decodeBatch(body []byte) ([]*pending, *httpError) {
+	var raws []json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&raws); err != nil {
+		return nil, badRequest(fmt.Sprintf("batch: %s: want a JSON array of events", err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, badRequest("batch: trailing data after the array")
+	}
+	if len(raws) == 0 {
+		return nil, badRequest("batch: empty array")
+	}
+	var probs []Problem
+	out := make([]*pending, 0, len(raws))
+	seen := make(map[string]int, len(raws))
+	for i, raw := range raws {
+		p, prob := decodeOne(i, raw)
+		if prob != nil {
+			probs = append(probs, *prob)
+			continue
+		}
+		if j, dup := seen[p.id]; dup {
+			probs = append(probs, Problem{Index: i, ID: p.id, Reason: fmt.Sprintf("duplicate id: event %d has the same id", j)})
+			continue
+		}
+		seen[p.id] = i
+		out = append(out, p)
+	}
+	if len(probs) > 0 {
+		return nil, badRequest(fmt.Sprintf("%d of %d events invalid; nothing stored", len(probs), len(raws)), probs...)
+	}
+	return out, nil
+}
