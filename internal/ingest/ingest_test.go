@@ -19,6 +19,7 @@ import (
 
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/bus/bustest"
+	"github.com/aftershock/aftershock/internal/bus/embedded"
 	"github.com/aftershock/aftershock/internal/event"
 )
 
@@ -349,7 +350,7 @@ func TestNATSDown(t *testing.T) {
 	}
 
 	// Same store, same port, so the client reconnects.
-	s2, err := bus.StartEmbedded(bus.EmbeddedOptions{StateDir: dir, Port: port}, nil)
+	s2, err := embedded.Start(bus.EmbeddedOptions{StateDir: dir, Port: port}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
