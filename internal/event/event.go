@@ -44,12 +44,13 @@ type Event struct {
 // Sentinel errors; Validate wraps them with the offending attribute so callers
 // can both print a precise reason and test the class with errors.Is.
 var (
-	ErrTooLarge       = errors.New("event too large")
-	ErrMalformed      = errors.New("malformed event")
-	ErrMissing        = errors.New("missing required attribute")
-	ErrInvalid        = errors.New("invalid attribute")
-	ErrSpecVersion    = errors.New("unsupported specversion")
-	ErrUnknownSubject = errors.New("subject does not name an event")
+	ErrTooLarge        = errors.New("event too large")
+	ErrMalformed       = errors.New("malformed event")
+	ErrMissing         = errors.New("missing required attribute")
+	ErrInvalid         = errors.New("invalid attribute")
+	ErrSpecVersion     = errors.New("unsupported specversion")
+	ErrUnknownSubject  = errors.New("subject does not name an event")
+	ErrSubjectMismatch = errors.New("event does not belong on its subject")
 )
 
 var (

@@ -123,3 +123,31 @@ func TestIsDrill(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckSubject(t *testing.T) {
+	e, err := Decode([]byte(valid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		subject string
+		ok      bool
+	}{
+		{"events.prod.172_21_128_138.heartbeat", true},
+		{"events.prod.172_21_128_138.app", true},
+		{"events.prod.172_21_128_139.heartbeat", false},
+		{"events.staging.172_21_128_138.heartbeat", false},
+		{"events.prod.172_21_128_1388.heartbeat", false},
+		{"drill.events.prod.replay.app", true},
+		{"alerts.live.x", false},
+	}
+	for _, tt := range tests {
+		err := e.CheckSubject(tt.subject)
+		if (err == nil) != tt.ok {
+			t.Errorf("CheckSubject(%q) = %v", tt.subject, err)
+		}
+	}
+	if err := e.CheckSubject("events.prod.x.app"); !errors.Is(err, ErrSubjectMismatch) {
+		t.Errorf("mismatch error %v is not ErrSubjectMismatch", err)
+	}
+}

@@ -68,3 +68,20 @@ func IsDrill(subject string) (bool, error) {
 	}
 	return false, fmt.Errorf("%w: %q", ErrUnknownSubject, subject)
 }
+
+// CheckSubject verifies that a live event arrived on its own node's subject.
+// NATS permissions confine each collector to events.<cluster>.<node>.>, so
+// this check makes the envelope as trustworthy as the permission: a node
+// cannot speak for another. Drill subjects are not checked: operators replay
+// whole recorded incidents onto one subject.
+func (e *Event) CheckSubject(subject string) error {
+	drill, err := IsDrill(subject)
+	if err != nil || drill {
+		return err
+	}
+	want := LivePrefix + "." + Token(e.Cluster) + "." + Token(e.Node) + "."
+	if !strings.HasPrefix(subject, want) {
+		return fmt.Errorf("%w: event of cluster %q node %q arrived on %q (want %s>)", ErrSubjectMismatch, e.Cluster, e.Node, subject, want)
+	}
+	return nil
+}

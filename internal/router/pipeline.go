@@ -43,6 +43,9 @@ func (r *Router) handleEvent(msg jetstream.Msg) {
 	if err == nil {
 		ev, err = event.Decode(msg.Data())
 	}
+	if err == nil {
+		err = ev.CheckSubject(msg.Subject())
+	}
 	if err != nil {
 		r.deadLetter(ctx, msg, err)
 		return

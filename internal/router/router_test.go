@@ -240,6 +240,7 @@ func TestInvalidEventsDeadLettered(t *testing.T) {
 		{"missing fields", `{"specversion":"1.0","type":"aftershock.test","source":"x","time":"2026-01-01T00:00:00Z"}`, "missing required attribute: id"},
 		{"oversize", strings.Replace(good, "after the bad ones", strings.Repeat("x", event.MaxSize), 1), "event too large"},
 		{"wrong specversion", strings.Replace(good, `"1.0"`, `"0.3"`, 1), "unsupported specversion"},
+		{"another node's subject", strings.Replace(good, `"node":"n1"`, `"node":"n2"`, 1), "does not belong on its subject"},
 	}
 	for _, b := range bad {
 		publish(t, js, "events.dev.n1.app", "", []byte(b.body))
