@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -55,7 +56,19 @@ func run(args []string) int {
 	fs.StringVar(&o.Ingest.Token, "ingest-token", os.Getenv("AFTERSHOCK_INGEST_TOKEN"), "bearer token ingest clients must send (prefer the environment) [$AFTERSHOCK_INGEST_TOKEN]")
 	fs.Int64Var(&o.Ingest.MaxBytes, "ingest-max-bytes", 1<<20, "largest ingest request body")
 	fs.Float64Var(&o.Ingest.Rate, "ingest-rate", 0, "ingest limit in events per second (0: none)")
+	fs.BoolVar(&o.DNSEnabled, "dns", true, "probe DNS resolvers (--dns-target, and the host's resolv.conf unless --dns-resolv-conf=false)")
+	fs.BoolVar(&o.DNSResolvConf, "dns-resolv-conf", true, "probe the nameservers of /etc/resolv.conf under --host-root for \".\" (NS)")
+	fs.Var((*listFlag)(&o.DNS.Targets), "dns-target", "resolver to probe, IP or IP:port; repeatable or comma-separated (kube-dns service IP, CoreDNS endpoints, 169.254.20.10) [$AFTERSHOCK_DNS_TARGETS]")
+	fs.Var((*listFlag)(&o.DNS.Names), "dns-name", "name queried (A) on every --dns-target; repeatable (default kubernetes.default.svc.cluster.local.)")
+	fs.DurationVar(&o.DNS.Interval, "dns-interval", 5*time.Second, "time between DNS probe rounds")
+	fs.DurationVar(&o.DNS.Timeout, "dns-timeout", 2*time.Second, "timeout of one DNS query")
+	fs.BoolVar(&o.DNS.TCP, "dns-tcp", false, "probe over TCP as well as UDP")
+	fs.DurationVar(&o.DNS.Rollup, "dns-rollup", time.Minute, "repeated DNS failures are counted into one event per this interval")
+	fs.DurationVar(&o.DNS.Summary, "dns-summary", time.Minute, "period of the dns.probe summary")
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	if v := os.Getenv("AFTERSHOCK_DNS_TARGETS"); v != "" {
+		_ = (*listFlag)(&o.DNS.Targets).Set(v)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -77,6 +90,20 @@ func run(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// listFlag is a repeatable flag that also splits on commas.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
 }
 
 func envOr(key, def string) string {

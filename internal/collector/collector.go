@@ -51,9 +51,14 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 		Help: "Events by type and outcome (published, failed).",
 	}, []string{"type", "outcome"})
 	c.ops.Registry.MustRegister(c.published)
+	// Sources are built before connecting so a bad configuration fails at once.
+	builtin, err := c.builtinSources()
+	if err != nil {
+		return err
+	}
+	c.sources = append(builtin, opts.Sources...)
 	nopts := opts.NATS
 	nopts.Background = true
-	var err error
 	if c.conn, err = bus.Connect(ctx, nopts, c.log); err != nil {
 		return err
 	}
@@ -80,7 +85,6 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 		_ = c.ops.Shutdown(sctx)
 	}()
 	c.pub = &jsPublisher{js: c.conn.JS, timeout: opts.PublishTimeout}
-	c.sources = opts.Sources
 	c.log.Info("collector started", "nats", bus.Redact(opts.NATS.URL), "heartbeat", opts.Heartbeat)
 	var wg sync.WaitGroup
 	for _, s := range c.sources {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aftershock/aftershock/internal/bus"
+	"github.com/aftershock/aftershock/internal/dnsprobe"
 	"github.com/aftershock/aftershock/internal/ingest"
 )
 
@@ -36,6 +37,11 @@ type Options struct {
 	IngestEnabled bool
 	IngestAddr    string
 	Ingest        ingest.Options
+	// DNSEnabled probes resolvers (DNS's targets, and with DNSResolvConf
+	// the nameservers of the host's /etc/resolv.conf).
+	DNSEnabled    bool
+	DNSResolvConf bool
+	DNS           dnsprobe.Config
 }
 
 // Defaults fills zero fields.

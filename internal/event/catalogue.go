@@ -124,5 +124,9 @@ var Catalogue = []TypeInfo{
 	{TypeHeartbeat, "the collector is alive; absence of these means the node is down or cut off"},
 	{TypePosture, "what the node is (kernel, OS) and whether a crash would leave evidence"},
 	{TypeTest, "a test event for checking the path from a node to a notification"},
+	{TypeDNSTimeout, "a resolver did not answer a probe in time; repeats rolled up per server, name, transport and interval"},
+	{TypeDNSError, "a resolver answered a probe with SERVFAIL, REFUSED or NXDOMAIN, or refused the connection; rolled up like dns.timeout"},
+	{TypeDNSRecovered, "a resolver that failed probes answers again"},
+	{TypeDNSProbe, "periodic per-resolver probe summary: successes, failures, p50/p99 latency"},
 	{TypeAlertmanagerAlert, "one alert of a Prometheus Alertmanager webhook, received by HTTP ingest"},
 }

@@ -1,0 +1,36 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aftershock/aftershock/internal/dnsprobe"
+)
+
+// funcSource adapts a watcher whose Run takes its own Emitter interface (the
+// consumer owns it, so watcher packages need not import collector).
+type funcSource struct {
+	name string
+	run  func(ctx context.Context, emit Emitter) error
+}
+
+func (s funcSource) Name() string                                { return s.name }
+func (s funcSource) Run(ctx context.Context, emit Emitter) error { return s.run(ctx, emit) }
+
+// builtinSources builds the watchers enabled in the options; a bad
+// configuration fails the start with the field named.
+func (c *Collector) builtinSources() ([]Source, error) {
+	var out []Source
+	if c.opts.DNSEnabled {
+		cfg := c.opts.DNS
+		if c.opts.DNSResolvConf {
+			cfg.ResolvConf = dnsprobe.ResolvConfUnder(c.opts.HostRoot)
+		}
+		p, err := dnsprobe.New(cfg, c.log.With("source", "dns"))
+		if err != nil {
+			return nil, fmt.Errorf("dns probes: %w", err)
+		}
+		out = append(out, funcSource{p.Name(), func(ctx context.Context, e Emitter) error { return p.Run(ctx, e) }})
+	}
+	return out, nil
+}

@@ -1,0 +1,110 @@
+package collector_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftershock/aftershock/internal/bus"
+	"github.com/aftershock/aftershock/internal/bus/bustest"
+	"github.com/aftershock/aftershock/internal/collector"
+	"github.com/aftershock/aftershock/internal/dnsprobe"
+	"github.com/aftershock/aftershock/internal/event"
+	"github.com/aftershock/aftershock/internal/ingest"
+)
+
+// servfailResolver is a real DNS server on loopback that answers SERVFAIL.
+func servfailResolver(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetRcode(q, dns.RcodeServerFailure)
+		_ = w.WriteMsg(m)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestBuiltinSources runs the collector with DNS probes and ingest: a failing
+// resolver becomes dns.error on the node's dns subject, and an app's event
+// posted to the agent is stored.
+func TestBuiltinSources(t *testing.T) {
+	s := bustest.Server(t)
+	conn := bustest.Connect(t, s)
+	resolver := servfailResolver(t)
+	ingestAddr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- collector.Run(ctx, collector.Options{
+			NATS: bus.Options{URL: s.ClientURL()}, Cluster: "dev", Node: "node-1",
+			StateDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", Heartbeat: time.Hour,
+			DNSEnabled:    true,
+			DNS:           dnsprobe.Config{Targets: []string{resolver}, Interval: 50 * time.Millisecond, Timeout: 50 * time.Millisecond},
+			IngestEnabled: true, IngestAddr: ingestAddr,
+		}, bustest.Logger(t))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	bustest.Eventually(t, "dns.error stored", func() bool {
+		m, err := lastOn(conn.JS, "events.dev.node-1.dns")
+		return err == nil && strings.Contains(string(m.Data), `"rcode":"SERVFAIL"`)
+	})
+	body := `{"specversion":"1.0","id":"app-1","source":"app","type":"rpc.timeout","time":"2020-06-14T13:15:40Z","cluster":"dev","node":"node-1","data":{"count":1}}`
+	bustest.Eventually(t, "ingest answers", func() bool {
+		resp, err := http.Post("http://"+ingestAddr+ingest.PathEvents, event.ContentType, strings.NewReader(body))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusAccepted
+	})
+	if m, err := lastOn(conn.JS, "events.dev.node-1.rpc"); err != nil || m.Header.Get(jetstream.MsgIDHeader) != "app-1" {
+		t.Fatalf("ingested event: %v %v", m, err)
+	}
+}
+
+func TestBadSourceConfigFailsStart(t *testing.T) {
+	err := collector.Run(context.Background(), collector.Options{
+		NATS: bus.Options{URL: "nats://127.0.0.1:1"}, StateDir: t.TempDir(), HTTPAddr: "127.0.0.1:0",
+		DNSEnabled: true, DNS: dnsprobe.Config{Targets: []string{"kube-dns.kube-system"}},
+	}, bustest.Logger(t))
+	if err == nil || !strings.Contains(err.Error(), `dns target "kube-dns.kube-system"`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func lastOn(js jetstream.JetStream, subject string) (*jetstream.RawStreamMsg, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, bus.StreamEvents)
+	if err != nil {
+		return nil, err
+	}
+	return st.GetLastMsgForSubject(ctx, subject)
+}
