@@ -3,15 +3,21 @@ package bus
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
+
+	"github.com/aftershock/aftershock/internal/event"
 )
 
 // Options selects and authenticates the NATS connection.
@@ -32,6 +38,10 @@ type Options struct {
 	TLSCA, TLSCert, TLSKey string
 	// TLSConfig, when set, is used as is (tests).
 	TLSConfig *tls.Config
+	// InboxPrefix replaces "_INBOX" for reply subjects, so NATS permissions
+	// can let a client receive its own replies (JetStream publish acks) and
+	// nothing else. See CollectorInbox.
+	InboxPrefix string
 	// Background returns at once even when the server is unreachable and
 	// connects in the background: a collector must run while NATS is away.
 	Background bool
@@ -70,6 +80,9 @@ func Connect(ctx context.Context, opts Options, log *slog.Logger) (*Conn, error)
 	if u == "" {
 		return nil, errors.New("connect nats: no URL (start an embedded server with bus/embedded first)")
 	}
+	if err := opts.checkFiles(); err != nil {
+		return nil, err
+	}
 	nopts := []nats.Option{
 		nats.Name(opts.Name),
 		nats.MaxReconnects(-1),
@@ -94,6 +107,9 @@ func Connect(ctx context.Context, opts Options, log *slog.Logger) (*Conn, error)
 			log.Warn("nats async error", "subject", subj, "err", err)
 		}),
 	}
+	if opts.InboxPrefix != "" {
+		nopts = append(nopts, nats.CustomInboxPrefix(opts.InboxPrefix))
+	}
 	if opts.Creds != "" {
 		nopts = append(nopts, nats.UserCredentials(opts.Creds))
 	}
@@ -110,10 +126,7 @@ func Connect(ctx context.Context, opts Options, log *slog.Logger) (*Conn, error)
 	if opts.TLSCA != "" {
 		nopts = append(nopts, nats.RootCAs(opts.TLSCA))
 	}
-	if opts.TLSCert != "" || opts.TLSKey != "" {
-		if opts.TLSCert == "" || opts.TLSKey == "" {
-			return nil, errors.New("nats tls: --tls-cert and --tls-key go together")
-		}
+	if opts.TLSCert != "" {
 		nopts = append(nopts, nats.ClientCert(opts.TLSCert, opts.TLSKey))
 	}
 	var nc *nats.Conn
@@ -135,6 +148,47 @@ func Connect(ctx context.Context, opts Options, log *slog.Logger) (*Conn, error)
 	return c, nil
 }
 
+// checkFiles fails at once, naming the flag, when a credentials or TLS
+// file cannot be read: waiting for it would only delay the error.
+func (o Options) checkFiles() error {
+	var errs []error
+	for _, f := range []struct{ flag, path string }{
+		{"--nats-creds", o.Creds}, {"--nats-nkey", o.NKey},
+		{"--tls-ca", o.TLSCA}, {"--tls-cert", o.TLSCert}, {"--tls-key", o.TLSKey},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.ReadFile(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("nats %s: %w", f.flag, err))
+		}
+	}
+	if o.Creds != "" && len(errs) == 0 {
+		if err := checkCreds(o.Creds); err != nil {
+			errs = append(errs, fmt.Errorf("nats --nats-creds %s: %w", o.Creds, err))
+		}
+	}
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		errs = append(errs, errors.New("nats tls: --tls-cert and --tls-key go together"))
+	}
+	return errors.Join(errs...)
+}
+
+// checkCreds parses a credentials file (a user JWT and its nkey seed).
+func checkCreds(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if _, err := nkeys.ParseDecoratedJWT(b); err != nil {
+		return fmt.Errorf("no user JWT: %w", err)
+	}
+	if _, err := nkeys.ParseDecoratedNKey(b); err != nil {
+		return fmt.Errorf("no nkey seed: %w", err)
+	}
+	return nil
+}
+
 // connectRetry keeps trying the first connection until ctx ends, so a router
 // started before its NATS cluster comes up waits instead of exiting.
 func connectRetry(ctx context.Context, u string, opts []nats.Option) (*nats.Conn, error) {
@@ -145,9 +199,7 @@ func connectRetry(ctx context.Context, u string, opts []nats.Option) (*nats.Conn
 		if err == nil {
 			return nc, nil
 		}
-		// Authentication and TLS errors will not heal by waiting.
-		if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) ||
-			errors.Is(err, nats.ErrSecureConnRequired) || errors.Is(err, nats.ErrSecureConnWanted) {
+		if permanent(err) {
 			return nil, err
 		}
 		select {
@@ -157,6 +209,33 @@ func connectRetry(ctx context.Context, u string, opts []nats.Option) (*nats.Conn
 		}
 		delay = min(delay*2, 5*time.Second)
 	}
+}
+
+// CollectorInbox is the reply-subject prefix of the collector of node in
+// cluster: its NATS user may subscribe to CollectorInbox(...)+".>" only, so it
+// receives its publish acks and cannot listen to anyone else's replies.
+func CollectorInbox(cluster, node string) string {
+	return "_INBOX." + event.Token(cluster) + "." + event.Token(node)
+}
+
+// permanent reports errors that will not heal by waiting: authentication,
+// and TLS set up on one side only or with a certificate the other side does
+// not trust. Retrying them would only hide a configuration mistake.
+func permanent(err error) bool {
+	var unknownCA x509.UnknownAuthorityError
+	var badHost x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var verify *tls.CertificateVerificationError
+	// A TLS alert from the server (certificate required, bad certificate)
+	// is its verdict on our configuration.
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "remote error" {
+		return true
+	}
+	return errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) ||
+		errors.Is(err, nats.ErrSecureConnRequired) || errors.Is(err, nats.ErrSecureConnWanted) ||
+		errors.As(err, &unknownCA) || errors.As(err, &badHost) || errors.As(err, &invalid) ||
+		errors.As(err, &verify)
 }
 
 // Close drains the connection (pending acks and publishes flush).

@@ -59,6 +59,10 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 	c.sources = append(builtin, opts.Sources...)
 	nopts := opts.NATS
 	nopts.Background = true
+	if nopts.InboxPrefix == "" {
+		// Its NATS user may receive replies on this prefix only.
+		nopts.InboxPrefix = bus.CollectorInbox(opts.Cluster, opts.Node)
+	}
 	if c.conn, err = bus.Connect(ctx, nopts, c.log); err != nil {
 		return err
 	}

@@ -17,8 +17,10 @@ import (
 )
 
 // Start starts a JetStream-enabled nats-server and waits until it accepts
-// connections.
-func Start(o bus.EmbeddedOptions, log *slog.Logger) (*server.Server, error) {
+// connections. Each adjust edits the options last, after the config file and
+// o: tests use it to move a deployment config's fixed ports and routes onto
+// free loopback ports.
+func Start(o bus.EmbeddedOptions, log *slog.Logger, adjust ...func(*server.Options)) (*server.Server, error) {
 	if o.StateDir == "" {
 		return nil, errors.New("embedded nats: state dir is required")
 	}
@@ -46,6 +48,9 @@ func Start(o bus.EmbeddedOptions, log *slog.Logger) (*server.Server, error) {
 	}
 	if o.ServerName != "" {
 		opts.ServerName = o.ServerName
+	}
+	for _, a := range adjust {
+		a(opts)
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {

@@ -1,0 +1,150 @@
+package natssec_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftershock/aftershock/internal/bintest"
+	"github.com/aftershock/aftershock/internal/bus"
+	"github.com/aftershock/aftershock/internal/bus/bustest"
+	"github.com/aftershock/aftershock/internal/natssec"
+)
+
+// lockedBuffer collects a process's output while it runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// runBinary starts bin with args and a clean environment (no AFTERSHOCK_*
+// from the developer's shell) and stops it with SIGTERM at cleanup.
+func runBinary(t *testing.T, bin string, args ...string) *lockedBuffer {
+	t.Helper()
+	out := &lockedBuffer{}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("%s output:\n%s", filepath.Base(bin), out.String())
+		}
+	})
+	return out
+}
+
+func subjectCount(t *testing.T, js jetstream.JetStream, stream, subject string) uint64 {
+	t.Helper()
+	st, err := js.Stream(context.Background(), stream)
+	if err != nil {
+		return 0
+	}
+	info, err := st.Info(context.Background(), jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Subjects[subject]
+}
+
+// TestBinariesWithNKeysOverTLS runs the real router and collector binaries
+// with --nats-nkey and --tls-ca against the deployment config: the collector
+// publishes its heartbeats, an impostor using node-1's key for node-2 is
+// refused, and an operator's drill event becomes an alert.
+func TestBinariesWithNKeysOverTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs both binaries")
+	}
+	sec := startSecured(t)
+	routerBin := bintest.Build(t, "./router")
+	collectorBin := bintest.Build(t, "./collector")
+	root, err := bintest.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsFlags := []string{"--nats", sec.url, "--tls-ca", sec.tls.CA, "--http", "127.0.0.1:0"}
+	console := runBinary(t, routerBin, append(tlsFlags,
+		"--nats-nkey", sec.store.SeedPath(natssec.RoleRouter, "", ""),
+		"--rules", filepath.Join(root, "rules"),
+		"--state-dir", t.TempDir())...)
+
+	op := sec.connect(t, natssec.RoleOperator, "", "")
+	bustest.Eventually(t, "router provisioned ALERTS", func() bool {
+		_, err := op.JS.Stream(context.Background(), bus.StreamAlerts)
+		return err == nil
+	})
+
+	runBinary(t, collectorBin, append(tlsFlags,
+		"--nats-nkey", sec.store.SeedPath(natssec.RoleCollector, "prod", "node-1"),
+		"--cluster", "prod", "--node", "node-1", "--heartbeat", "200ms",
+		"--state-dir", t.TempDir())...)
+	impostor := runBinary(t, collectorBin, append(tlsFlags,
+		"--nats-nkey", sec.store.SeedPath(natssec.RoleCollector, "prod", "node-1"),
+		"--cluster", "prod", "--node", "node-2", "--heartbeat", "200ms",
+		"--state-dir", t.TempDir())...)
+
+	bustest.Eventually(t, "node-1 heartbeats in EVENTS", func() bool {
+		return subjectCount(t, op.JS, bus.StreamEvents, "events.prod.node-1.heartbeat") >= 2
+	})
+	bustest.Eventually(t, "the impostor refused", func() bool {
+		return strings.Contains(impostor.String(), `Permissions Violation for Publish to \"events.prod.node-2.heartbeat\"`)
+	})
+	if n := subjectCount(t, op.JS, bus.StreamEvents, "events.prod.node-2.heartbeat"); n != 0 {
+		t.Fatalf("impostor stored %d heartbeats as node-2", n)
+	}
+
+	// The operator replays the example event as a drill with the nats CLI.
+	ev, err := os.ReadFile(filepath.Join(root, "deploy", "examples", "test-event.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli := exec.Command(bustest.NATSCLI(t), "--server", sec.url, "--tlsca", sec.tls.CA,
+		"--nkey", sec.store.SeedPath(natssec.RoleOperator, "", ""),
+		"pub", "--jetstream", "drill.events.dev.node1.app", string(ev))
+	cli.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	if out, err := cli.CombinedOutput(); err != nil {
+		t.Fatalf("nats pub as operator: %v\n%s", err, out)
+	}
+	bustest.Eventually(t, "the drill alert in ALERTS", func() bool {
+		st, err := op.JS.Stream(context.Background(), bus.StreamAlerts)
+		if err != nil {
+			return false
+		}
+		info, err := st.Info(context.Background())
+		return err == nil && info.State.Msgs >= 1
+	})
+	bustest.Eventually(t, "the alert on the router's console", func() bool {
+		return strings.Contains(console.String(), "pipeline-test")
+	})
+}

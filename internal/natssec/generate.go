@@ -1,0 +1,92 @@
+package natssec
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Plan is what Generate should make sure exists.
+type Plan struct {
+	// Dir is the Store directory.
+	Dir string
+	// Cluster and Nodes name collectors to add; existing ones are kept.
+	Cluster string
+	Nodes   []string
+	// TLSHosts, when set, makes a CA and a server certificate for these
+	// names under Dir/tls unless one is there already.
+	TLSHosts []string
+	// TLSValidFor is the certificates' lifetime (default one year).
+	TLSValidFor time.Duration
+}
+
+// Generate ensures the router, operator and system users, a collector user
+// per node, and optionally TLS files, then renders auth.conf from every seed
+// in the directory. It writes a line per user to out.
+func Generate(p Plan, out io.Writer) error {
+	if p.Dir == "" {
+		return errors.New("dir: required")
+	}
+	if len(p.Nodes) > 0 && p.Cluster == "" {
+		return errors.New("cluster: required with nodes")
+	}
+	st := Store{Dir: p.Dir}
+	for _, r := range []Role{RoleSystem, RoleRouter, RoleOperator} {
+		if err := ensure(st, out, r, "", ""); err != nil {
+			return err
+		}
+	}
+	for _, n := range p.Nodes {
+		if err := ensure(st, out, RoleCollector, p.Cluster, n); err != nil {
+			return err
+		}
+	}
+	users, err := st.WriteAuth()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "wrote %s (%d users)\n", filepath.Join(p.Dir, AuthFile), len(users))
+	if len(p.TLSHosts) > 0 {
+		if p.TLSValidFor == 0 {
+			p.TLSValidFor = 365 * 24 * time.Hour
+		}
+		f, err := WriteServerTLS(filepath.Join(p.Dir, "tls"), p.TLSHosts, p.TLSValidFor)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "tls: %s, %s, %s\n", f.CA, f.Cert, f.Key)
+	}
+	return nil
+}
+
+func ensure(st Store, out io.Writer, r Role, cluster, node string) error {
+	u, created, err := st.Ensure(r, cluster, node)
+	if err != nil {
+		return err
+	}
+	verb := "kept"
+	if created {
+		verb = "created"
+	}
+	fmt.Fprintf(out, "%s %s: %s\n", verb, u.Name(), st.SeedPath(r, cluster, node))
+	return nil
+}
+
+// ReadNodes reads node names, one a line; blank lines and # comments are
+// skipped, and the "node/" prefix of `kubectl get nodes -o name` is removed.
+func ReadNodes(r io.Reader) ([]string, error) {
+	var nodes []string
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		nodes = append(nodes, strings.TrimPrefix(line, "node/"))
+	}
+	return nodes, sc.Err()
+}
