@@ -65,7 +65,14 @@ func run(args []string) int {
 	fs.BoolVar(&o.DNS.TCP, "dns-tcp", false, "probe over TCP as well as UDP")
 	fs.DurationVar(&o.DNS.Rollup, "dns-rollup", time.Minute, "repeated DNS failures are counted into one event per this interval")
 	fs.DurationVar(&o.DNS.Summary, "dns-summary", time.Minute, "period of the dns.probe summary")
+	fs.Var((*listFlag)(&o.LogGlobs), "log-glob", "log files to tail for timeouts, e.g. /var/log/containers/*.log (CRI) or /var/log/app/*.log; repeatable [$AFTERSHOCK_LOG_GLOBS]")
+	fs.StringVar(&o.LogPatterns, "log-patterns", os.Getenv("AFTERSHOCK_LOG_PATTERNS"), "YAML file of log patterns (default: the built-in examples, internal/logtail/patterns.yaml) [$AFTERSHOCK_LOG_PATTERNS]")
+	fs.BoolVar(&o.LogFromStart, "log-from-start", false, "at the first start, read existing log files from their beginning instead of their end")
+	fs.DurationVar(&o.LogRollup, "log-rollup", time.Minute, "repeated matches of one pattern in one file are counted into one event per this interval")
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	if v := os.Getenv("AFTERSHOCK_LOG_GLOBS"); v != "" {
+		_ = (*listFlag)(&o.LogGlobs).Set(v)
+	}
 	if v := os.Getenv("AFTERSHOCK_DNS_TARGETS"); v != "" {
 		_ = (*listFlag)(&o.DNS.Targets).Set(v)
 	}

@@ -42,6 +42,13 @@ type Options struct {
 	DNSEnabled    bool
 	DNSResolvConf bool
 	DNS           dnsprobe.Config
+	// LogGlobs are the log files tailed for timeouts (paths as seen by the
+	// collector, not under HostRoot: kubelet's symlinks are absolute), with
+	// the patterns of LogPatterns ("" for the built-in examples).
+	LogGlobs     []string
+	LogPatterns  string
+	LogFromStart bool
+	LogRollup    time.Duration
 }
 
 // Defaults fills zero fields.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/aftershock/aftershock/internal/dnsprobe"
+	"github.com/aftershock/aftershock/internal/logtail"
 )
 
 // funcSource adapts a watcher whose Run takes its own Emitter interface (the
@@ -31,6 +32,20 @@ func (c *Collector) builtinSources() ([]Source, error) {
 			return nil, fmt.Errorf("dns probes: %w", err)
 		}
 		out = append(out, funcSource{p.Name(), func(ctx context.Context, e Emitter) error { return p.Run(ctx, e) }})
+	}
+	if len(c.opts.LogGlobs) > 0 {
+		patterns, err := logtail.LoadPatterns(c.opts.LogPatterns)
+		if err != nil {
+			return nil, err
+		}
+		src, err := logtail.New(logtail.Config{
+			Globs: c.opts.LogGlobs, Patterns: patterns, StateDir: c.opts.StateDir,
+			FromStart: c.opts.LogFromStart, Rollup: c.opts.LogRollup,
+		}, c.log.With("source", "logs"))
+		if err != nil {
+			return nil, fmt.Errorf("log tail: %w", err)
+		}
+		out = append(out, funcSource{src.Name(), func(ctx context.Context, e Emitter) error { return src.Run(ctx, e) }})
 	}
 	return out, nil
 }

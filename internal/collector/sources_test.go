@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +56,10 @@ func TestBuiltinSources(t *testing.T) {
 	conn := bustest.Connect(t, s)
 	resolver := servfailResolver(t)
 	ingestAddr := freeAddr(t)
+	logDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(logDir, "order.log"), []byte("dial tcp 10.0.3.17:8080: i/o timeout\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -63,6 +69,7 @@ func TestBuiltinSources(t *testing.T) {
 			DNSEnabled:    true,
 			DNS:           dnsprobe.Config{Targets: []string{resolver}, Interval: 50 * time.Millisecond, Timeout: 50 * time.Millisecond},
 			IngestEnabled: true, IngestAddr: ingestAddr,
+			LogGlobs: []string{filepath.Join(logDir, "*.log")}, LogFromStart: true,
 		}, bustest.Logger(t))
 	}()
 	t.Cleanup(func() {
@@ -74,6 +81,10 @@ func TestBuiltinSources(t *testing.T) {
 	bustest.Eventually(t, "dns.error stored", func() bool {
 		m, err := lastOn(conn.JS, "events.dev.node-1.dns")
 		return err == nil && strings.Contains(string(m.Data), `"rcode":"SERVFAIL"`)
+	})
+	bustest.Eventually(t, "rpc.timeout from the log stored", func() bool {
+		m, err := lastOn(conn.JS, "events.dev.node-1.rpc")
+		return err == nil && strings.Contains(string(m.Data), `"peer":"10.0.3.17:8080"`)
 	})
 	body := `{"specversion":"1.0","id":"app-1","source":"app","type":"rpc.timeout","time":"2020-06-14T13:15:40Z","cluster":"dev","node":"node-1","data":{"count":1}}`
 	bustest.Eventually(t, "ingest answers", func() bool {
@@ -95,6 +106,20 @@ func TestBadSourceConfigFailsStart(t *testing.T) {
 		DNSEnabled: true, DNS: dnsprobe.Config{Targets: []string{"kube-dns.kube-system"}},
 	}, bustest.Logger(t))
 	if err == nil || !strings.Contains(err.Error(), `dns target "kube-dns.kube-system"`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestBadLogPatternsFailStart(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "p.yaml")
+	if err := os.WriteFile(bad, []byte("patterns:\n  - name: x\n    regex: '('\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := collector.Run(context.Background(), collector.Options{
+		NATS: bus.Options{URL: "nats://127.0.0.1:1"}, StateDir: t.TempDir(), HTTPAddr: "127.0.0.1:0",
+		LogGlobs: []string{"/var/log/containers/*.log"}, LogPatterns: bad,
+	}, bustest.Logger(t))
+	if err == nil || !strings.Contains(err.Error(), bad+`:2: pattern "x": regex`) {
 		t.Fatalf("err = %v", err)
 	}
 }

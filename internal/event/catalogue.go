@@ -128,5 +128,6 @@ var Catalogue = []TypeInfo{
 	{TypeDNSError, "a resolver answered a probe with SERVFAIL, REFUSED or NXDOMAIN, or refused the connection; rolled up like dns.timeout"},
 	{TypeDNSRecovered, "a resolver that failed probes answers again"},
 	{TypeDNSProbe, "periodic per-resolver probe summary: successes, failures, p50/p99 latency"},
+	{TypeRPCTimeout, "an RPC timed out: a matching log line (rolled up per file, pattern and interval) or an app's report through ingest"},
 	{TypeAlertmanagerAlert, "one alert of a Prometheus Alertmanager webhook, received by HTTP ingest"},
 }
