@@ -20,6 +20,7 @@ const usage = `router: correlate node, kernel, DNS and RPC events into alerts.
 Usage:
   router [flags]              run the router (embedded NATS unless --nats is set)
   router rules check DIR      check a rule pack; exit 1 with file:line problems
+  router rules test DIR       run the rule tests (*_test.yaml) under DIR
 
 Run flags:
 `

@@ -47,6 +47,9 @@ type Alert struct {
 	EvidenceSeen int               `json:"evidence_seen"`
 	Drill        bool              `json:"drill"`
 	RulesVersion string            `json:"rules_version,omitempty"`
+	// Update counts re-publications of a firing alert whose window grew
+	// (more timeouts, more nodes, the crash cause now known); 0 for the first.
+	Update int `json:"update,omitempty"`
 	// CreatedAt is the router's wall clock; all other times are event time.
 	CreatedAt time.Time `json:"created_at"`
 }
@@ -60,6 +63,11 @@ func Fingerprint(rule, groupKey string) string {
 // so re-evaluating the same events always yields the same id.
 func MakeID(fingerprint string, windowStart time.Time, state State) string {
 	return hash(fingerprint, windowStart.UTC().Format(time.RFC3339Nano), string(state))
+}
+
+// UpdateID is the id of the nth update of a firing alert.
+func UpdateID(fingerprint string, windowStart time.Time, n int) string {
+	return hash(fingerprint, windowStart.UTC().Format(time.RFC3339Nano), string(Firing), fmt.Sprint(n))
 }
 
 func hash(parts ...string) string {

@@ -1,15 +1,17 @@
-// Package correlate evaluates compiled rules over events and produces alerts.
+// Package correlate evaluates compiled rules over events in event time and
+// produces alerts: single-event rules, state rules, sliding windows with
+// sequences and thresholds, and absence (see docs/rules.md for semantics).
+//
+// The engine is single-threaded by design: events are processed in stream
+// order under one lock, which is what makes a replay of the same stream
+// produce the same alerts (restart rebuild, drills, `rules test`).
 package correlate
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"maps"
 	"strings"
-	"sync/atomic"
-	"text/template"
+	"sync"
 	"time"
 
 	"github.com/aftershock/aftershock/internal/alert"
@@ -17,171 +19,352 @@ import (
 	"github.com/aftershock/aftershock/internal/rule"
 )
 
-// Engine evaluates the current rule set. Swap replaces the set atomically so a
-// reload never pauses evaluation.
+// Options tune the engine; zero values take the defaults below.
+type Options struct {
+	// Now is the wall clock, used only for alerts' CreatedAt.
+	Now func() time.Time
+	// DrillRunGap starts a new drill run (a fresh timeline) for a cluster when
+	// its drill events stop arriving for this long, so replaying the same
+	// recording again is judged afresh.
+	DrillRunGap time.Duration
+	// MaxFuture bounds how far ahead of its arrival a live event may move
+	// the watermark: one node with a clock an hour fast must not make every
+	// other node's events late.
+	MaxFuture time.Duration
+}
+
+// Defaults of Options.
+const (
+	DefaultDrillRunGap = 2 * time.Minute
+	DefaultMaxFuture   = time.Minute
+	// maxDerivedDepth bounds rules built on rules (aftershock.alert events).
+	maxDerivedDepth = 3
+)
+
+// Meta is how an event reached the engine.
+type Meta struct {
+	// Drill selects the drill timelines (subject drill.events.>).
+	Drill bool
+	// Arrival is when the event was stored (JetStream timestamp); zero when
+	// unknown (rules tests).
+	Arrival time.Time
+	// Replay marks events read back to rebuild state after a restart: state
+	// changes as usual but no alerts are returned (they were published
+	// before the restart).
+	Replay bool
+}
+
+// Engine evaluates the current rule set over live and drill timelines.
 type Engine struct {
-	set atomic.Pointer[rule.Set]
-	log *slog.Logger
-	now func() time.Time
-	// EvalErrors counts CEL runtime errors (e.g. a missing field): they are
-	// non-matches, never crashes.
-	EvalErrors atomic.Int64
+	mu   sync.Mutex
+	set  *rule.Set
+	idx  *index
+	opts Options
+	log  *slog.Logger
+
+	live   *timeline
+	drills map[string]*timeline // by cluster
+
+	types  interner
+	nodes  interner
+	stats  map[string]*RuleStats // by rule name, across reloads
+	totals Totals
+
+	act    rule.Activation
+	out    []*alert.Alert
+	replay bool
 }
 
 // New returns an engine running set.
-func New(set *rule.Set, log *slog.Logger) *Engine {
-	e := &Engine{log: log, now: time.Now}
-	e.set.Store(set)
+func New(set *rule.Set, log *slog.Logger, opts Options) *Engine {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.DrillRunGap <= 0 {
+		opts.DrillRunGap = DefaultDrillRunGap
+	}
+	if opts.MaxFuture <= 0 {
+		opts.MaxFuture = DefaultMaxFuture
+	}
+	e := &Engine{opts: opts, log: log, drills: map[string]*timeline{}, stats: map[string]*RuleStats{}}
+	e.types.init()
+	e.nodes.init()
+	e.install(set)
+	e.live = e.newTimeline("live", false, "")
 	return e
 }
 
-// Swap installs a new rule set.
-func (e *Engine) Swap(set *rule.Set) { e.set.Store(set) }
-
 // Set returns the rule set in use.
-func (e *Engine) Set() *rule.Set { return e.set.Load() }
-
-// Process evaluates one event; drill selects the drill timeline.
-func (e *Engine) Process(ev *event.Event, drill bool) ([]*alert.Alert, error) {
-	set := e.set.Load()
-	if set == nil || len(set.Rules) == 0 {
-		return nil, nil
-	}
-	view, err := View(ev, drill)
-	if err != nil {
-		return nil, err
-	}
-	act := map[string]any{"event": view}
-	var out []*alert.Alert
-	for _, r := range set.Rules {
-		ok, err := evalBool(r, act)
-		if err != nil {
-			e.EvalErrors.Add(1)
-			e.log.Debug("rule evaluation error", "rule", r.Name, "event", ev.ID, "err", err)
-			continue
-		}
-		if !ok {
-			continue
-		}
-		a, err := e.fire(r, set.Version, ev, view, drill, act)
-		if err != nil {
-			e.EvalErrors.Add(1)
-			e.log.Warn("rule could not build alert", "rule", r.Name, "event", ev.ID, "err", err)
-			continue
-		}
-		out = append(out, a)
-	}
-	return out, nil
+func (e *Engine) Set() *rule.Set {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.set
 }
 
-func evalBool(r *rule.Compiled, act map[string]any) (bool, error) {
-	v, _, err := r.Match.Eval(act)
-	if err != nil {
-		return false, err
+func (e *Engine) install(set *rule.Set) {
+	e.set = set
+	e.idx = newIndex(set)
+	e.act.Tables = set.TablesVal
+	for _, c := range set.Rules {
+		if e.stats[c.Name] == nil {
+			e.stats[c.Name] = &RuleStats{}
+		}
 	}
-	b, ok := v.Value().(bool)
-	if !ok {
-		return false, fmt.Errorf("match returned %T, not bool", v.Value())
-	}
-	return b, nil
 }
 
-func (e *Engine) fire(r *rule.Compiled, version string, ev *event.Event, view map[string]any, drill bool, act map[string]any) (*alert.Alert, error) {
-	key := ev.ID // without group_by, every event is its own group
-	if len(r.GroupBy) > 0 {
-		parts := make([]string, len(r.GroupBy))
-		for i, g := range r.GroupBy {
-			v, _, err := g.Eval(act)
-			if err != nil {
-				return nil, fmt.Errorf("group_by %q: %w", r.Rule.GroupBy[i], err)
+// Process evaluates one event and returns the alerts it raised or resolved
+// (nil for most events). An event no rule's index accepts costs a map
+// lookup and a watermark update, and allocates nothing.
+func (e *Engine) Process(ev *event.Event, m Meta) []*alert.Alert {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.out = nil
+	e.replay = m.Replay
+	e.totals.Events++
+	tl := e.timelineFor(ev, m)
+	tl.advance(eventClock(ev, m, tl.drill, e.opts.MaxFuture))
+	rules := e.idx.rulesFor(ev.Type)
+	if len(rules) > 0 || e.idx.latest[ev.Type] {
+		e.dispatch(tl, rule.NewView(ev, m.Drill), rules, 0)
+	}
+	e.runTimers(tl)
+	return e.out
+}
+
+// Advance moves the live timeline's clock to now when nothing else does:
+// with a whole cluster silent (or the router idle) no event advances the
+// watermark, yet heartbeats' absence must still be judged. The router calls
+// it on a ticker, and only when it is connected and caught up.
+func (e *Engine) Advance(now time.Time) []*alert.Alert {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.out = nil
+	e.replay = false
+	e.live.advance(now.UnixNano())
+	e.runTimers(e.live)
+	return e.out
+}
+
+// eventClock is what an event contributes to its timeline's clock.
+func eventClock(ev *event.Event, m Meta, drill bool, maxFuture time.Duration) int64 {
+	t := ev.Time.UnixNano()
+	if !drill && !m.Arrival.IsZero() {
+		if lim := m.Arrival.UnixNano() + int64(maxFuture); t > lim {
+			t = lim
+		}
+	}
+	return t
+}
+
+func (e *Engine) timelineFor(ev *event.Event, m Meta) *timeline {
+	if !m.Drill {
+		return e.live
+	}
+	tl := e.drills[ev.Cluster]
+	arr := m.Arrival.UnixNano()
+	if tl != nil && !m.Arrival.IsZero() && tl.lastArrival != 0 && arr-tl.lastArrival > int64(e.opts.DrillRunGap) {
+		e.log.Info("new drill run", "cluster", ev.Cluster, "previous_run", tl.run, "run", ev.ID)
+		tl = nil
+	}
+	if tl == nil {
+		tl = e.newTimeline("drill/"+ev.Cluster, true, ev.ID)
+		e.drills[ev.Cluster] = tl
+	}
+	if !m.Arrival.IsZero() {
+		tl.lastArrival = arr
+	}
+	return tl
+}
+
+// dispatch offers an event to the rules the index selected.
+func (e *Engine) dispatch(tl *timeline, v *rule.EventView, rules []int, depth int) {
+	if e.idx.latest[v.Ev.Type] {
+		tl.remember(v)
+	}
+	for _, i := range rules {
+		rs := tl.rules[i]
+		if v.Ev.Type == rule.TypeAlert && derivedFrom(v) == rs.c.Name {
+			continue // a rule never builds on its own alerts
+		}
+		e.offer(tl, rs, v, depth)
+	}
+}
+
+// derivedFrom is the rule an aftershock.alert event came from.
+func derivedFrom(v *rule.EventView) string {
+	if d, err := v.Data(); err == nil {
+		if s, ok := d["rule"].(string); ok {
+			return s
+		}
+	}
+	return ""
+}
+
+// index maps event types to the rules that may accept them.
+type index struct {
+	byType   map[string][]int
+	prefixed []int // rules accepting type prefixes
+	all      []int // rules the analysis could not narrow
+	latest   map[string]bool
+	cache    map[string][]int
+	nRules   int
+	sets     []rule.TypeSet
+}
+
+func newIndex(set *rule.Set) *index {
+	x := &index{byType: map[string][]int{}, latest: map[string]bool{}, cache: map[string][]int{}, nRules: len(set.Rules)}
+	for i, c := range set.Rules {
+		x.sets = append(x.sets, c.Types)
+		switch {
+		case c.Types.All:
+			x.all = append(x.all, i)
+		default:
+			for _, t := range c.Types.Types {
+				x.byType[t] = append(x.byType[t], i)
 			}
-			parts[i] = fmt.Sprint(v.Value())
+			if len(c.Types.Prefixes) > 0 {
+				x.prefixed = append(x.prefixed, i)
+			}
 		}
-		key = strings.Join(parts, "/")
-	}
-	labels := map[string]string{"cluster": ev.Cluster, "node": ev.Node, "type": ev.Type}
-	maps.Copy(labels, r.Labels)
-	data := map[string]any{
-		"event":  view,
-		"events": []map[string]any{view},
-		"key":    key,
-		"count":  1,
-		"labels": labels,
-	}
-	summary, err := render(r.Summary, data)
-	if err != nil {
-		return nil, err
-	}
-	details, err := render(r.Details, data)
-	if err != nil {
-		return nil, err
-	}
-	var ann map[string]string
-	for k, t := range r.Annotated {
-		s, err := render(t, data)
-		if err != nil {
-			return nil, err
+		for _, t := range c.LatestTypes {
+			x.latest[t] = true
 		}
-		if ann == nil {
-			ann = map[string]string{}
-		}
-		ann[k] = s
 	}
-	fp := alert.Fingerprint(r.Name, key)
-	return &alert.Alert{
-		ID:           alert.MakeID(fp, ev.Time, alert.Firing),
-		Fingerprint:  fp,
-		Rule:         r.Name,
-		Severity:     r.Severity,
-		State:        alert.Firing,
-		Labels:       labels,
-		Annotations:  ann,
-		Summary:      summary,
-		Details:      details,
-		GroupKey:     key,
-		Receivers:    r.Receivers,
-		WindowStart:  ev.Time,
-		WindowEnd:    ev.Time,
-		StartsAt:     ev.Time,
-		Evidence:     []event.Event{*ev},
-		EvidenceSeen: 1,
-		Drill:        drill,
-		RulesVersion: version,
-		CreatedAt:    e.now().UTC(),
-	}, nil
+	return x
 }
 
-func render(t *template.Template, data any) (string, error) {
-	if t == nil {
-		return "", nil
-	}
-	var b bytes.Buffer
-	if err := t.Execute(&b, data); err != nil {
-		return "", fmt.Errorf("template %s: %w", t.Name(), err)
-	}
-	return strings.TrimSpace(b.String()), nil
-}
+// maxIndexCache bounds the per-type cache against a flood of distinct
+// application event types.
+const maxIndexCache = 10_000
 
-// View is the event as rules and templates see it.
-func View(ev *event.Event, drill bool) (map[string]any, error) {
-	var data map[string]any
-	if len(ev.Data) > 0 {
-		if err := json.Unmarshal(ev.Data, &data); err != nil {
-			return nil, fmt.Errorf("decode data of %s: %w", ev.ID, err)
+// rulesFor returns the indexes of the rules whose match may accept typ, in
+// rule order. The answer per type is computed once.
+func (x *index) rulesFor(typ string) []int {
+	if rs, ok := x.cache[typ]; ok {
+		return rs
+	}
+	var rs []int
+	if len(x.prefixed) == 0 && len(x.all) == 0 {
+		rs = x.byType[typ]
+	} else {
+		mark := make([]bool, x.nRules)
+		for _, i := range x.byType[typ] {
+			mark[i] = true
+		}
+		for _, i := range x.all {
+			mark[i] = true
+		}
+		for _, i := range x.prefixed {
+			if x.sets[i].Accepts(typ) {
+				mark[i] = true
+			}
+		}
+		rs = []int{}
+		for i, m := range mark {
+			if m {
+				rs = append(rs, i)
+			}
 		}
 	}
-	if data == nil {
-		data = map[string]any{}
+	if len(x.cache) < maxIndexCache {
+		x.cache[typ] = rs
 	}
-	return map[string]any{
-		"id":      ev.ID,
-		"type":    ev.Type,
-		"source":  ev.Source,
-		"time":    ev.Time,
-		"cluster": ev.Cluster,
-		"node":    ev.Node,
-		"subject": ev.Subject,
-		"drill":   drill,
-		"data":    data,
-	}, nil
+	return rs
+}
+
+// interner maps strings to small ids so window records stay compact.
+type interner struct {
+	ids   map[string]uint32
+	names []string
+}
+
+func (n *interner) init() { n.ids = map[string]uint32{} }
+
+func (n *interner) id(s string) uint32 {
+	if id, ok := n.ids[s]; ok {
+		return id
+	}
+	s = strings.Clone(s)
+	id := uint32(len(n.names))
+	n.ids[s] = id
+	n.names = append(n.names, s)
+	return id
+}
+
+func (n *interner) lookup(s string) (uint32, bool) {
+	id, ok := n.ids[s]
+	return id, ok
+}
+
+// Swap installs a new rule set without pausing evaluation for longer than
+// the swap itself: the state of every rule whose StateKey is unchanged
+// carries over (windows, firing alerts, timers); rules removed or changed
+// start afresh, and their firing alerts are resolved, as the returned
+// alerts, so no notification stays open forever.
+func (e *Engine) Swap(set *rule.Set) []*alert.Alert {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.out = nil
+	e.replay = false
+	old := e.set
+	e.install(set)
+	byName := map[string]int{}
+	for i, c := range set.Rules {
+		byName[c.Name] = i
+	}
+	for _, tl := range e.timelines() {
+		next := make([]*ruleState, len(set.Rules))
+		for i, rs := range tl.rules {
+			j, ok := byName[old.Rules[i].Name]
+			if ok && set.Rules[j].StateKey == rs.c.StateKey {
+				rs.c = set.Rules[j]
+				next[j] = rs
+				continue
+			}
+			rs.dead = true
+			for _, g := range rs.groups {
+				if g.firing {
+					e.closeForReload(tl, rs, g)
+				}
+			}
+		}
+		for j, c := range set.Rules {
+			if next[j] == nil {
+				next[j] = newRuleState(c)
+			}
+		}
+		tl.rules = next
+	}
+	return e.out
+}
+
+// closeForReload resolves a firing group of a rule that a reload removed or
+// changed, at its timeline's clock.
+func (e *Engine) closeForReload(tl *timeline, rs *ruleState, g *group) {
+	g.firing = false
+	g.deleted = true
+	fpKey := g.key
+	if tl.drill {
+		fpKey += "\x00drill:" + tl.run
+	}
+	fp := alert.Fingerprint(rs.c.Name, fpKey)
+	start := time.Unix(0, g.startsAt).UTC()
+	end := time.Unix(0, max(tl.high, g.startsAt)).UTC()
+	labels := e.labels(rs.c, g, g.last)
+	e.out = append(e.out, &alert.Alert{
+		ID: alert.MakeID(fp, start, alert.Resolved), Fingerprint: fp, Rule: rs.c.Name, Severity: rs.c.Severity,
+		State: alert.Resolved, Labels: labels, GroupKey: g.key, Receivers: rs.c.Receivers,
+		Summary:     fmt.Sprintf("%s: resolved because the rule was removed or changed by a rules reload", rs.c.Name),
+		Annotations: map[string]string{"resolved_reason": "rule removed or changed by a rules reload"},
+		WindowStart: start, WindowEnd: end, StartsAt: start, EndsAt: end, Drill: tl.drill,
+		RulesVersion: e.set.Version, CreatedAt: e.opts.Now().UTC(),
+	})
+}
+
+func (e *Engine) timelines() []*timeline {
+	out := []*timeline{e.live}
+	for _, tl := range e.drills {
+		out = append(out, tl)
+	}
+	return out
 }

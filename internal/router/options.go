@@ -36,6 +36,9 @@ type Options struct {
 	// IngestOptions (JS, registry and log are filled in).
 	Ingest        bool
 	IngestOptions ingest.Options
+	// Receivers lists the receiver names rules may use; nil means
+	// DefaultReceivers.
+	Receivers ReceiverSource
 }
 
 // Defaults fills zero fields.
@@ -60,6 +63,9 @@ func (o *Options) Defaults() {
 	}
 	if o.Console == nil {
 		o.Console = os.Stdout
+	}
+	if o.Receivers == nil {
+		o.Receivers = DefaultReceivers
 	}
 	if o.NATS.Name == "" {
 		o.NATS.Name = "aftershock-router"

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aftershock/aftershock/internal/alert"
 	"github.com/aftershock/aftershock/internal/bus"
+	"github.com/aftershock/aftershock/internal/correlate"
 	"github.com/aftershock/aftershock/internal/event"
 )
 
@@ -50,11 +51,11 @@ func (r *Router) handleEvent(msg jetstream.Msg) {
 		r.deadLetter(ctx, msg, err)
 		return
 	}
-	alerts, err := r.engine.Process(ev, drill)
-	if err != nil {
-		r.deadLetter(ctx, msg, err)
-		return
+	var arrival time.Time
+	if md, err := msg.Metadata(); err == nil {
+		arrival = md.Timestamp
 	}
+	alerts := r.engine.Process(ev, correlate.Meta{Drill: drill, Arrival: arrival})
 	for _, a := range alerts {
 		if err := r.publishAlert(ctx, a); err != nil {
 			r.log.Warn("publish alert failed; event will be redelivered", "alert", a.ID, "err", err)

@@ -16,7 +16,6 @@ import (
 	"github.com/aftershock/aftershock/internal/ingest"
 	"github.com/aftershock/aftershock/internal/notify"
 	"github.com/aftershock/aftershock/internal/opshttp"
-	"github.com/aftershock/aftershock/internal/rule"
 )
 
 // Router is a running router. Start it with Start; Run wraps the lifecycle.
@@ -53,13 +52,13 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 		return nil, fmt.Errorf("invalid options: %w", err)
 	}
 	r := &Router{opts: opts, log: log}
-	set, err := LoadRules(opts.RulesDir)
+	set, err := LoadRules(opts.RulesDir, opts.Receivers)
 	if err != nil {
 		return nil, err
 	}
-	r.engine = correlate.New(set, log.With("component", "engine"))
+	r.engine = correlate.New(set, log.With("component", "engine"), correlate.Options{})
 	r.ops = opshttp.New(log)
-	r.m = newMetrics(r.ops.Registry, func() float64 { return float64(r.engine.EvalErrors.Load()) })
+	r.m = newMetrics(r.ops.Registry, func() float64 { return float64(r.engine.EvalErrors()) })
 	r.m.rulesLoaded.Set(float64(len(set.Rules)))
 	log.Info("rules loaded", "dir", opts.RulesDir, "rules", len(set.Rules), "version", set.Version)
 
@@ -128,27 +127,6 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 	}
 	r.ready.Store(true)
 	return r, nil
-}
-
-// LoadRules reads, checks and compiles the rule pack in dir.
-func LoadRules(dir string) (*rule.Set, error) {
-	rules, probs, err := rule.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	if len(probs) > 0 {
-		return nil, fmt.Errorf("rules in %s:\n%w", dir, probs)
-	}
-	env, err := rule.NewEnv()
-	if err != nil {
-		return nil, err
-	}
-	set, probs := rule.Compile(env, rules, rule.CheckOptions{})
-	if len(probs) > 0 {
-		return nil, fmt.Errorf("rules in %s:\n%w", dir, probs)
-	}
-	set.Version = rule.Version(dir)
-	return set, nil
 }
 
 // HTTPAddr is the bound ops address.

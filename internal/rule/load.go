@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -48,9 +50,56 @@ func IsRuleFile(path string) bool {
 	return !strings.HasSuffix(stem, "_test") && stem != "routing" && !strings.HasPrefix(base, ".")
 }
 
+// Pack is everything read from a rules directory.
+type Pack struct {
+	Rules  []Rule
+	Tables map[string][]map[string]string
+}
+
 // ReadDir reads every rule file under dir (recursively, sorted), strictly:
 // unknown fields, bad durations and duplicate names are problems.
-func ReadDir(dir string) ([]Rule, Problems, error) {
+func ReadDir(dir string) (*Pack, Problems, error) {
+	files, err := RuleFiles(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	pack := &Pack{Tables: map[string][]map[string]string{}}
+	var probs Problems
+	tableAt := map[string]string{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read rule file: %w", err)
+		}
+		file, ps := Parse(f, b)
+		probs = append(probs, ps...)
+		if file == nil {
+			continue
+		}
+		pack.Rules = append(pack.Rules, file.Rules...)
+		for _, name := range slices.Sorted(maps.Keys(file.Tables)) {
+			if prev, ok := tableAt[name]; ok {
+				probs = append(probs, Problem{f + ":1", fmt.Sprintf("duplicate table %q (first in %s)", name, prev)})
+				continue
+			}
+			tableAt[name] = f
+			pack.Tables[name] = file.Tables[name]
+		}
+	}
+	seen := map[string]string{}
+	for _, r := range pack.Rules {
+		if prev, ok := seen[r.Name]; ok && r.Name != "" {
+			probs = append(probs, Problem{r.Source.At("name"), fmt.Sprintf("duplicate rule name %q (first at %s)", r.Name, prev)})
+			continue
+		}
+		seen[r.Name] = r.Source.At("name")
+	}
+	return pack, probs, nil
+}
+
+// RuleFiles lists the rule files under dir, sorted; hidden directories are
+// skipped.
+func RuleFiles(dir string) ([]string, error) {
 	var files []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -65,42 +114,23 @@ func ReadDir(dir string) ([]Rule, Problems, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("read rules dir %s: %w", dir, err)
+		return nil, fmt.Errorf("read rules dir %s: %w", dir, err)
 	}
 	slices.Sort(files)
-	var rules []Rule
-	var probs Problems
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read rule file: %w", err)
-		}
-		rs, ps := Parse(f, b)
-		rules = append(rules, rs...)
-		probs = append(probs, ps...)
-	}
-	seen := map[string]string{}
-	for _, r := range rules {
-		if prev, ok := seen[r.Name]; ok && r.Name != "" {
-			probs = append(probs, Problem{r.Source.At("name"), fmt.Sprintf("duplicate rule name %q (first at %s)", r.Name, prev)})
-			continue
-		}
-		seen[r.Name] = r.Source.At("name")
-	}
-	return rules, probs, nil
+	return files, nil
 }
 
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
 // Parse decodes one rule file. Decoding is strict; every problem carries
 // file:line.
-func Parse(file string, b []byte) ([]Rule, Problems) {
+func Parse(file string, b []byte) (*File, Problems) {
 	var f File
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
 		if errors.Is(err, io.EOF) { // an empty file holds no rules
-			return nil, nil
+			return &f, nil
 		}
 		return nil, yamlProblems(file, err)
 	}
@@ -110,17 +140,34 @@ func Parse(file string, b []byte) ([]Rule, Problems) {
 	}
 	items := ruleNodes(&root)
 	for i := range f.Rules {
-		src := Source{File: file, Line: 1, Keys: map[string]int{}}
+		src := Source{File: file, Line: 1, Keys: map[string]int{}, Values: map[string]int{}}
 		if i < len(items) {
 			n := items[i]
 			src.Line = n.Line
 			for k := 0; k+1 < len(n.Content); k += 2 {
-				src.Keys[n.Content[k].Value] = n.Content[k].Line
+				key, val := n.Content[k], n.Content[k+1]
+				src.Keys[key.Value] = key.Line
+				src.Values[key.Value] = valueLine(val)
+				if val.Kind == yaml.MappingNode { // values: and annotations: entries
+					for j := 0; j+1 < len(val.Content); j += 2 {
+						sub := key.Value + "." + val.Content[j].Value
+						src.Keys[sub] = val.Content[j].Line
+						src.Values[sub] = valueLine(val.Content[j+1])
+					}
+				}
 			}
 		}
 		f.Rules[i].Source = src
 	}
-	return f.Rules, nil
+	return &f, nil
+}
+
+// valueLine is the file line of a scalar's first content line.
+func valueLine(n *yaml.Node) int {
+	if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+		return n.Line + 1
+	}
+	return n.Line
 }
 
 func yamlProblems(file string, err error) Problems {
@@ -190,4 +237,38 @@ func contentHash(dir string) string {
 		h.Write(b)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+var (
+	envOnce sync.Once
+	envVal  *Env
+	envErr  error
+)
+
+// SharedEnv is the process's CEL environment, declared once.
+func SharedEnv() (*Env, error) {
+	envOnce.Do(func() { envVal, envErr = NewEnv() })
+	return envVal, envErr
+}
+
+// LoadDir reads, checks and compiles the pack in dir and stamps its
+// version. A pack with problems returns them all as Problems.
+func LoadDir(dir string, opts CheckOptions) (*Set, error) {
+	env, err := SharedEnv()
+	if err != nil {
+		return nil, err
+	}
+	pack, probs, err := ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	set, probs := Compile(env, pack, opts)
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	set.Version = Version(dir)
+	return set, nil
 }

@@ -62,12 +62,12 @@ func TestProblemsCarryFileAndLine(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := writeRules(t, map[string]string{"a.yaml": tt.body})
-			rules, probs, err := ReadDir(dir)
+			pack, probs, err := ReadDir(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(probs) == 0 {
-				_, probs = Compile(env, rules, CheckOptions{})
+				_, probs = Compile(env, pack, CheckOptions{})
 			}
 			got := strings.ReplaceAll(probs.Error(), dir+string(filepath.Separator), "")
 			if !strings.Contains(got, tt.want) {
@@ -92,12 +92,12 @@ func TestDuplicateNamesAcrossFiles(t *testing.T) {
 func TestUnknownReceiver(t *testing.T) {
 	body := "rules:\n  - name: a\n    severity: info\n    match: 'true'\n    summary: s\n    receivers: [slack-oncall, nope]\n"
 	dir := writeRules(t, map[string]string{"a.yaml": body})
-	rules, _, err := ReadDir(dir)
+	pack, _, err := ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	env, _ := NewEnv()
-	_, probs := Compile(env, rules, CheckOptions{Receivers: []string{"console", "slack-oncall"}})
+	_, probs := Compile(env, pack, CheckOptions{Receivers: []string{"console", "slack-oncall"}})
 	if len(probs) != 1 || !strings.Contains(probs[0].Error(), `a.yaml:6: rule "a": unknown receiver "nope"`) {
 		t.Fatalf("problems = %v", probs)
 	}

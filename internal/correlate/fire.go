@@ -1,0 +1,282 @@
+package correlate
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
+
+	"github.com/aftershock/aftershock/internal/alert"
+	"github.com/aftershock/aftershock/internal/event"
+	"github.com/aftershock/aftershock/internal/rule"
+)
+
+// MaxEvidence caps the events an alert carries.
+const MaxEvidence = 50
+
+func (e *Engine) fire(tl *timeline, rs *ruleState, g *group, v *rule.EventView, at int64, depth int) {
+	g.firing, g.startsAt, g.updates, g.lastUpdate = true, at, 0, at
+	g.lastText = growthMark(g)
+	e.stats[rs.c.Name].Fired++
+	e.raise(tl, rs, g, g.key, v, alert.Firing, at, 0, depth)
+}
+
+func (e *Engine) resolve(tl *timeline, rs *ruleState, g *group, v *rule.EventView, at int64, depth int) {
+	g.firing = false
+	e.stats[rs.c.Name].Resolved++
+	e.raise(tl, rs, g, g.key, v, alert.Resolved, g.startsAt, at, depth)
+}
+
+// update republishes a firing window alert when its window has grown
+// materially since it was last published (half again as many events or
+// nodes, or a new event type: the crashed node's reboot arriving after the
+// timeouts). The decision reads only the window, so a replay makes the
+// same updates with the same ids.
+func (e *Engine) update(tl *timeline, rs *ruleState, g *group, v *rule.EventView, depth int) {
+	mark := growthMark(g)
+	if !grown(g.lastText, mark) {
+		return
+	}
+	g.lastText, g.lastUpdate = mark, g.newest
+	g.updates++
+	e.raise(tl, rs, g, g.key, v, alert.Firing, g.startsAt, 0, depth)
+}
+
+// growthMark summarises a window's size: events, nodes, types present.
+func growthMark(g *group) string {
+	var evs int64
+	types := 0
+	for _, tc := range g.byType {
+		evs += tc.events
+		if tc.events > 0 {
+			types++
+		}
+	}
+	return fmt.Sprintf("%d %d %d", evs, len(g.nodes), types)
+}
+
+func grown(before, now string) bool {
+	var e0, n0, t0, e1, n1, t1 int64
+	fmt.Sscanf(before, "%d %d %d", &e0, &n0, &t0)
+	fmt.Sscanf(now, "%d %d %d", &e1, &n1, &t1)
+	return t1 > t0 || e1 >= e0+max(1, e0/2) || n1 >= n0+max(1, n0/2)
+}
+
+// emit raises the one-shot alert of an event rule.
+func (e *Engine) emit(tl *timeline, rs *ruleState, _ *group, key string, v *rule.EventView, state alert.State, at, _ int64, depth int) {
+	e.stats[rs.c.Name].Fired++
+	g := &group{key: key, labels: labelsOf(rs.c, key, v), last: v, lastAt: at}
+	e.raise(tl, rs, g, key, v, state, at, 0, depth)
+}
+
+// raise builds the alert (unless replaying) and feeds it back as an
+// aftershock.alert event to the rules that build on it.
+func (e *Engine) raise(tl *timeline, rs *ruleState, g *group, key string, v *rule.EventView, state alert.State, startsAt, endsAt int64, depth int) {
+	c := rs.c
+	fpKey := key
+	if tl.drill {
+		fpKey = key + "\x00drill:" + tl.run
+	}
+	fp := alert.Fingerprint(c.Name, fpKey)
+	start := time.Unix(0, startsAt).UTC()
+	id := alert.MakeID(fp, start, state)
+	if g.updates > 0 && state == alert.Firing {
+		id = alert.UpdateID(fp, start, g.updates)
+	}
+	labels := e.labels(c, g, v)
+	if !e.replay {
+		a, err := e.build(tl, rs, g, v, labels, state, start, endsAt)
+		if err != nil {
+			e.stats[c.Name].EvalErrors++
+			e.log.Warn("rule could not render its alert", "rule", c.Name, "group", key, "err", err)
+		} else {
+			a.ID, a.Fingerprint, a.GroupKey = id, fp, key
+			e.out = append(e.out, a)
+		}
+	}
+	if depth >= maxDerivedDepth || g.updates > 0 && state == alert.Firing {
+		return
+	}
+	if rules := e.idx.rulesFor(rule.TypeAlert); len(rules) > 0 {
+		at := startsAt
+		if state == alert.Resolved {
+			at = endsAt
+		}
+		d := rule.AlertData{Rule: c.Name, State: string(state), Severity: c.Severity, GroupKey: key, Labels: labels, StartsAt: start}
+		if endsAt != 0 {
+			d.EndsAt = time.Unix(0, endsAt).UTC()
+		}
+		if c.Kind == rule.KindAbsence && g.lastAt != 0 {
+			d.LastSeen = time.Unix(0, g.lastAt).UTC()
+		}
+		raw, _ := json.Marshal(d)
+		ev := &event.Event{
+			SpecVersion: event.SpecVersion, ID: "alert-" + id, Source: "aftershock/router", Type: rule.TypeAlert,
+			Time: time.Unix(0, at).UTC(), Cluster: labels["cluster"], Node: labels["node"], Data: raw,
+		}
+		e.dispatch(tl, rule.NewView(ev, tl.drill), rules, depth+1)
+	}
+}
+
+func (e *Engine) labels(c *rule.Compiled, g *group, v *rule.EventView) map[string]string {
+	l := make(map[string]string, len(g.labels)+len(c.Labels)+3)
+	if c.Kind == rule.KindEvent && v != nil {
+		l["cluster"], l["node"], l["type"] = v.Ev.Cluster, v.Ev.Node, v.Ev.Type
+	}
+	maps.Copy(l, g.labels)
+	maps.Copy(l, c.Labels)
+	return l
+}
+
+// build renders an alert: values, then templates.
+func (e *Engine) build(tl *timeline, rs *ruleState, g *group, v *rule.EventView, labels map[string]string, state alert.State, start time.Time, endsAt int64) (*alert.Alert, error) {
+	c := rs.c
+	var w rule.Window
+	trigger := v
+	if trigger == nil {
+		trigger = g.last
+	}
+	if c.Kind == rule.KindWindow {
+		w = winView{g: g, e: e, whole: true, from: minTime, to: maxTime}
+	} else {
+		w = oneWindow{v: trigger}
+	}
+	values := map[string]any{}
+	for _, name := range c.ValueNames {
+		e.bindWindow(tl, c, g, trigger, w)
+		e.act.Events = e.evidence(g, trigger) // values always see the sample
+		out, _, err := c.Values[name].Eval(&e.act)
+		if err != nil {
+			e.stats[c.Name].EvalErrors++
+			e.log.Debug("rule value error (value left empty)", "rule", c.Name, "value", name, "err", err)
+			continue
+		}
+		values[name] = celToGo(out)
+	}
+	evs := e.evidence(g, trigger)
+	evMaps := make([]map[string]any, len(evs))
+	evidence := make([]event.Event, 0, min(len(evs), MaxEvidence))
+	for i, x := range evs {
+		evMaps[i] = x.Map()
+		if i < MaxEvidence {
+			evidence = append(evidence, *x.Ev)
+		}
+	}
+	a := &alert.Alert{
+		Rule: c.Name, Severity: c.Severity, State: state, Labels: labels, Receivers: c.Receivers,
+		StartsAt: start, Evidence: evidence, EvidenceSeen: len(evs), Drill: tl.drill,
+		RulesVersion: e.set.Version, CreatedAt: e.opts.Now().UTC(), Update: g.updates,
+		WindowStart: start, WindowEnd: start,
+	}
+	if endsAt != 0 {
+		a.EndsAt = time.Unix(0, endsAt).UTC()
+		a.WindowEnd = a.EndsAt
+	}
+	win := map[string]any{"count": w.Count(nil), "events": w.Events(nil), "nodes": w.Nodes(nil), "node_names": w.NodeNames(nil)}
+	if t, ok := w.First(nil); ok {
+		a.WindowStart = t
+		win["start"] = t
+	}
+	if t, ok := w.Last(nil); ok {
+		a.WindowEnd = t
+		win["end"] = t
+	}
+	if c.Kind == rule.KindWindow {
+		a.EvidenceSeen = int(w.Events(nil))
+	}
+	data := map[string]any{
+		"rule": c.Name, "severity": c.Severity, "state": string(state), "labels": labels, "key": g.labels,
+		"group_key": g.key, "values": values, "events": evMaps, "count": a.EvidenceSeen, "window": win,
+		"starts_at": a.StartsAt, "ends_at": a.EndsAt, "drill": tl.drill, "run": tl.run,
+	}
+	if trigger != nil {
+		data["event"] = trigger.Map()
+	}
+	if len(evMaps) > 0 {
+		data["first"], data["last"] = evMaps[0], evMaps[len(evMaps)-1]
+	}
+	var err error
+	if a.Summary, err = render(c.Summary, data); err != nil {
+		return nil, err
+	}
+	if a.Details, err = render(c.Details, data); err != nil {
+		return nil, err
+	}
+	for name, t := range c.Annotated {
+		s, err := render(t, data)
+		if err != nil {
+			return nil, err
+		}
+		if s == "" {
+			continue
+		}
+		if a.Annotations == nil {
+			a.Annotations = map[string]string{}
+		}
+		a.Annotations[name] = s
+	}
+	if state == alert.Resolved && g.deleted {
+		if a.Annotations == nil {
+			a.Annotations = map[string]string{}
+		}
+		a.Annotations["resolved_reason"] = fmt.Sprintf("silent for more than forget_after (%s): no longer tracked", c.ForgetAfter)
+	}
+	return a, nil
+}
+
+// evidence is the group's sample, or the triggering event alone.
+func (e *Engine) evidence(g *group, v *rule.EventView) []*rule.EventView {
+	if len(g.sample) > 0 {
+		return g.sampleViews()
+	}
+	if v != nil {
+		return []*rule.EventView{v}
+	}
+	return nil
+}
+
+func render(t *template.Template, data any) (string, error) {
+	if t == nil {
+		return "", nil
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, data); err != nil {
+		return "", fmt.Errorf("template %s: %w", t.Name(), err)
+	}
+	return strings.TrimSpace(b.String()), nil
+}
+
+// celToGo converts a CEL value for templates: lists to []any, maps to
+// map[string]any, events to their template map, timestamps to time.Time.
+func celToGo(v ref.Val) any {
+	switch x := v.(type) {
+	case *rule.EventView:
+		return x.Map()
+	case traits.Lister:
+		n := int(x.Size().(types.Int))
+		out := make([]any, n)
+		for i := range n {
+			out[i] = celToGo(x.Get(types.Int(i)))
+		}
+		return out
+	case traits.Mapper:
+		out := map[string]any{}
+		for it := x.Iterator(); it.HasNext() == types.True; {
+			k := it.Next()
+			out[fmt.Sprint(k.Value())] = celToGo(x.Get(k))
+		}
+		return out
+	case types.Timestamp:
+		return x.Time
+	case types.Duration:
+		return x.Duration
+	}
+	return v.Value()
+}

@@ -1,0 +1,401 @@
+// Package ruletest runs rule unit tests: YAML files named *_test.yaml next
+// to the rules, in the spirit of promtool's `test rules`. Input events are
+// fed at relative event times, in the order written (an event written after
+// a later one is a late arrival), through the same engine the router runs;
+// the alerts raised are compared with the expected ones and a readable diff
+// is printed on failure.
+package ruletest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/aftershock/aftershock/internal/alert"
+	"github.com/aftershock/aftershock/internal/correlate"
+	"github.com/aftershock/aftershock/internal/event"
+	"github.com/aftershock/aftershock/internal/rule"
+)
+
+// File is one test file.
+type File struct {
+	// Start is the time +0s stands for; default 2020-06-14T13:00:00Z.
+	Start    time.Time `yaml:"start"`
+	Defaults Defaults  `yaml:"defaults"`
+	Tests    []Test    `yaml:"tests"`
+}
+
+// Defaults fill event fields a test leaves out.
+type Defaults struct {
+	Cluster string `yaml:"cluster"`
+	Node    string `yaml:"node"`
+}
+
+// Test is one scenario.
+type Test struct {
+	Name  string    `yaml:"name"`
+	Start time.Time `yaml:"start"`
+	// Drill feeds the events on the drill timeline.
+	Drill  bool    `yaml:"drill"`
+	Events []Input `yaml:"events"`
+	// Rules limits the comparison to these rules' alerts; default: all.
+	Rules  []string `yaml:"rules"`
+	Expect []Expect `yaml:"expect"`
+
+	line int
+}
+
+// Input is an event at a relative time, or a tick of the live clock.
+type Input struct {
+	At      Offset         `yaml:"at"`
+	Tick    Offset         `yaml:"tick"`
+	Type    string         `yaml:"type"`
+	Cluster string         `yaml:"cluster"`
+	Node    string         `yaml:"node"`
+	ID      string         `yaml:"id"`
+	Data    map[string]any `yaml:"data"`
+	// Repeat copies the event Repeat times, Every apart; Nodes copies it
+	// once per node (both together: every node, every time).
+	Repeat int           `yaml:"repeat"`
+	Every  rule.Duration `yaml:"every"`
+	Nodes  []string      `yaml:"nodes"`
+
+	line int
+}
+
+// Expect is one expected alert.
+type Expect struct {
+	Rule  string `yaml:"rule"`
+	State string `yaml:"state"` // firing (default) or resolved
+	// At is StartsAt for firing, EndsAt for resolved; unset: any time.
+	At     *Offset           `yaml:"at"`
+	Labels map[string]string `yaml:"labels"`
+	// Summary must equal the summary; SummaryContains must each be in it.
+	Summary         string            `yaml:"summary"`
+	SummaryContains []string          `yaml:"summary_contains"`
+	DetailsContains []string          `yaml:"details_contains"`
+	Annotations     map[string]string `yaml:"annotations"` // substrings
+	// Update is which update of a firing alert (0: the first page).
+	Update int `yaml:"update"`
+
+	line int
+}
+
+// Offset is "+90s" (relative to the test's start) or an RFC 3339 time.
+type Offset struct {
+	Rel   time.Duration
+	Abs   time.Time
+	IsSet bool
+}
+
+// UnmarshalYAML parses +DURATION, -DURATION or an RFC 3339 time.
+func (o *Offset) UnmarshalYAML(n *yaml.Node) error {
+	s := strings.TrimSpace(n.Value)
+	o.IsSet = true
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		o.Abs = t
+		return nil
+	}
+	neg := strings.HasPrefix(s, "-")
+	d, err := rule.ParseDuration(strings.TrimLeft(s, "+-"))
+	if err != nil {
+		return fmt.Errorf("line %d: time %q: want +DURATION (e.g. +90s) or RFC 3339", n.Line, s)
+	}
+	if neg {
+		d = -d
+	}
+	o.Rel = d
+	return nil
+}
+
+// Time resolves the offset against start.
+func (o Offset) Time(start time.Time) time.Time {
+	if !o.Abs.IsZero() {
+		return o.Abs
+	}
+	return start.Add(o.Rel)
+}
+
+// DefaultStart is +0s when a file does not say.
+var DefaultStart = time.Date(2020, 6, 14, 13, 0, 0, 0, time.UTC)
+
+// Result is one test's outcome.
+type Result struct {
+	Pos    string // file:line
+	Name   string
+	Diff   string // empty when passed
+	Alerts []*alert.Alert
+	Start  time.Time
+}
+
+// Passed reports whether the test passed.
+func (r Result) Passed() bool { return r.Diff == "" }
+
+// Files lists the test files under dir, sorted.
+func Files(dir string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && p != dir && strings.HasPrefix(d.Name(), ".") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && (strings.HasSuffix(p, "_test.yaml") || strings.HasSuffix(p, "_test.yml")) {
+			files = append(files, p)
+		}
+		return nil
+	})
+	slices.Sort(files)
+	return files, err
+}
+
+// Parse reads one test file strictly.
+func Parse(path string, b []byte) (*File, error) {
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %w", path, yamlErr(err))
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err == nil {
+		locate(&f, &root)
+	}
+	if f.Start.IsZero() {
+		f.Start = DefaultStart
+	}
+	for i, t := range f.Tests {
+		pos := fmt.Sprintf("%s:%d", path, t.line)
+		if t.Name == "" {
+			return nil, fmt.Errorf("%s: test %d has no name", pos, i+1)
+		}
+		for _, in := range t.Events {
+			if in.Tick.IsSet == (in.Type != "") || in.Tick.IsSet && in.At.IsSet {
+				return nil, fmt.Errorf("%s:%d: an input is either an event (type, at) or a tick", path, in.line)
+			}
+			if in.Type != "" && !in.At.IsSet {
+				return nil, fmt.Errorf("%s:%d: event %s needs at", path, in.line, in.Type)
+			}
+			if in.Tick.IsSet && t.Drill {
+				return nil, fmt.Errorf("%s:%d: tick advances the live clock only; drills advance by their events", path, in.line)
+			}
+		}
+		for _, x := range t.Expect {
+			if x.Rule == "" {
+				return nil, fmt.Errorf("%s:%d: expected alert needs rule", path, x.line)
+			}
+			if x.State != "" && x.State != string(alert.Firing) && x.State != string(alert.Resolved) {
+				return nil, fmt.Errorf("%s:%d: state %q: firing or resolved", path, x.line, x.State)
+			}
+		}
+	}
+	return &f, nil
+}
+
+func yamlErr(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return errors.New(strings.Join(te.Errors, "; "))
+	}
+	return err
+}
+
+// locate records the line of each test, input and expectation.
+func locate(f *File, root *yaml.Node) {
+	seq := child(root.Content[0], "tests")
+	if seq == nil {
+		return
+	}
+	for i, tn := range seq.Content {
+		if i >= len(f.Tests) {
+			break
+		}
+		f.Tests[i].line = tn.Line
+		if evs := child(tn, "events"); evs != nil {
+			for j, en := range evs.Content {
+				if j < len(f.Tests[i].Events) {
+					f.Tests[i].Events[j].line = en.Line
+				}
+			}
+		}
+		if exs := child(tn, "expect"); exs != nil {
+			for j, en := range exs.Content {
+				if j < len(f.Tests[i].Expect) {
+					f.Tests[i].Expect[j].line = en.Line
+				}
+			}
+		}
+	}
+}
+
+func child(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for k := 0; k+1 < len(m.Content); k += 2 {
+		if m.Content[k].Value == key {
+			return m.Content[k+1]
+		}
+	}
+	return nil
+}
+
+// RunDir runs every test file under dir against set.
+func RunDir(dir string, set *rule.Set, log *slog.Logger) ([]Result, error) {
+	files, err := Files(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []Result
+	for _, path := range files {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		f, err := Parse(path, b)
+		if err != nil {
+			return nil, err
+		}
+		rs, err := RunFile(path, f, set, log)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs...)
+	}
+	return out, nil
+}
+
+// RunFile runs the tests of one parsed file, each on a fresh engine.
+func RunFile(path string, f *File, set *rule.Set, log *slog.Logger) ([]Result, error) {
+	names := map[string]bool{}
+	for _, c := range set.Rules {
+		names[c.Name] = true
+	}
+	var out []Result
+	for ti, t := range f.Tests {
+		pos := fmt.Sprintf("%s:%d", path, t.line)
+		for _, x := range t.Expect {
+			if !names[x.Rule] {
+				return nil, fmt.Errorf("%s:%d: no rule %q in the pack", path, x.line, x.Rule)
+			}
+		}
+		for _, r := range t.Rules {
+			if !names[r] {
+				return nil, fmt.Errorf("%s: rules: no rule %q in the pack", pos, r)
+			}
+		}
+		start := f.Start
+		if !t.Start.IsZero() {
+			start = t.Start
+		}
+		alerts, err := feed(set, log, f, ti, start)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", pos, err)
+		}
+		out = append(out, Result{Pos: pos, Name: t.Name, Alerts: alerts, Diff: compare(t, alerts, start), Start: start})
+	}
+	return out, nil
+}
+
+// feed runs one test's inputs through a fresh engine.
+func feed(set *rule.Set, log *slog.Logger, f *File, ti int, start time.Time) ([]*alert.Alert, error) {
+	t := f.Tests[ti]
+	eng := correlate.New(set, log, correlate.Options{Now: func() time.Time { return start }})
+	var alerts []*alert.Alert
+	n := 0
+	for _, in := range t.Events {
+		if in.Tick.IsSet {
+			alerts = append(alerts, eng.Advance(in.Tick.Time(start))...)
+			continue
+		}
+		nodes := in.Nodes
+		if len(nodes) == 0 {
+			nodes = []string{or(in.Node, f.Defaults.Node, "node1")}
+		}
+		reps := max(in.Repeat, 1)
+		for r := range reps {
+			for _, node := range nodes {
+				n++
+				ev, err := makeEvent(in, f.Defaults, node, start, r, ti, n)
+				if err != nil {
+					return nil, fmt.Errorf("line %d: %w", in.line, err)
+				}
+				alerts = append(alerts, eng.Process(ev, correlate.Meta{Drill: t.Drill})...)
+			}
+		}
+	}
+	return alerts, nil
+}
+
+func makeEvent(in Input, d Defaults, node string, start time.Time, rep, ti, n int) (*event.Event, error) {
+	id := in.ID
+	if id == "" || rep > 0 || len(in.Nodes) > 1 {
+		id = fmt.Sprintf("test%d-%d", ti+1, n)
+	}
+	ev := &event.Event{
+		SpecVersion: event.SpecVersion, ID: id, Source: "aftershock/rules-test", Type: in.Type,
+		Time:    in.At.Time(start).Add(time.Duration(rep) * in.Every.D()).UTC(),
+		Cluster: or(in.Cluster, d.Cluster, "test"), Node: node, Subject: node,
+	}
+	if in.Data != nil {
+		raw, err := json.Marshal(relTimes(in.Data, start))
+		if err != nil {
+			return nil, fmt.Errorf("data of %s: %w", in.Type, err)
+		}
+		ev.Data = raw
+	}
+	if err := ev.Validate(); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+func or(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// relTimes turns strings like "+30s" in test data into times relative to
+// start, so a reboot's last_heartbeat can be written like the event times.
+func relTimes(v any, start time.Time) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = relTimes(e, start)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = relTimes(e, start)
+		}
+		return out
+	case string:
+		if len(x) > 1 && (x[0] == '+' || x[0] == '-') {
+			if d, err := rule.ParseDuration(x[1:]); err == nil {
+				if x[0] == '-' {
+					d = -d
+				}
+				return start.Add(d).UTC().Format(time.RFC3339Nano)
+			}
+		}
+	}
+	return v
+}

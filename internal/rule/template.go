@@ -1,0 +1,107 @@
+package rule
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// TemplateFuncs are available in summary, details and annotation templates
+// (docs/rules.md lists them with examples).
+var TemplateFuncs = template.FuncMap{
+	"join":  join,
+	"upper": strings.ToUpper,
+	"lower": strings.ToLower,
+	"since": func(a, b time.Time) time.Duration { return b.Sub(a).Round(time.Second) },
+	// bytes formats a byte count, kib a KiB count (meminfo), as 3.1 GiB.
+	"bytes": func(v any) string { return humanBytes(v, 1) },
+	"kib":   func(v any) string { return humanBytes(v, 1024) },
+	// pct formats part/whole as a percentage.
+	"pct": func(part, whole any) string {
+		p, w := toFloat(part), toFloat(whole)
+		if w == 0 {
+			return "?"
+		}
+		return fmt.Sprintf("%.0f%%", 100*p/w)
+	},
+	// trunc shortens a string to n runes with an ellipsis.
+	"trunc": func(n int, s string) string {
+		r := []rune(s)
+		if len(r) <= n {
+			return s
+		}
+		return string(r[:n]) + "…"
+	},
+	// utc formats a time as 2006-01-02 15:04:05 UTC.
+	"utc": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	// default returns def when v is empty.
+	"default": func(def, v any) any {
+		if v == nil || v == "" {
+			return def
+		}
+		return v
+	},
+}
+
+func parseTemplate(name, text string) (*template.Template, error) {
+	return template.New(name).Funcs(TemplateFuncs).Option("missingkey=zero").Parse(text)
+}
+
+// join joins a list of any values (CEL lists arrive as []any).
+func join(v any, sep string) string {
+	switch x := v.(type) {
+	case []string:
+		return strings.Join(x, sep)
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = fmt.Sprint(e)
+		}
+		return strings.Join(parts, sep)
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return strings.Join(keys, sep)
+	case nil:
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+func toFloat(v any) float64 {
+	switch x := v.(type) {
+	case int:
+		return float64(x)
+	case int64:
+		return float64(x)
+	case uint64:
+		return float64(x)
+	case float64:
+		return x
+	}
+	return 0
+}
+
+func humanBytes(v any, unit float64) string {
+	switch v.(type) {
+	case int, int64, uint64, float64:
+	default:
+		return fmt.Sprint(v)
+	}
+	n := toFloat(v) * unit
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	i := 0
+	for n >= 1024 && i < len(units)-1 {
+		n /= 1024
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%.0f %s", n, units[i])
+	}
+	return fmt.Sprintf("%.1f %s", n, units[i])
+}
