@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/aftershock/aftershock/internal/dnsprobe"
@@ -28,10 +29,16 @@ func (c *Collector) builtinSources() ([]Source, error) {
 			cfg.ResolvConf = dnsprobe.ResolvConfUnder(c.opts.HostRoot)
 		}
 		p, err := dnsprobe.New(cfg, c.log.With("source", "dns"))
-		if err != nil {
+		switch {
+		case errors.Is(err, dnsprobe.ErrNoResolvers) && len(cfg.Targets) == 0:
+			// The default (the host's resolv.conf) found nothing: not a
+			// reason to refuse to start.
+			c.log.Warn("dns probes off", "err", err)
+		case err != nil:
 			return nil, fmt.Errorf("dns probes: %w", err)
+		default:
+			out = append(out, funcSource{p.Name(), func(ctx context.Context, e Emitter) error { return p.Run(ctx, e) }})
 		}
-		out = append(out, funcSource{p.Name(), func(ctx context.Context, e Emitter) error { return p.Run(ctx, e) }})
 	}
 	if len(c.opts.LogGlobs) > 0 {
 		patterns, err := logtail.LoadPatterns(c.opts.LogPatterns)

@@ -110,6 +110,21 @@ func TestBadSourceConfigFailsStart(t *testing.T) {
 	}
 }
 
+// TestNoResolvConfStillStarts: the default DNS source finding no
+// nameserver (a host without resolv.conf) does not stop the collector.
+func TestNoResolvConfStillStarts(t *testing.T) {
+	s := bustest.Server(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := collector.Run(ctx, collector.Options{
+		NATS: bus.Options{URL: s.ClientURL()}, HostRoot: t.TempDir(), StateDir: t.TempDir(), HTTPAddr: "127.0.0.1:0",
+		DNSEnabled: true, DNSResolvConf: true,
+	}, bustest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestBadLogPatternsFailStart(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "p.yaml")
 	if err := os.WriteFile(bad, []byte("patterns:\n  - name: x\n    regex: '('\n"), 0o644); err != nil {

@@ -97,6 +97,10 @@ func ResolvConfUnder(root string) string {
 	return filepath.Join(root, "etc", "resolv.conf")
 }
 
+// ErrNoResolvers says there is nothing to probe: no targets, and no
+// nameserver in resolv.conf.
+var ErrNoResolvers = errors.New("no resolvers to probe")
+
 // probe is one (server, name, transport) checked every round.
 type probe struct {
 	server    string // host:port
@@ -141,9 +145,9 @@ func (c *Config) probes() ([]probe, error) {
 	}
 	if len(pairs) == 0 {
 		if rcErr != nil {
-			return nil, fmt.Errorf("no resolvers to probe: %w", rcErr)
+			return nil, fmt.Errorf("%w: %w", ErrNoResolvers, rcErr)
 		}
-		return nil, errors.New("no resolvers to probe: no dns targets and no nameserver in resolv.conf")
+		return nil, fmt.Errorf("%w: no dns targets and no nameserver in resolv.conf", ErrNoResolvers)
 	}
 	transports := []string{"udp"}
 	if c.TCP {
