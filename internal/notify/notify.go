@@ -1,16 +1,106 @@
-// Package notify delivers alerts to people. Each receiver builds its request
-// and classifies its failures; delivery plumbing lives here, once.
+// Package notify delivers alerts to people. Each receiver (one subpackage
+// per kind) builds its requests and classifies its failures; the shared
+// parts live here once: the retry loop with backoff, jitter and Retry-After,
+// the per-receiver queue that throttles and coalesces, dead letters and
+// the Alertmanager-shaped JSON payload.
 package notify
 
 import (
 	"context"
+	"maps"
+	"slices"
 
 	"github.com/aftershock/aftershock/internal/alert"
 )
 
-// Notifier delivers one alert to one receiver.
-type Notifier interface {
-	// Name is the receiver name used in routing and metrics.
+// Receiver delivers notifications to one destination.
+type Receiver interface {
+	// Name is the receiver's name in routing, metrics and dead letters.
 	Name() string
-	Notify(ctx context.Context, a *alert.Alert) error
+	// Send delivers n. A receiver that needs several requests advances
+	// n.Sent after each, so a retry resumes where it stopped. It returns a
+	// reference for later messages of the same group (a Slack thread) or "".
+	// Errors say whether they are worth retrying (see Error); an
+	// unclassified error is treated as transient.
+	Send(ctx context.Context, n *Notification) (ref string, err error)
+}
+
+// Message is what a receiver is asked to say about one alert group.
+type Message struct {
+	// GroupID identifies the group (route, receiver, group labels,
+	// timeline); it is stable across restarts.
+	GroupID     string
+	Receiver    string
+	GroupLabels map[string]string
+	// Firing and Resolved are the group's alerts to report; Resolved holds
+	// only alerts previously notified as firing.
+	Firing   []*alert.Alert
+	Resolved []*alert.Alert
+	Drill    bool
+	// Ref is what the receiver returned for this group before ("" for the
+	// first message): Slack posts updates in that thread.
+	Ref string
+	// Repeat marks a reminder: nothing changed since the last message.
+	Repeat bool
+}
+
+// Status is "firing" while any alert fires, else "resolved".
+func (m *Message) Status() alert.State {
+	if len(m.Firing) > 0 {
+		return alert.Firing
+	}
+	return alert.Resolved
+}
+
+// Alerts are the firing alerts, then the resolved ones.
+func (m *Message) Alerts() []*alert.Alert {
+	return append(slices.Clip(m.Firing), m.Resolved...)
+}
+
+// CommonLabels are the labels every alert of m has with the same value.
+func (m *Message) CommonLabels() map[string]string {
+	as := m.Alerts()
+	if len(as) == 0 {
+		return map[string]string{}
+	}
+	out := maps.Clone(as[0].Labels)
+	if out == nil {
+		out = map[string]string{}
+	}
+	for _, a := range as[1:] {
+		for k, v := range out {
+			if a.Labels[k] != v {
+				delete(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// Notification is one delivery to one receiver: a single message, or
+// several coalesced into one digest when the receiver is rate limited.
+type Notification struct {
+	Receiver string
+	Messages []*Message
+	// Sent counts the parts a multi-request receiver has delivered.
+	Sent int
+}
+
+// Drill reports whether every message is a drill.
+func (n *Notification) Drill() bool {
+	for _, m := range n.Messages {
+		if !m.Drill {
+			return false
+		}
+	}
+	return len(n.Messages) > 0
+}
+
+// Alerts counts the alerts of all messages.
+func (n *Notification) Alerts() int {
+	c := 0
+	for _, m := range n.Messages {
+		c += len(m.Firing) + len(m.Resolved)
+	}
+	return c
 }

@@ -7,7 +7,6 @@ type metrics struct {
 	alerts      *prometheus.CounterVec
 	evalErrors  prometheus.CounterFunc
 	rulesLoaded prometheus.Gauge
-	notified    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, evalErrors func() float64) *metrics {
@@ -28,11 +27,7 @@ func newMetrics(reg prometheus.Registerer, evalErrors func() float64) *metrics {
 			Name: "aftershock_router_rules_loaded",
 			Help: "Rules in the active rule set.",
 		}),
-		notified: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "aftershock_router_notifications_total",
-			Help: "Alert deliveries by receiver and outcome.",
-		}, []string{"receiver", "outcome"}),
 	}
-	reg.MustRegister(m.events, m.alerts, m.evalErrors, m.rulesLoaded, m.notified)
+	reg.MustRegister(m.events, m.alerts, m.evalErrors, m.rulesLoaded)
 	return m
 }

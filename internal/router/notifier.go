@@ -2,40 +2,52 @@ package router
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/aftershock/aftershock/internal/alert"
 	"github.com/aftershock/aftershock/internal/bus"
+	"github.com/aftershock/aftershock/internal/dispatch"
+	"github.com/aftershock/aftershock/internal/notify"
+	"github.com/aftershock/aftershock/internal/route"
 )
 
-// startNotifier consumes ALERTS and hands each alert to the console
-// receiver. The alert lifecycle and the remote receivers plug in here.
+// startNotifier runs the alert lifecycle (internal/dispatch) on ALERTS:
+// routing from the rules directory's routing.yaml, state in ALERT_STATE,
+// dead letters on dlq.notify.<receiver>.
 func (r *Router) startNotifier(ctx context.Context) error {
+	routing, err := route.Load(r.opts.RulesDir)
+	if err != nil {
+		return fmt.Errorf("routing:\n%w", err)
+	}
+	targets, err := dispatch.BuildTargets(routing, dispatch.Deps{Console: r.opts.Console, Getenv: r.opts.Getenv})
+	if err != nil {
+		return fmt.Errorf("receivers in %s:\n%w", routing.File, err)
+	}
+	store, err := dispatch.NewKVStore(ctx, r.conn.JS, bus.BucketState)
+	if err != nil {
+		return err
+	}
+	log := r.log.With("component", "notify")
+	d, err := dispatch.New(dispatch.Options{
+		Routing: routing, Targets: targets, Store: store, Log: log, Registry: r.ops.Registry,
+		Dead: notify.NewDeadLetters(r.conn.JS, r.opts.Console, log),
+	})
+	if err != nil {
+		return err
+	}
+	if err := d.Start(ctx); err != nil {
+		return err
+	}
+	r.stops = append(r.stops, d.Close) // after the consumer drained (stops run in reverse)
+	log.Info("notifier started", "routing", routing.File, "receivers", len(targets))
 	return r.consume(ctx, bus.StreamAlerts, jetstream.ConsumerConfig{
 		Durable:       r.opts.Consumer + "-notify",
-		Description:   "aftershock router: alert delivery",
+		Description:   "aftershock router: alert lifecycle and delivery",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       r.opts.AckWait,
 		MaxDeliver:    -1,
+		MaxAckPending: 4096,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-	}, r.handleAlert)
-}
-
-func (r *Router) handleAlert(msg jetstream.Msg) {
-	a, err := alert.Decode(msg.Data())
-	if err != nil {
-		r.log.Error("undecodable alert on ALERTS; skipping", "subject", msg.Subject(), "err", err)
-		_ = msg.Term()
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), r.opts.AckWait)
-	defer cancel()
-	if err := r.console.Notify(ctx, a); err != nil {
-		r.m.notified.WithLabelValues("console", "error").Inc()
-		_ = msg.Nak()
-		return
-	}
-	r.m.notified.WithLabelValues("console", "ok").Inc()
-	_ = msg.Ack()
+	}, d.Handler(r.conn.JS, log))
 }

@@ -39,6 +39,8 @@ type Options struct {
 	// Receivers lists the receiver names rules may use; nil means
 	// DefaultReceivers.
 	Receivers ReceiverSource
+	// Getenv reads receiver secrets named in routing.yaml (default os.Getenv).
+	Getenv func(string) string
 }
 
 // Defaults fills zero fields.

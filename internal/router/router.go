@@ -14,21 +14,19 @@ import (
 	"github.com/aftershock/aftershock/internal/bus/embedded"
 	"github.com/aftershock/aftershock/internal/correlate"
 	"github.com/aftershock/aftershock/internal/ingest"
-	"github.com/aftershock/aftershock/internal/notify"
 	"github.com/aftershock/aftershock/internal/opshttp"
 )
 
 // Router is a running router. Start it with Start; Run wraps the lifecycle.
 type Router struct {
-	opts    Options
-	log     *slog.Logger
-	conn    *bus.Conn
-	ops     *opshttp.Server
-	engine  *correlate.Engine
-	m       *metrics
-	ready   atomic.Bool
-	stops   []func()
-	console *notify.Console
+	opts   Options
+	log    *slog.Logger
+	conn   *bus.Conn
+	ops    *opshttp.Server
+	engine *correlate.Engine
+	m      *metrics
+	ready  atomic.Bool
+	stops  []func()
 }
 
 // Run starts a router and blocks until ctx ends, then shuts down gracefully:
@@ -116,7 +114,6 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 		_ = r.ops.Shutdown(ctx)
 	})
 
-	r.console = notify.NewConsole("console", opts.Console)
 	if err := r.startNotifier(ctx); err != nil {
 		r.Close()
 		return nil, err

@@ -3,6 +3,7 @@ package router
 import (
 	"fmt"
 
+	"github.com/aftershock/aftershock/internal/route"
 	"github.com/aftershock/aftershock/internal/rule"
 )
 
@@ -11,8 +12,9 @@ import (
 // plugs its own in; `rules check` uses the same one.
 type ReceiverSource func(rulesDir string) ([]string, error)
 
-// DefaultReceivers is the receivers every router has.
-func DefaultReceivers(string) ([]string, error) { return []string{"console"}, nil }
+// DefaultReceivers lists the receivers of the rules directory's routing
+// file (routing.yaml; without one, just the console).
+func DefaultReceivers(dir string) ([]string, error) { return route.ReceiverNames(dir) }
 
 // LoadRules reads, checks and compiles the rule pack in dir, checking
 // receiver names against receivers (nil: DefaultReceivers).

@@ -1,0 +1,95 @@
+package dispatch
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+
+	"github.com/aftershock/aftershock/internal/notify"
+	"github.com/aftershock/aftershock/internal/notify/webhook"
+	"github.com/aftershock/aftershock/internal/route"
+)
+
+// Deps are what building receivers takes from the process.
+type Deps struct {
+	Console io.Writer
+	// Getenv reads secrets named {env: VAR} (default os.Getenv).
+	Getenv func(string) string
+	// Transport carries receivers' HTTP requests (default
+	// http.DefaultTransport); tests point it at fakes.
+	Transport http.RoundTripper
+}
+
+// BuildTargets builds every receiver of the routing file, resolving its
+// secrets. Every problem is reported, naming the receiver; secret values
+// never appear in errors.
+func BuildTargets(r *route.Routing, deps Deps) ([]Target, error) {
+	if deps.Getenv == nil {
+		deps.Getenv = os.Getenv
+	}
+	if deps.Console == nil {
+		deps.Console = os.Stdout
+	}
+	if deps.Transport == nil {
+		deps.Transport = http.DefaultTransport
+	}
+	limiters := map[string]*notify.WindowLimiter{}
+	limiter := func(dest string, rc *route.ReceiverConfig) notify.Limiter {
+		n, per := rc.Rate()
+		key := fmt.Sprintf("%s|%d|%s", dest, n, per)
+		l, ok := limiters[key]
+		if !ok {
+			l = notify.NewWindowLimiter(n, per)
+			limiters[key] = l
+		}
+		if l == nil {
+			return nil
+		}
+		return l
+	}
+	var out []Target
+	var errs []error
+	for _, rc := range r.Receivers {
+		initial, maxWait, elapsed := rc.RetryBounds()
+		t := Target{Backoff: notify.Backoff{Initial: initial, Max: maxWait, MaxElapsed: elapsed}, Coalesce: 1, Drills: rc.TakesDrills()}
+		client := &http.Client{Transport: deps.Transport, Timeout: rc.RequestTimeout()}
+		secret := func(field string, ref *route.SecretRef) string {
+			if ref == nil {
+				return ""
+			}
+			s, err := ref.Resolve(deps.Getenv)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("receiver %s: %s: %w", rc.Name, field, err))
+			}
+			return s.Reveal()
+		}
+		var err error
+		before := len(errs)
+		switch {
+		case rc.Console != nil:
+			t.Receiver = notify.NewConsole(rc.Name, deps.Console)
+		case rc.Webhook != nil:
+			url := secret("url", rc.Webhook.URL)
+			t.Receiver, err = webhook.New(webhook.Options{
+				Name: rc.Name, URL: url, HMACSecret: secret("hmac_secret", rc.Webhook.HMACSecret),
+				MaxAlerts: rc.Webhook.MaxAlerts, Client: client, Limiter: limiter("webhook:"+url, rc),
+			})
+		default:
+			err = fmt.Errorf("%s receivers are not supported yet", rc.Kind())
+		}
+		if len(errs) > before {
+			continue // a secret is missing: that error says it all
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("receiver %s: %w", rc.Name, err))
+			continue
+		}
+		out = append(out, t)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}

@@ -1,0 +1,42 @@
+package dispatch_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/aftershock/aftershock/internal/dispatch"
+	"github.com/aftershock/aftershock/internal/route"
+)
+
+func TestBuildTargets(t *testing.T) {
+	r, probs := route.Parse("routing.yaml", []byte(`route: {receiver: hook}
+receivers:
+  - name: hook
+    webhook: {url: {env: HOOK_URL}, hmac_secret: {env: HOOK_SECRET}}
+  - name: broken
+    webhook: {url: {env: MISSING_URL}}
+`))
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	env := map[string]string{"HOOK_URL": "https://example.invalid/hook?token=s3cr3t", "HOOK_SECRET": "hmac-s3cr3t"}
+	_, err := dispatch.BuildTargets(r, dispatch.Deps{Getenv: func(k string) string { return env[k] }})
+	if err == nil || !strings.Contains(err.Error(), "receiver broken: url: secret $MISSING_URL: environment variable is empty or unset") {
+		t.Fatalf("err %v", err)
+	}
+	env["MISSING_URL"] = "https://example.invalid/other"
+	targets, err := dispatch.BuildTargets(r, dispatch.Deps{Getenv: func(k string) string { return env[k] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tg := range targets {
+		names = append(names, tg.Receiver.Name())
+		if tg.Drills != (tg.Receiver.Name() == "console") {
+			t.Errorf("%s drills %v", tg.Receiver.Name(), tg.Drills)
+		}
+	}
+	if strings.Join(names, ",") != "hook,broken,console" {
+		t.Errorf("targets %v", names)
+	}
+}

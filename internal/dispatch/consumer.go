@@ -1,0 +1,62 @@
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftershock/aftershock/internal/alert"
+	"github.com/aftershock/aftershock/internal/notify"
+)
+
+// SubjectDLQAlerts receives ALERTS messages that are not alerts.
+const SubjectDLQAlerts = "dlq.alerts"
+
+// Handler returns the ALERTS message handler: each alert is handed to the
+// lifecycle and acked once its state is stored; a failed write naks it for
+// redelivery, which the lifecycle recognises as a duplicate. A message that
+// is not an alert is stored on dlq.alerts with the reason, then acked.
+func (d *Dispatcher) Handler(pub notify.Publisher, log *slog.Logger) jetstream.MessageHandler {
+	return func(msg jetstream.Msg) {
+		a, err := alert.Decode(msg.Data())
+		if err != nil {
+			deadLetterAlert(pub, log, msg, err)
+			return
+		}
+		d.Ingest(a, func(err error) {
+			if err != nil {
+				log.Warn("alert state not stored; alert will be redelivered", "alert", a.ID, "err", err)
+				_ = msg.NakWithDelay(time.Second)
+				return
+			}
+			if err := msg.Ack(); err != nil {
+				log.Debug("ack alert", "alert", a.ID, "err", err)
+			}
+		})
+	}
+}
+
+func deadLetterAlert(pub notify.Publisher, log *slog.Logger, msg jetstream.Msg, reason error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var seq uint64
+	if md, err := msg.Metadata(); err == nil {
+		seq = md.Sequence.Stream
+	}
+	dl := nats.NewMsg(SubjectDLQAlerts)
+	dl.Data = msg.Data()
+	dl.Header.Set(notify.HeaderReason, reason.Error())
+	dl.Header.Set("Aftershock-Original-Subject", msg.Subject())
+	dl.Header.Set("Aftershock-Original-Seq", fmt.Sprint(seq))
+	if _, err := pub.PublishMsg(ctx, dl, jetstream.WithMsgID(fmt.Sprintf("dlq-alerts-%d", seq))); err != nil {
+		log.Warn("dead-letter publish failed; will retry", "seq", seq, "err", err)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	log.Warn("undecodable alert dead-lettered", "seq", seq, "subject", msg.Subject(), "reason", reason.Error())
+	_ = msg.Ack()
+}

@@ -1,0 +1,407 @@
+// Package dispatch is the alert lifecycle between the ALERTS stream and the
+// receivers, after Alertmanager: alerts are routed into groups, each group
+// is notified after group_wait, then at most every group_interval when it
+// changes, again after repeat_interval while it fires, and once more when
+// its alerts resolve. Silenced and inhibited alerts are left out. The state
+// (alerts and what each group was last told) is persisted so a restart
+// neither forgets nor repeats.
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aftershock/aftershock/internal/alert"
+	"github.com/aftershock/aftershock/internal/inhibit"
+	"github.com/aftershock/aftershock/internal/notify"
+	"github.com/aftershock/aftershock/internal/route"
+)
+
+// Target is a receiver with its delivery settings.
+type Target struct {
+	Receiver notify.Receiver
+	Backoff  notify.Backoff
+	// Coalesce is how many group messages may merge into one digest when
+	// they queue up (1: never).
+	Coalesce int
+	// Drills says drill alerts may reach it.
+	Drills bool
+}
+
+// Muter says whether active silences mute an alert with labels.
+type Muter interface {
+	Muted(labels map[string]string, now time.Time) (silenceID string, muted bool)
+}
+
+// Options configure a Dispatcher.
+type Options struct {
+	Routing *route.Routing
+	Targets []Target
+	Store   Store
+	// Silences may be nil (nothing is silenced).
+	Silences Muter
+	Dead     notify.DeadLetterer
+	// Registry receives the lifecycle and delivery metrics (nil: none).
+	Registry prometheus.Registerer
+	Log      *slog.Logger
+	// SweepEvery is how often firing alerts are checked against
+	// resolve_timeout (default 1m).
+	SweepEvery time.Duration
+}
+
+// Dispatcher runs the lifecycle. One goroutine (the loop) owns all state;
+// everything else talks to it through do.
+type Dispatcher struct {
+	o       Options
+	log     *slog.Logger
+	m       *metrics
+	queues  map[string]*notify.Queue
+	targets map[string]Target
+	inhib   *inhibit.Inhibitor
+
+	in     chan func()
+	acks   chan ack
+	quit   chan struct{}
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// Loop-owned state.
+	alerts     map[string]*entry
+	groups     map[string]*group
+	resolvedAt map[string]time.Time // recently forgotten alerts, to refuse stale replays
+}
+
+type entry struct {
+	a       *alert.Alert
+	labels  map[string]string
+	updated time.Time
+	groups  map[string]*group
+}
+
+type ack struct {
+	p  Pending
+	cb func(error)
+}
+
+// New checks o and builds a dispatcher; Start runs it.
+func New(o Options) (*Dispatcher, error) {
+	if o.Routing == nil || o.Store == nil {
+		return nil, errors.New("dispatch: routing and store are required")
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.SweepEvery <= 0 {
+		o.SweepEvery = time.Minute
+	}
+	d := &Dispatcher{
+		o: o, log: o.Log, m: newMetrics(o.Registry),
+		queues: map[string]*notify.Queue{}, targets: map[string]Target{},
+		inhib: inhibit.New(o.Routing.Inhibit),
+		in:    make(chan func(), 4096), acks: make(chan ack, 8192), quit: make(chan struct{}),
+		alerts: map[string]*entry{}, groups: map[string]*group{}, resolvedAt: map[string]time.Time{},
+	}
+	nm := notify.NewMetrics(o.Registry)
+	for _, t := range o.Targets {
+		name := t.Receiver.Name()
+		if _, dup := d.targets[name]; dup {
+			return nil, fmt.Errorf("dispatch: receiver %q given twice", name)
+		}
+		d.targets[name] = t
+		d.queues[name] = notify.NewQueue(t.Receiver, notify.QueueOptions{
+			Backoff: t.Backoff, Coalesce: t.Coalesce, Dead: o.Dead, Metrics: nm, Log: o.Log,
+			Done: func(n *notify.Notification, ref string, err error) {
+				d.do(func() { d.outcome(n, ref, err) })
+			},
+		})
+	}
+	for _, rc := range o.Routing.Receivers {
+		if _, ok := d.targets[rc.Name]; !ok {
+			return nil, fmt.Errorf("dispatch: receiver %q of the routing file was not built", rc.Name)
+		}
+	}
+	return d, nil
+}
+
+// Start loads the stored state and starts the loop and the receivers'
+// queues. Groups with unsent changes are notified after their group_wait.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	recs, logs, err := d.o.Store.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("load alert state: %w", err)
+	}
+	d.restore(recs, logs)
+	ctx, d.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	for _, q := range d.queues {
+		d.wg.Go(func() { q.Run(ctx) })
+	}
+	d.wg.Go(func() { d.acker(ctx) })
+	d.wg.Go(func() { d.loop(ctx) })
+	return nil
+}
+
+// Close stops the loop and the queues. Notifications not yet delivered
+// stay unsent in the store and go out after the next start.
+func (d *Dispatcher) Close() {
+	if d.cancel == nil {
+		return
+	}
+	d.cancel()
+	close(d.quit)
+	d.wg.Wait()
+	d.cancel = nil
+}
+
+// Ingest hands an alert from ALERTS to the lifecycle; persisted is called
+// once the alert's state is stored (nil) or could not be (the caller should
+// let the message be redelivered).
+func (d *Dispatcher) Ingest(a *alert.Alert, persisted func(error)) {
+	d.do(func() { d.ingest(a, persisted) })
+}
+
+// do runs f on the loop; after Close it is dropped.
+func (d *Dispatcher) do(f func()) {
+	select {
+	case d.in <- f:
+	case <-d.quit:
+	}
+}
+
+func (d *Dispatcher) loop(ctx context.Context) {
+	sweep := time.NewTicker(d.o.SweepEvery)
+	defer sweep.Stop()
+	for {
+		select {
+		case f := <-d.in:
+			f()
+		case <-sweep.C:
+			d.sweep(time.Now())
+		case <-ctx.Done():
+			for _, g := range d.groups {
+				g.stop()
+			}
+			return
+		}
+	}
+}
+
+// acker completes writes in the order they were issued.
+func (d *Dispatcher) acker(ctx context.Context) {
+	for {
+		select {
+		case a := <-d.acks:
+			err := a.p.Wait(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			if a.cb != nil {
+				a.cb(err)
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (d *Dispatcher) track(p Pending, cb func(error)) {
+	select {
+	case d.acks <- ack{p, cb}:
+	case <-d.quit:
+	}
+}
+
+func (d *Dispatcher) logErr(what string) func(error) {
+	return func(err error) {
+		if err != nil {
+			d.m.storeErrors.Inc()
+			d.log.Warn("alert state write failed", "what", what, "err", err)
+		}
+	}
+}
+
+// maxEvidence bounds the evidence kept in the store and sent to receivers.
+const maxEvidence = 5
+
+func (d *Dispatcher) ingest(a *alert.Alert, persisted func(error)) {
+	now := time.Now()
+	fp := a.Fingerprint
+	e := d.alerts[fp]
+	var outcome string
+	switch {
+	case a.Fingerprint == "":
+		outcome = "invalid"
+	case e != nil && a.CreatedAt.Before(e.a.CreatedAt),
+		e == nil && !d.resolvedAt[fp].IsZero() && !a.CreatedAt.After(d.resolvedAt[fp]):
+		outcome = "stale"
+	case e == nil && a.State == alert.Resolved:
+		outcome = "unknown_resolved" // never seen firing, or already forgotten
+	case e == nil && now.Sub(a.CreatedAt) > d.o.Routing.ResolveTimeout:
+		outcome = "expired"
+	}
+	if outcome != "" {
+		d.m.ingested.WithLabelValues(outcome).Inc()
+		d.log.Debug("alert not taken", "alert", a.ID, "fingerprint", fp, "outcome", outcome)
+		persisted(nil)
+		return
+	}
+	if len(a.Evidence) > maxEvidence {
+		a.Evidence = a.Evidence[:maxEvidence]
+	}
+	dup := e != nil && e.a.ID == a.ID && e.a.State == a.State
+	if e == nil {
+		e = &entry{groups: map[string]*group{}}
+		d.alerts[fp] = e
+		delete(d.resolvedAt, fp)
+	}
+	e.a, e.labels, e.updated = a, route.Labels(a), now
+	// A duplicate is written again too: its first write may have failed.
+	d.track(d.o.Store.PutAlert(&AlertRecord{Alert: a, Updated: now}), persisted)
+	if dup {
+		d.m.ingested.WithLabelValues("duplicate").Inc()
+		return
+	}
+	d.m.ingested.WithLabelValues(string(a.State)).Inc()
+	d.place(e, now, true)
+}
+
+// place updates the inhibitor and puts a firing alert into the groups of
+// its routes; a resolved alert stays in the groups that know it. When
+// restoring (schedule false) resolved alerts are routed too: their groups
+// may still owe a resolve notice.
+func (d *Dispatcher) place(e *entry, now time.Time, schedule bool) {
+	a := e.a
+	if a.State == alert.Resolved {
+		d.inhib.Remove(a.Fingerprint)
+		if schedule {
+			return
+		}
+	} else {
+		d.inhib.Set(a.Fingerprint, e.labels, a.Drill)
+	}
+	for _, t := range d.targetsFor(a, e.labels) {
+		glabels := t.route.GroupLabels(e.labels)
+		key := ""
+		if t.route.GroupByAll {
+			// Distinct alerts may share labels (rules group by more than
+			// labels), so "..." means one group per alert.
+			key = a.Fingerprint
+		}
+		id := groupID(t.route.ID, t.receiver, a.Drill, key, glabels)
+		g := d.groups[id]
+		if g == nil {
+			g = &group{id: id, route: t.route, receiver: t.receiver, labels: glabels, drill: a.Drill,
+				alerts: map[string]*entry{}, sent: sentState{Firing: map[string]string{}}, created: now}
+			d.groups[id] = g
+			d.m.groups.Inc()
+			g.alerts[a.Fingerprint] = e
+			e.groups[id] = g
+			if schedule {
+				d.schedule(g, t.route.GroupWait)
+			}
+			continue
+		}
+		g.alerts[a.Fingerprint] = e
+		e.groups[id] = g
+	}
+}
+
+type routeTarget struct {
+	route    *route.Route
+	receiver string
+}
+
+// targetsFor applies the routing tree, then the rule's own receivers (with
+// the first route's timing), then the drill filter: drills go only to
+// receivers that take drills, or else to the console.
+func (d *Dispatcher) targetsFor(a *alert.Alert, labels map[string]string) []routeTarget {
+	routes := d.o.Routing.Root.Match(labels)
+	var out []routeTarget
+	seen := map[routeTarget]bool{}
+	add := func(t routeTarget) {
+		if seen[t] {
+			return
+		}
+		if _, ok := d.targets[t.receiver]; !ok {
+			d.m.ingested.WithLabelValues("unknown_receiver").Inc()
+			d.log.Warn("alert names an unknown receiver", "alert", a.ID, "rule", a.Rule, "receiver", t.receiver)
+			return
+		}
+		if a.Drill && !d.targets[t.receiver].Drills {
+			return
+		}
+		seen[t] = true
+		out = append(out, t)
+	}
+	for _, r := range routes {
+		add(routeTarget{r, r.Receiver})
+	}
+	for _, name := range a.Receivers {
+		add(routeTarget{routes[0], name})
+	}
+	if len(out) == 0 { // a drill nobody takes: show it on the console
+		out = append(out, routeTarget{routes[0], "console"})
+	}
+	return out
+}
+
+// restore rebuilds groups from stored alerts and notification logs.
+func (d *Dispatcher) restore(recs []*AlertRecord, logs []*LogRecord) {
+	now := time.Now()
+	for _, rec := range recs {
+		if rec.Alert == nil || rec.Alert.Fingerprint == "" {
+			continue
+		}
+		e := &entry{a: rec.Alert, labels: route.Labels(rec.Alert), updated: rec.Updated, groups: map[string]*group{}}
+		d.alerts[rec.Alert.Fingerprint] = e
+		d.place(e, now, false)
+	}
+	for _, l := range logs {
+		g := d.groups[l.GroupID]
+		if g == nil {
+			d.track(d.o.Store.DeleteLog(l.GroupID), d.logErr("delete stale log"))
+			continue
+		}
+		g.sent = sentState{At: l.At, Firing: l.Firing}
+		if g.sent.Firing == nil {
+			g.sent.Firing = map[string]string{}
+		}
+		g.ref = l.Ref
+	}
+	for _, g := range d.groups {
+		d.schedule(g, g.route.GroupWait)
+	}
+	d.log.Info("alert state restored", "alerts", len(d.alerts), "groups", len(d.groups), "logs", len(logs))
+}
+
+// sweep resolves firing alerts nobody refreshed within resolve_timeout and
+// forgets old tombstones.
+func (d *Dispatcher) sweep(now time.Time) {
+	to := d.o.Routing.ResolveTimeout
+	for fp, e := range d.alerts {
+		if e.a.State != alert.Firing || now.Sub(e.updated) < to {
+			continue
+		}
+		r := *e.a
+		r.State, r.EndsAt, r.CreatedAt = alert.Resolved, now.UTC(), now.UTC()
+		r.ID = alert.MakeID(fp, r.WindowStart, alert.Resolved)
+		r.Annotations = map[string]string{"resolved_by": fmt.Sprintf("no update for %s (resolve_timeout)", to)}
+		for k, v := range e.a.Annotations {
+			r.Annotations[k] = v
+		}
+		d.m.ingested.WithLabelValues("timed_out").Inc()
+		e.a, e.updated = &r, now
+		d.track(d.o.Store.PutAlert(&AlertRecord{Alert: &r, Updated: now}), d.logErr("auto-resolve"))
+		d.inhib.Remove(fp)
+	}
+	for fp, at := range d.resolvedAt {
+		if now.Sub(at) > to {
+			delete(d.resolvedAt, fp)
+		}
+	}
+}

@@ -1,0 +1,227 @@
+package dispatch
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/aftershock/aftershock/internal/alert"
+	"github.com/aftershock/aftershock/internal/notify"
+	"github.com/aftershock/aftershock/internal/route"
+)
+
+// group is an aggregation group: the alerts one route sends to one
+// receiver with the same group labels.
+type group struct {
+	id       string
+	route    *route.Route
+	receiver string
+	labels   map[string]string
+	drill    bool
+	created  time.Time
+
+	alerts map[string]*entry
+	// sent is what the last message said (persisted once delivered).
+	sent sentState
+	ref  string
+	// inflight is the message queued or being delivered: a group has at
+	// most one, so a resolve notice is never superseded or sent twice.
+	inflight *notify.Message
+	// deferred: a flush came while a message was in flight.
+	deferred bool
+	timer    *time.Timer
+}
+
+type sentState struct {
+	At     time.Time
+	Firing map[string]string // fingerprint → alert id
+}
+
+func (g *group) stop() {
+	if g.timer != nil {
+		g.timer.Stop()
+	}
+}
+
+func groupID(routeID, receiver string, drill bool, fp string, labels map[string]string) string {
+	h := sha256.New()
+	h.Write([]byte(routeID))
+	h.Write([]byte{0})
+	h.Write([]byte(receiver))
+	h.Write([]byte{0})
+	h.Write([]byte(fp))
+	if drill {
+		h.Write([]byte{0, 'd'})
+	}
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		h.Write([]byte{0})
+		h.Write([]byte(k))
+		h.Write([]byte{'='})
+		h.Write([]byte(labels[k]))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// schedule flushes g after wait (at once when zero: critical routes page
+// without delay), then every group_interval while it lives.
+func (d *Dispatcher) schedule(g *group, wait time.Duration) {
+	g.stop()
+	if wait <= 0 {
+		d.tick(g)
+		return
+	}
+	g.timer = time.AfterFunc(wait, func() { d.do(func() { d.tick(g) }) })
+}
+
+func (d *Dispatcher) tick(g *group) {
+	if d.groups[g.id] != g {
+		return // deleted meanwhile
+	}
+	d.flush(g, time.Now())
+	if d.groups[g.id] == g {
+		g.stop()
+		g.timer = time.AfterFunc(g.route.GroupInterval, func() { d.do(func() { d.tick(g) }) })
+	}
+}
+
+// flush sends the group's news, if any: alerts firing that the receiver
+// has not heard of (or with a new id), resolve notices for alerts it heard
+// fire, or a reminder once repeat_interval has passed.
+func (d *Dispatcher) flush(g *group, now time.Time) {
+	if g.inflight != nil {
+		g.deferred = true
+		return
+	}
+	var firing, resolved []*alert.Alert
+	for fp, e := range g.alerts {
+		if e.a.State == alert.Resolved {
+			if _, told := g.sent.Firing[fp]; told && g.route.SendResolved {
+				resolved = append(resolved, e.a)
+			} else {
+				d.leave(g, fp) // nothing to say about it
+			}
+			continue
+		}
+		if d.muted(e, now) {
+			continue
+		}
+		firing = append(firing, e.a)
+	}
+	changed := len(resolved) > 0
+	for _, a := range firing {
+		if g.sent.Firing[a.Fingerprint] != a.ID {
+			changed = true
+		}
+	}
+	repeat := !changed && len(firing) > 0 && now.Sub(g.sent.At) >= g.route.RepeatInterval
+	if !changed && !repeat {
+		if len(firing) == 0 && len(g.sent.Firing) > 0 {
+			// Everything it was told of is muted or resolved quietly.
+			g.sent = sentState{At: g.sent.At, Firing: map[string]string{}}
+		}
+		d.maybeDelete(g)
+		return
+	}
+	order := func(a, b *alert.Alert) int {
+		return cmp.Or(a.StartsAt.Compare(b.StartsAt), cmp.Compare(a.Fingerprint, b.Fingerprint))
+	}
+	slices.SortFunc(firing, order)
+	slices.SortFunc(resolved, order)
+	m := &notify.Message{GroupID: g.id, Receiver: g.receiver, GroupLabels: g.labels, Firing: firing,
+		Resolved: resolved, Drill: g.drill, Ref: g.ref, Repeat: repeat}
+	sent := sentState{At: now, Firing: make(map[string]string, len(firing))}
+	for _, a := range firing {
+		sent.Firing[a.Fingerprint] = a.ID
+	}
+	g.sent, g.inflight = sent, m
+	kind := "update"
+	switch {
+	case repeat:
+		kind = "repeat"
+	case len(firing) == 0:
+		kind = "resolved"
+	}
+	d.m.messages.WithLabelValues(g.receiver, kind).Inc()
+	d.queues[g.receiver].Enqueue(m)
+}
+
+func (d *Dispatcher) muted(e *entry, now time.Time) bool {
+	if d.o.Silences != nil {
+		if _, ok := d.o.Silences.Muted(e.labels, now); ok {
+			d.m.muted.WithLabelValues("silence").Inc()
+			return true
+		}
+	}
+	if ok, _ := d.inhib.Inhibited(e.a.Fingerprint, e.labels, e.a.Drill); ok {
+		d.m.muted.WithLabelValues("inhibition").Inc()
+		return true
+	}
+	return false
+}
+
+// outcome records a finished delivery (or dead letter) of n: the groups'
+// notification logs are persisted, resolved alerts reported leave their
+// groups, and a flush deferred meanwhile runs now.
+func (d *Dispatcher) outcome(n *notify.Notification, ref string, err error) {
+	for _, m := range n.Messages {
+		g := d.groups[m.GroupID]
+		if g == nil || g.inflight != m {
+			continue
+		}
+		g.inflight = nil
+		if g.ref == "" {
+			g.ref = ref
+		}
+		if err != nil {
+			d.m.deadLettered.WithLabelValues(g.receiver).Inc()
+		}
+		for _, a := range m.Resolved {
+			if e := g.alerts[a.Fingerprint]; e != nil && e.a.ID == a.ID {
+				d.leave(g, a.Fingerprint)
+			}
+		}
+		if d.maybeDelete(g) {
+			continue
+		}
+		d.track(d.o.Store.PutLog(&LogRecord{
+			GroupID: g.id, Receiver: g.receiver, Route: g.route.ID, Labels: g.labels, Drill: g.drill,
+			At: g.sent.At, Firing: g.sent.Firing, Ref: g.ref,
+		}), d.logErr("notification log"))
+		if g.deferred {
+			g.deferred = false
+			d.flush(g, time.Now())
+		}
+	}
+}
+
+// leave removes an alert from a group; an alert in no group is forgotten.
+func (d *Dispatcher) leave(g *group, fp string) {
+	e := g.alerts[fp]
+	delete(g.alerts, fp)
+	if e == nil {
+		return
+	}
+	delete(e.groups, g.id)
+	if len(e.groups) > 0 || d.alerts[fp] != e {
+		return
+	}
+	delete(d.alerts, fp)
+	d.resolvedAt[fp] = e.a.CreatedAt
+	d.inhib.Remove(fp)
+	d.track(d.o.Store.DeleteAlert(fp), d.logErr("delete alert"))
+}
+
+// maybeDelete drops an empty group with nothing in flight.
+func (d *Dispatcher) maybeDelete(g *group) bool {
+	if len(g.alerts) > 0 || g.inflight != nil {
+		return false
+	}
+	g.stop()
+	delete(d.groups, g.id)
+	d.m.groups.Dec()
+	d.track(d.o.Store.DeleteLog(g.id), d.logErr("delete log"))
+	return true
+}

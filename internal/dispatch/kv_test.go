@@ -1,0 +1,177 @@
+package dispatch_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftershock/aftershock/internal/alert"
+	"github.com/aftershock/aftershock/internal/bus"
+	"github.com/aftershock/aftershock/internal/bus/bustest"
+	"github.com/aftershock/aftershock/internal/dispatch"
+	"github.com/aftershock/aftershock/internal/notify"
+	"github.com/aftershock/aftershock/internal/notify/notifytest"
+	"github.com/aftershock/aftershock/internal/route"
+)
+
+const kvRouting = `route:
+  receiver: pager
+  group_by: ["..."]
+  group_wait: 0s
+  group_interval: 1s
+  routes:
+    - matchers: [severity=warning]
+      group_wait: 1h
+receivers:
+  - name: pager
+    webhook: {url: {env: X}}
+`
+
+// runner is a dispatcher consuming ALERTS from a real JetStream, as the
+// router runs it.
+type runner struct {
+	d    *dispatch.Dispatcher
+	recv *notifytest.Receiver
+	cc   jetstream.ConsumeContext
+}
+
+func startReal(t *testing.T, conn *bus.Conn) *runner {
+	t.Helper()
+	ctx := context.Background()
+	r, probs := route.Parse("routing.yaml", []byte(kvRouting))
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	store, err := dispatch.NewKVStore(ctx, conn.JS, bus.BucketState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv := notifytest.NewReceiver("pager")
+	d, err := dispatch.New(dispatch.Options{Routing: r, Store: store, Log: bustest.Logger(t), Targets: []dispatch.Target{
+		{Receiver: recv, Coalesce: 1, Backoff: notify.Backoff{Initial: time.Millisecond, Max: time.Millisecond, MaxElapsed: time.Second}},
+		{Receiver: notifytest.NewReceiver("console"), Coalesce: 1, Drills: true},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := conn.JS.CreateOrUpdateConsumer(ctx, bus.StreamAlerts, jetstream.ConsumerConfig{
+		Durable: "notify", AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: -1, AckWait: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := cons.Consume(d.Handler(conn.JS, bustest.Logger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := &runner{d: d, recv: recv, cc: cc}
+	t.Cleanup(run.stop)
+	return run
+}
+
+func (r *runner) stop() {
+	if r.cc == nil {
+		return
+	}
+	r.cc.Drain()
+	<-r.cc.Closed()
+	r.d.Close()
+	r.cc = nil
+}
+
+func publishAlert(t *testing.T, js jetstream.JetStream, a *alert.Alert) {
+	t.Helper()
+	b, _ := a.Encode()
+	if _, err := js.PublishMsg(context.Background(), &nats.Msg{Subject: a.Subject(), Data: b}, jetstream.WithMsgID(a.ID)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func consumerIdle(t *testing.T, js jetstream.JetStream) bool {
+	cons, err := js.Consumer(context.Background(), bus.StreamAlerts, "notify")
+	if err != nil {
+		return false
+	}
+	info, err := cons.Info(context.Background())
+	return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+}
+
+func fingerprints(r *runner) []string {
+	var out []string
+	for _, n := range r.recv.Sent() {
+		for _, m := range n.Messages {
+			for _, a := range m.Firing {
+				out = append(out, "+"+a.Labels["node"])
+			}
+			for _, a := range m.Resolved {
+				out = append(out, "-"+a.Labels["node"])
+			}
+		}
+	}
+	return out
+}
+
+// TestRealRestart runs the lifecycle on a real JetStream: state in
+// ALERT_STATE survives a restart, so nothing told is told again, and what
+// was pending (a group waiting out its group_wait, a resolve notice owed)
+// is not lost. A message that is not an alert is dead-lettered.
+func TestRealRestart(t *testing.T) {
+	srv := bustest.Server(t)
+	conn := bustest.Connect(t, srv)
+	r1 := startReal(t, conn)
+	now := time.Now()
+	crash := mk("node-crash", "critical", "n1", alert.Firing, now)
+	publishAlert(t, conn.JS, crash)
+	publishAlert(t, conn.JS, crash) // a duplicate publish is dropped by JetStream; a redelivery by the lifecycle
+	disk := mk("disk", "critical", "n2", alert.Firing, now)
+	publishAlert(t, conn.JS, disk)
+	bustest.Eventually(t, "both firing alerts told", func() bool { return len(fingerprints(r1)) == 2 })
+	publishAlert(t, conn.JS, mk("dns", "warning", "n3", alert.Firing, now)) // waits 1h
+	bad := &nats.Msg{Subject: "alerts.live.broken", Data: []byte(`{"id":`)}
+	if _, err := conn.JS.PublishMsg(context.Background(), bad); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, "ALERTS consumed", func() bool { return consumerIdle(t, conn.JS) })
+	r1.stop()
+
+	// While down: disk resolves.
+	publishAlert(t, conn.JS, mk("disk", "critical", "n2", alert.Resolved, now.Add(time.Second)))
+	r2 := startReal(t, conn)
+	bustest.Eventually(t, "resolve notice after restart", func() bool { return len(fingerprints(r2)) == 1 })
+	bustest.Eventually(t, "ALERTS consumed", func() bool { return consumerIdle(t, conn.JS) })
+	if got := strings.Join(fingerprints(r2), ","); got != "-n2" {
+		t.Fatalf("after restart: %s, want only the resolve notice -n2", got)
+	}
+	r2.stop()
+
+	// The dns alert is still waiting in the store, not lost.
+	kv, _ := conn.JS.KeyValue(context.Background(), bus.BucketState)
+	keys, _ := kv.ListKeys(context.Background())
+	var alerts []string
+	for k := range keys.Keys() {
+		if strings.HasPrefix(k, "alert.") {
+			alerts = append(alerts, k)
+		}
+	}
+	if len(alerts) != 2 { // node-crash (firing) and dns (pending)
+		t.Errorf("stored alerts %v, want node-crash and dns", alerts)
+	}
+	dlq, err := conn.JS.Stream(context.Background(), bus.StreamDLQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := dlq.GetLastMsgForSubject(context.Background(), dispatch.SubjectDLQAlerts)
+	if err != nil {
+		t.Fatalf("undecodable alert not dead-lettered: %v", err)
+	}
+	if !strings.Contains(m.Header.Get(notify.HeaderReason), "decode alert") || string(m.Data) != `{"id":` {
+		t.Errorf("dead letter %q %q", m.Header.Get(notify.HeaderReason), m.Data)
+	}
+}

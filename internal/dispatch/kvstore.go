@@ -1,0 +1,140 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Key prefixes in the ALERT_STATE bucket.
+const (
+	keyAlert = "alert."
+	keyLog   = "nflog."
+)
+
+// KVStore keeps the lifecycle state in a JetStream KV bucket (ALERT_STATE):
+// alert.<fingerprint> and nflog.<group id>, JSON. Writes are asynchronous
+// publishes on the bucket's subjects, so they are applied in the order the
+// loop issues them without a round trip each.
+type KVStore struct {
+	js     jetstream.JetStream
+	kv     jetstream.KeyValue
+	prefix string
+}
+
+var _ Store = (*KVStore)(nil)
+
+// NewKVStore opens bucket (provisioned by internal/bus).
+func NewKVStore(ctx context.Context, js jetstream.JetStream, bucket string) (*KVStore, error) {
+	kv, err := js.KeyValue(ctx, bucket)
+	if err != nil {
+		return nil, fmt.Errorf("open bucket %s: %w", bucket, err)
+	}
+	return &KVStore{js: js, kv: kv, prefix: "$KV." + bucket + "."}, nil
+}
+
+// Load implements Store. Unreadable records are skipped (and reported in
+// the returned error only when nothing could be read).
+func (s *KVStore) Load(ctx context.Context) ([]*AlertRecord, []*LogRecord, error) {
+	// Forget the markers of deleted keys first: they are the only thing the
+	// bucket would otherwise accumulate.
+	if err := s.kv.PurgeDeletes(ctx); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil, fmt.Errorf("purge deleted state: %w", err)
+	}
+	w, err := s.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, nil, fmt.Errorf("read alert state: %w", err)
+	}
+	defer func() { _ = w.Stop() }()
+	var as []*AlertRecord
+	var ls []*LogRecord
+	var bad []error
+	for {
+		var e jetstream.KeyValueEntry
+		select {
+		case e = <-w.Updates():
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("read alert state: %w", ctx.Err())
+		}
+		if e == nil {
+			break // caught up
+		}
+		switch k := e.Key(); {
+		case strings.HasPrefix(k, keyAlert):
+			var r AlertRecord
+			if err := json.Unmarshal(e.Value(), &r); err != nil || r.Alert == nil {
+				bad = append(bad, fmt.Errorf("key %s: %v", k, err))
+				continue
+			}
+			as = append(as, &r)
+		case strings.HasPrefix(k, keyLog):
+			var r LogRecord
+			if err := json.Unmarshal(e.Value(), &r); err != nil {
+				bad = append(bad, fmt.Errorf("key %s: %w", k, err))
+				continue
+			}
+			ls = append(ls, &r)
+		}
+	}
+	if len(bad) > 0 && len(as)+len(ls) == 0 {
+		return nil, nil, fmt.Errorf("read alert state: %w", errors.Join(bad...))
+	}
+	return as, ls, nil
+}
+
+// PutAlert implements Store.
+func (s *KVStore) PutAlert(rec *AlertRecord) Pending {
+	return s.put(keyAlert+rec.Alert.Fingerprint, rec)
+}
+
+// DeleteAlert implements Store.
+func (s *KVStore) DeleteAlert(fp string) Pending { return s.purge(keyAlert + fp) }
+
+// PutLog implements Store.
+func (s *KVStore) PutLog(rec *LogRecord) Pending { return s.put(keyLog+rec.GroupID, rec) }
+
+// DeleteLog implements Store.
+func (s *KVStore) DeleteLog(id string) Pending { return s.purge(keyLog + id) }
+
+func (s *KVStore) put(key string, v any) Pending {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Failed{fmt.Errorf("encode %s: %w", key, err)}
+	}
+	return s.publish(&nats.Msg{Subject: s.prefix + key, Data: b})
+}
+
+// purge removes every revision of key, leaving one marker (PurgeDeletes
+// at the next start drops it).
+func (s *KVStore) purge(key string) Pending {
+	m := nats.NewMsg(s.prefix + key)
+	m.Header.Set("KV-Operation", "PURGE")
+	m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+	return s.publish(m)
+}
+
+func (s *KVStore) publish(m *nats.Msg) Pending {
+	f, err := s.js.PublishMsgAsync(m)
+	if err != nil {
+		return Failed{fmt.Errorf("write %s: %w", m.Subject, err)}
+	}
+	return future{f}
+}
+
+type future struct{ f jetstream.PubAckFuture }
+
+func (f future) Wait(ctx context.Context) error {
+	select {
+	case <-f.f.Ok():
+		return nil
+	case err := <-f.f.Err():
+		return fmt.Errorf("write %s: %w", f.f.Msg().Subject, err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,174 @@
+package notify_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/aftershock/aftershock/internal/alert"
+	"github.com/aftershock/aftershock/internal/notify"
+	"github.com/aftershock/aftershock/internal/notify/notifytest"
+)
+
+type outcomes struct {
+	mu   sync.Mutex
+	refs map[string]string
+	errs map[string]error
+}
+
+func (o *outcomes) done(n *notify.Notification, ref string, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, m := range n.Messages {
+		if err != nil {
+			o.errs[m.GroupID] = err
+		} else {
+			o.refs[m.GroupID] = ref
+		}
+	}
+}
+
+func runQueue(t *testing.T, recv notify.Receiver, coalesce int, dlq notify.DeadLetterer) (*notify.Queue, *outcomes) {
+	out := &outcomes{refs: map[string]string{}, errs: map[string]error{}}
+	q := notify.NewQueue(recv, notify.QueueOptions{
+		Backoff:  notify.Backoff{Initial: time.Second, Max: 10 * time.Second, MaxElapsed: time.Minute},
+		Coalesce: coalesce, Dead: dlq, Done: out.done,
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { q.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return q, out
+}
+
+func fire(group, node string) *notify.Message {
+	return notifytest.Message("r", group, notifytest.Alert("node-crash", group+node, alert.Firing, map[string]string{"node": node}))
+}
+
+// TestQueueCoalesces: while a send is in flight, a newer message of the
+// same group replaces the older one and other groups merge into one digest.
+func TestQueueCoalesces(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		recv := notifytest.NewReceiver("r")
+		gate := make(chan struct{})
+		recv.Fail = func(n *notify.Notification, attempt int) error {
+			if attempt == 1 {
+				<-gate // the first send is slow
+			}
+			return nil
+		}
+		q, out := runQueue(t, recv, 10, nil)
+		q.Enqueue(fire("g1", "n1"))
+		synctest.Wait() // g1 in flight
+		q.Enqueue(fire("g2", "n2"))
+		q.Enqueue(fire("g3", "n3"))
+		q.Enqueue(fire("g2", "n2-updated"))
+		if q.Pending() != 2 {
+			t.Fatalf("pending %d, want 2 (g2 replaced)", q.Pending())
+		}
+		close(gate)
+		synctest.Wait()
+		sent := recv.Sent()
+		if len(sent) != 2 || len(sent[0].Messages) != 1 || len(sent[1].Messages) != 2 {
+			t.Fatalf("sent %d notifications, want [g1] then digest [g2 g3]", len(sent))
+		}
+		if got := sent[1].Messages[0].Firing[0].Labels["node"]; got != "n2-updated" {
+			t.Errorf("g2 carries %q, want the newest message", got)
+		}
+		if out.refs["g1"] != "ref-1" || out.refs["g2"] != "ref-2" || out.refs["g3"] != "ref-2" {
+			t.Errorf("refs %v", out.refs)
+		}
+	})
+}
+
+// TestQueueSharesRef: a message queued while the group's first message was
+// in flight gets the reference (thread) the first one returned.
+func TestQueueSharesRef(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		recv := notifytest.NewReceiver("r")
+		gate := make(chan struct{})
+		recv.Fail = func(_ *notify.Notification, attempt int) error {
+			if attempt == 1 {
+				<-gate
+			}
+			return nil
+		}
+		q, _ := runQueue(t, recv, 1, nil)
+		q.Enqueue(fire("g1", "n1"))
+		synctest.Wait()
+		q.Enqueue(fire("g1", "n1-resolved"))
+		close(gate)
+		synctest.Wait()
+		sent := recv.Sent()
+		if len(sent) != 2 || sent[1].Messages[0].Ref != "ref-1" {
+			t.Fatalf("second message ref %q, want ref-1", sent[1].Messages[0].Ref)
+		}
+	})
+}
+
+func TestQueueDeadLetters(t *testing.T) {
+	tests := []struct {
+		name         string
+		err          error
+		wantAttempts int
+		wantReason   string
+	}{
+		{"permanent", notify.Permanent("errcode 93000", errors.New("invalid webhook url")), 1, "errcode 93000"},
+		{"retries exhausted", notify.Transient("http 503", 0, nil), 6, "http 503"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				recv := notifytest.NewReceiver("r")
+				recv.Fail = func(*notify.Notification, int) error { return tt.err }
+				dlq := &notifytest.DeadLetters{}
+				q, out := runQueue(t, recv, 1, dlq)
+				q.Enqueue(fire("g1", "n1"))
+				time.Sleep(2 * time.Minute)
+				synctest.Wait()
+				got := dlq.Got()
+				if len(got) != 1 {
+					t.Fatalf("%d dead letters, want 1", len(got))
+				}
+				if _, _, reason := notify.Classify(got[0].Cause); reason != tt.wantReason {
+					t.Errorf("reason %q, want %q", reason, tt.wantReason)
+				}
+				if tt.wantAttempts == 1 && got[0].Attempts != 1 || tt.wantAttempts > 1 && got[0].Attempts < 3 {
+					t.Errorf("attempts %d", got[0].Attempts)
+				}
+				if out.errs["g1"] == nil {
+					t.Error("outcome not reported to the dispatcher")
+				}
+			})
+		})
+	}
+}
+
+func TestWindowLimiter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := notify.NewWindowLimiter(20, time.Minute)
+		start := time.Now()
+		var at []time.Duration
+		for range 45 {
+			if err := l.Wait(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			at = append(at, time.Since(start))
+		}
+		// In every window of one minute at most 20 requests.
+		for i := 20; i < len(at); i++ {
+			if at[i]-at[i-20] < time.Minute {
+				t.Fatalf("requests %d and %d only %s apart", i-20, i, at[i]-at[i-20])
+			}
+		}
+		if at[19] != 0 || at[20] != time.Minute || at[44] != 2*time.Minute {
+			t.Errorf("schedule %v", at)
+		}
+		if notify.NewWindowLimiter(0, time.Second).Wait(t.Context()) != nil {
+			t.Error("unlimited limiter waited")
+		}
+	})
+}
