@@ -2,9 +2,11 @@ package natssec
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -22,6 +24,9 @@ type Plan struct {
 	TLSHosts []string
 	// TLSValidFor is the certificates' lifetime (default one year).
 	TLSValidFor time.Duration
+	// CollectorSecret writes Dir/collector-nkeys.yaml, a Kubernetes Secret
+	// with the seeds of Cluster's collectors.
+	CollectorSecret bool
 }
 
 // Generate ensures the router, operator and system users, a collector user
@@ -31,8 +36,8 @@ func Generate(p Plan, out io.Writer) error {
 	if p.Dir == "" {
 		return errors.New("dir: required")
 	}
-	if len(p.Nodes) > 0 && p.Cluster == "" {
-		return errors.New("cluster: required with nodes")
+	if (len(p.Nodes) > 0 || p.CollectorSecret) && p.Cluster == "" {
+		return errors.New("cluster: required with nodes and with the collector secret")
 	}
 	st := Store{Dir: p.Dir}
 	for _, r := range []Role{RoleSystem, RoleRouter, RoleOperator} {
@@ -50,6 +55,17 @@ func Generate(p Plan, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "wrote %s (%d users)\n", filepath.Join(p.Dir, AuthFile), len(users))
+	if p.CollectorSecret {
+		path := filepath.Join(p.Dir, "collector-nkeys.yaml")
+		var buf bytes.Buffer
+		if err := st.WriteCollectorSecret(&buf, p.Cluster); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "wrote %s (Secret %s)\n", path, CollectorSecretName)
+	}
 	if len(p.TLSHosts) > 0 {
 		if p.TLSValidFor == 0 {
 			p.TLSValidFor = 365 * 24 * time.Hour
