@@ -7,6 +7,7 @@ type metrics struct {
 	alerts      *prometheus.CounterVec
 	evalErrors  prometheus.CounterFunc
 	rulesLoaded prometheus.Gauge
+	ruleMetrics
 }
 
 func newMetrics(reg prometheus.Registerer, evalErrors func() float64) *metrics {
@@ -29,5 +30,6 @@ func newMetrics(reg prometheus.Registerer, evalErrors func() float64) *metrics {
 		}),
 	}
 	reg.MustRegister(m.events, m.alerts, m.evalErrors, m.rulesLoaded)
+	m.ruleMetrics = newRuleMetrics(reg)
 	return m
 }

@@ -41,6 +41,9 @@ type Options struct {
 	Receivers ReceiverSource
 	// Getenv reads receiver secrets named in routing.yaml (default os.Getenv).
 	Getenv func(string) string
+	// NoRulesWatch turns off reloading on file changes; SIGHUP still
+	// reloads (for filesystems without inotify).
+	NoRulesWatch bool
 }
 
 // Defaults fills zero fields.

@@ -39,6 +39,18 @@ func (r *Router) startEvents(ctx context.Context) error {
 func (r *Router) handleEvent(msg jetstream.Msg) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.opts.AckWait)
 	defer cancel()
+	md, err := msg.Metadata()
+	if err == nil {
+		r.pending.Store(md.NumPending)
+		// Windows are stateful: an event already processed (redelivered
+		// after an ack timeout, or replayed by the rebuild) must not be
+		// counted twice. The consumer delivers in stream order.
+		if md.Sequence.Stream <= r.lastSeq.Load() {
+			_ = msg.Ack()
+			r.m.events.WithLabelValues("duplicate").Inc()
+			return
+		}
+	}
 	drill, err := event.IsDrill(msg.Subject())
 	var ev *event.Event
 	if err == nil {
@@ -52,16 +64,18 @@ func (r *Router) handleEvent(msg jetstream.Msg) {
 		return
 	}
 	var arrival time.Time
-	if md, err := msg.Metadata(); err == nil {
+	if md != nil {
 		arrival = md.Timestamp
 	}
 	alerts := r.engine.Process(ev, correlate.Meta{Drill: drill, Arrival: arrival})
+	if md != nil {
+		r.lastSeq.Store(md.Sequence.Stream)
+	}
 	for _, a := range alerts {
-		if err := r.publishAlert(ctx, a); err != nil {
-			r.log.Warn("publish alert failed; event will be redelivered", "alert", a.ID, "err", err)
-			r.m.events.WithLabelValues("retry").Inc()
-			_ = msg.NakWithDelay(time.Second)
-			return
+		// The engine's state already holds this event, so redelivery
+		// would count it twice: retry the publish in place instead.
+		if !r.publishRetrying(r.runCtx, a, msg) {
+			return // shutting down: unacked, reprocessed by the next start's rebuild
 		}
 	}
 	if err := msg.Ack(); err != nil {

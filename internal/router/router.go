@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/signal"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,16 +30,29 @@ type Router struct {
 	m      *metrics
 	ready  atomic.Bool
 	stops  []func()
+	rulesRuntime
 }
 
 // Run starts a router and blocks until ctx ends, then shuts down gracefully:
 // in-flight events finish and are acked, and the process may exit 0.
 func Run(ctx context.Context, opts Options, log *slog.Logger) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	r, err := Start(ctx, opts, log)
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
+	for {
+		select {
+		case <-hup:
+			log.Info("SIGHUP: reloading rules")
+			_ = r.Reload(ctx)
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
 	log.Info("shutting down")
 	r.Close()
 	return nil
@@ -58,6 +74,7 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 	r.ops = opshttp.New(log)
 	r.m = newMetrics(r.ops.Registry, func() float64 { return float64(r.engine.EvalErrors()) })
 	r.m.rulesLoaded.Set(float64(len(set.Rules)))
+	r.ops.Registry.MustRegister(engineCollector{r.engine})
 	log.Info("rules loaded", "dir", opts.RulesDir, "rules", len(set.Rules), "version", set.Version)
 
 	if opts.NATS.URL == "" {
@@ -118,10 +135,21 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 		r.Close()
 		return nil, err
 	}
+	if err := r.startRuntime(); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if err := r.rebuild(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
 	if err := r.startEvents(ctx); err != nil {
 		r.Close()
 		return nil, err
 	}
+	// Stops run in reverse: a shutdown first ends publish retries, so
+	// draining the consumer does not wait on a NATS that is away.
+	r.stops = append(r.stops, r.runCancel)
 	r.ready.Store(true)
 	return r, nil
 }

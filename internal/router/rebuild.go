@@ -1,0 +1,212 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftershock/aftershock/internal/bus"
+	"github.com/aftershock/aftershock/internal/correlate"
+	"github.com/aftershock/aftershock/internal/event"
+	"github.com/aftershock/aftershock/internal/rule"
+)
+
+// rebuildSlack widens every horizon: stored time and event time differ by
+// delivery delay and clock skew.
+const rebuildSlack = 2 * time.Minute
+
+// rebuildPhase reads the classes whose rules reach back to from.
+type rebuildPhase struct {
+	from    time.Time
+	fromSeq uint64    // instead of from
+	until   time.Time // zero: to the end
+	classes []event.Class
+	all     bool
+}
+
+// rebuildPlan splits the read-back by how far each subject class must go:
+// a 7-day fleet rule on reboots must not make the rebuild read 7 days of
+// heartbeats. Phases run oldest first, each reading only the classes that
+// need its span; the last one reads every class any rule needs.
+func rebuildPlan(set *rule.Set, now time.Time, latestHorizon time.Duration) []rebuildPhase {
+	need := map[event.Class]time.Duration{}
+	all := time.Duration(0)
+	classes := []event.Class{event.ClassKernel, event.ClassReboot, event.ClassDNS, event.ClassRPC, event.ClassHeartbeat, event.ClassPosture, event.ClassApp}
+	for _, c := range set.Rules {
+		h := c.Horizon()
+		if h == 0 {
+			continue
+		}
+		if c.Types.All || len(c.Types.Prefixes) > 0 {
+			all = max(all, h)
+			continue
+		}
+		for _, t := range c.Types.Types {
+			if t == rule.TypeAlert {
+				continue // derived inside the engine, never stored
+			}
+			need[event.ClassOf(t)] = max(need[event.ClassOf(t)], h)
+		}
+		for _, t := range c.LatestTypes {
+			need[event.ClassOf(t)] = max(need[event.ClassOf(t)], latestHorizon)
+		}
+	}
+	for _, c := range set.Rules {
+		for _, t := range c.LatestTypes {
+			need[event.ClassOf(t)] = max(need[event.ClassOf(t)], latestHorizon)
+		}
+	}
+	for _, cl := range classes {
+		need[cl] = max(need[cl], all)
+	}
+	var horizons []time.Duration
+	for _, h := range need {
+		if h > 0 && !slices.Contains(horizons, h) {
+			horizons = append(horizons, h)
+		}
+	}
+	slices.Sort(horizons)
+	slices.Reverse(horizons)
+	var plan []rebuildPhase
+	for i, h := range horizons {
+		p := rebuildPhase{from: now.Add(-h - rebuildSlack)}
+		if i+1 < len(horizons) {
+			p.until = now.Add(-horizons[i+1] - rebuildSlack)
+		}
+		for _, cl := range classes {
+			if need[cl] >= h {
+				p.classes = append(p.classes, cl)
+			}
+		}
+		p.all = len(p.classes) == len(classes)
+		plan = append(plan, p)
+	}
+	return plan
+}
+
+func (p rebuildPhase) filters() []string {
+	if p.all {
+		return nil
+	}
+	var out []string
+	for _, cl := range p.classes {
+		out = append(out, event.LivePrefix+".*.*."+string(cl), event.DrillPrefix+".*.*."+string(cl))
+	}
+	return out
+}
+
+// rebuild reads EVENTS back through ordered consumers (which leave the
+// durable consumer's position alone) to restore window state after a
+// restart: the stream is the state. Events the durable consumer had acked
+// are replayed silently (their alerts were published); events delivered but
+// not acked are processed for real and their alerts published (ids make
+// a repeat harmless), and the durable consumer then skips them.
+func (r *Router) rebuild(ctx context.Context) error {
+	start := time.Now()
+	cons, err := r.conn.JS.Consumer(ctx, bus.StreamEvents, r.opts.Consumer)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		r.log.Info("no rule-evaluation consumer yet: nothing to rebuild")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("rebuild: consumer info: %w", err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("rebuild: consumer info: %w", err)
+	}
+	acked, delivered := info.AckFloor.Stream, info.Delivered.Stream
+	if delivered == 0 {
+		return nil
+	}
+	plan := rebuildPlan(r.engine.Set(), start, r.opts.Topology.EventsMaxAge)
+	var n int
+	for _, p := range plan {
+		k, err := r.replayPhase(ctx, p, acked, false)
+		n += k
+		if err != nil {
+			return err
+		}
+	}
+	if delivered > acked { // delivered, never acked: process for real
+		k, err := r.replayPhase(ctx, rebuildPhase{fromSeq: acked + 1, all: true}, delivered, true)
+		n += k
+		if err != nil {
+			return err
+		}
+	}
+	r.lastSeq.Store(delivered)
+	r.m.rebuildEvents.Add(float64(n))
+	r.m.rebuildSeconds.Set(time.Since(start).Seconds())
+	r.log.Info("window state rebuilt from EVENTS", "events", n, "phases", len(plan), "acked_through", acked, "delivered_through", delivered, "took", time.Since(start).String())
+	return nil
+}
+
+// replayPhase feeds the phase's events up to stream sequence through to
+// the engine: silently, or for real (live) when their alerts may never
+// have been published.
+func (r *Router) replayPhase(ctx context.Context, p rebuildPhase, through uint64, live bool) (int, error) {
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: p.filters()}
+	if p.fromSeq > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, p.fromSeq
+	} else {
+		from := p.from
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &from
+	}
+	oc, err := r.conn.JS.OrderedConsumer(ctx, bus.StreamEvents, cfg)
+	if err != nil {
+		return 0, fmt.Errorf("rebuild: ordered consumer: %w", err)
+	}
+	it, err := oc.Messages(jetstream.PullMaxMessages(1024))
+	if err != nil {
+		return 0, fmt.Errorf("rebuild: read EVENTS: %w", err)
+	}
+	defer it.Stop()
+	if ci, err := oc.Info(ctx); err == nil && ci.NumPending == 0 {
+		return 0, nil
+	}
+	n := 0
+	for {
+		msg, err := it.Next(jetstream.NextMaxWait(5 * time.Second))
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+				return n, nil
+			}
+			return n, fmt.Errorf("rebuild: read EVENTS: %w", err)
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			return n, fmt.Errorf("rebuild: message metadata: %w", err)
+		}
+		if md.Sequence.Stream > through || !p.until.IsZero() && !md.Timestamp.Before(p.until) {
+			return n, nil
+		}
+		r.replayOne(ctx, msg, md, live)
+		n++
+		if md.NumPending == 0 {
+			return n, nil
+		}
+	}
+}
+
+// replayOne feeds one stored event to the engine; live means its alerts
+// may not have been published yet.
+func (r *Router) replayOne(ctx context.Context, msg jetstream.Msg, md *jetstream.MsgMetadata, live bool) {
+	drill, err := event.IsDrill(msg.Subject())
+	if err != nil {
+		return
+	}
+	ev, err := event.Decode(msg.Data())
+	if err != nil || ev.CheckSubject(msg.Subject()) != nil {
+		return // dead-lettered when first seen
+	}
+	alerts := r.engine.Process(ev, correlate.Meta{Drill: drill, Arrival: md.Timestamp, Replay: !live})
+	for _, a := range alerts {
+		r.publishRetrying(ctx, a, nil)
+	}
+}
