@@ -48,6 +48,7 @@ func run(args []string) int {
 	fs.StringVar(&o.NATS.TLSKey, "tls-key", os.Getenv("AFTERSHOCK_TLS_KEY"), "client key for NATS [$AFTERSHOCK_TLS_KEY]")
 	fs.IntVar(&o.NATS.Embedded.Port, "embedded-port", 4222, "client port of the embedded NATS server (-1: any free port)")
 	fs.StringVar(&o.NATS.Embedded.Host, "embedded-host", "127.0.0.1", "listen address of the embedded NATS server")
+	fs.IntVar(&o.Replicas, "replicas", 0, "replicas of the streams and buckets the router creates; 0: 3 on a NATS cluster, 1 on a single server")
 	fs.StringVar(&o.StateDir, "state-dir", envOr("AFTERSHOCK_STATE_DIR", "./state/router"), "state directory (embedded JetStream store) [$AFTERSHOCK_STATE_DIR]")
 	fs.StringVar(&o.RulesDir, "rules", envOr("AFTERSHOCK_RULES", "./rules"), "rule pack directory [$AFTERSHOCK_RULES]")
 	fs.StringVar(&o.HTTPAddr, "http", envOr("AFTERSHOCK_HTTP", "127.0.0.1:9470"), "address for /healthz, /readyz and /metrics [$AFTERSHOCK_HTTP]")

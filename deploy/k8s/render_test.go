@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"sync"
 	"testing"
 
@@ -236,13 +235,4 @@ func containerNamed(tb testing.TB, spec corev1.PodSpec, name string) corev1.Cont
 	}
 	tb.Fatalf("no container %q", name)
 	return corev1.Container{}
-}
-
-func hasPrefixAny(s string, prefixes ...string) bool {
-	for _, p := range prefixes {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -205,4 +206,16 @@ func ensureBucket(ctx context.Context, js jetstream.JetStream, want jetstream.Ke
 		return "", err
 	}
 	return Updated, nil
+}
+
+// AutoReplicas is the replica count for streams and buckets when none is
+// configured: 3 when nc is connected to a NATS cluster (a cluster name in
+// the server's INFO), so every stream survives the loss of one server, and 1
+// on a single server. A cluster of fewer than 3 JetStream servers cannot
+// place 3 replicas: set the count explicitly there (router --replicas).
+func AutoReplicas(nc *nats.Conn) int {
+	if nc.ConnectedClusterName() != "" {
+		return 3
+	}
+	return 1
 }

@@ -28,6 +28,9 @@ type Options struct {
 	Consumer string
 	// Topology of streams and buckets to provision.
 	Topology bus.Topology
+	// Replicas, when not 0, overrides Topology.Replicas; 0 means
+	// bus.AutoReplicas: 3 on a NATS cluster, 1 on a single server.
+	Replicas int
 	// AckWait bounds how long an event may take before redelivery.
 	AckWait time.Duration
 	// Console receives alerts printed by the console receiver.
@@ -90,6 +93,9 @@ func (o *Options) Validate() error {
 	}
 	if o.AckWait < time.Second {
 		errs = append(errs, fmt.Errorf("ack wait %s: must be at least 1s", o.AckWait))
+	}
+	if o.Replicas < 0 || o.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("replicas %d: want 0 (auto) or 1 to 5", o.Replicas))
 	}
 	if o.Topology.DupeWindow < 5*time.Minute {
 		errs = append(errs, fmt.Errorf("duplicate window %s: must be at least 5m so retried publishes are stored once", o.Topology.DupeWindow))

@@ -92,12 +92,16 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 		return nil, err
 	}
 	r.stops = append(r.stops, r.conn.Close)
+	opts.Topology.Replicas = opts.Replicas
+	if opts.Replicas == 0 {
+		opts.Topology.Replicas = bus.AutoReplicas(r.conn.NC)
+	}
 	prov, err := bus.Provision(ctx, r.conn.JS, opts.Topology)
 	if err != nil {
 		r.Close()
 		return nil, err
 	}
-	log.Info("jetstream provisioned", "result", fmt.Sprint(prov))
+	log.Info("jetstream provisioned", "result", fmt.Sprint(prov), "replicas", opts.Topology.Replicas)
 
 	r.ops.AddReadiness("nats", func(context.Context) error {
 		if !r.conn.NC.IsConnected() {

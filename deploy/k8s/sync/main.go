@@ -48,7 +48,8 @@ func main() {
 	}
 	for name, b := range want {
 		p := filepath.Join(outDir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
+		err := os.MkdirAll(filepath.Dir(p), 0o755)
+		if err == nil {
 			err = os.WriteFile(p, b, 0o644)
 		}
 		if err != nil {

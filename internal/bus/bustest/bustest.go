@@ -5,8 +5,11 @@ package bustest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -136,4 +139,53 @@ func Eventually(tb testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Cluster starts n JetStream servers routed to each other on free loopback
+// ports (nats-server's own cluster tests do the same), waits until they
+// form a JetStream cluster with a meta leader, and stops them at cleanup.
+func Cluster(tb testing.TB, n int) []*server.Server {
+	tb.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+		l.Close()
+	}
+	var routes []*url.URL
+	for _, p := range ports {
+		routes = append(routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)})
+	}
+	servers := make([]*server.Server, n)
+	for i := range servers {
+		i := i
+		s, err := embedded.Start(bus.EmbeddedOptions{
+			StateDir:   tb.TempDir(),
+			Port:       -1,
+			ServerName: fmt.Sprintf("s%d", i),
+		}, nil, func(o *server.Options) {
+			o.Cluster = server.ClusterOpts{Name: "test", Host: "127.0.0.1", Port: ports[i]}
+			o.Routes = routes
+		})
+		if err != nil {
+			tb.Fatalf("start cluster server %d: %v", i, err)
+		}
+		servers[i] = s
+		tb.Cleanup(func() {
+			s.Shutdown()
+			s.WaitForShutdown()
+		})
+	}
+	Eventually(tb, "a JetStream meta leader", func() bool {
+		for _, s := range servers {
+			if s.Running() && s.JetStreamIsLeader() {
+				return true
+			}
+		}
+		return false
+	})
+	return servers
 }
