@@ -8,7 +8,9 @@ import (
 	"os"
 
 	"github.com/aftershock/aftershock/internal/notify"
+	"github.com/aftershock/aftershock/internal/notify/slack"
 	"github.com/aftershock/aftershock/internal/notify/webhook"
+	"github.com/aftershock/aftershock/internal/notify/wecom"
 	"github.com/aftershock/aftershock/internal/route"
 )
 
@@ -21,6 +23,14 @@ type Deps struct {
 	// http.DefaultTransport); tests point it at fakes.
 	Transport http.RoundTripper
 }
+
+// How many group messages may merge into one digest when a rate-limited
+// receiver falls behind: a Slack message holds 50 blocks, a WeCom digest is
+// split into 4 KB parts anyway.
+const (
+	SlackCoalesce = 20
+	WeComCoalesce = 50
+)
 
 // BuildTargets builds every receiver of the routing file, resolving its
 // secrets. Every problem is reported, naming the receiver; secret values
@@ -76,8 +86,25 @@ func BuildTargets(r *route.Routing, deps Deps) ([]Target, error) {
 				Name: rc.Name, URL: url, HMACSecret: secret("hmac_secret", rc.Webhook.HMACSecret),
 				MaxAlerts: rc.Webhook.MaxAlerts, Client: client, Limiter: limiter("webhook:"+url, rc),
 			})
+		case rc.Slack != nil:
+			c := rc.Slack
+			hook, token := secret("webhook_url", c.WebhookURL), secret("token", c.Token)
+			dest := "slack:" + hook + token + "#" + c.Channel // Slack's limit is per channel
+			t.Coalesce = SlackCoalesce
+			t.Receiver, err = slack.New(slack.Options{
+				Name: rc.Name, WebhookURL: hook, Token: token, Channel: c.Channel, APIURL: c.APIURL,
+				Client: client, Limiter: limiter(dest, rc),
+			})
+		case rc.WeCom != nil:
+			c := rc.WeCom
+			key := secret("key", c.Key)
+			t.Coalesce = WeComCoalesce
+			l, _ := limiter("wecom:"+c.URL+key, rc).(*notify.WindowLimiter)
+			t.Receiver, err = wecom.New(wecom.Options{
+				Name: rc.Name, URL: c.URL, Key: key, MentionMobiles: c.MentionMobiles, Client: client, Limiter: l,
+			})
 		default:
-			err = fmt.Errorf("%s receivers are not supported yet", rc.Kind())
+			err = fmt.Errorf("unknown receiver kind")
 		}
 		if len(errs) > before {
 			continue // a secret is missing: that error says it all

@@ -84,6 +84,9 @@ type Notification struct {
 	Messages []*Message
 	// Sent counts the parts a multi-request receiver has delivered.
 	Sent int
+	// Scratch is the receiver's own state for this notification, kept
+	// across retries (WeCom keeps its split plan here).
+	Scratch any
 }
 
 // Drill reports whether every message is a drill.

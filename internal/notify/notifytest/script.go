@@ -49,7 +49,9 @@ func (s *Script) Next() Fault {
 	return Fault{}
 }
 
-// Apply performs the transport-level part of f. It returns true when the
+// Apply performs the transport-level part of f; call it after reading the
+// request body (only then does the server notice a client that gave up on
+// a slow reply). It returns true when the
 // request has been answered (an error status or a reset) and the fake
 // must not reply.
 func Apply(f Fault, w http.ResponseWriter, r *http.Request) bool {

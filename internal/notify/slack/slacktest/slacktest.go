@@ -1,0 +1,207 @@
+// Package slacktest is a fake Slack for tests and benchmarks: the Web API's
+// chat.postMessage (form-encoded, bot token) and incoming webhooks (JSON).
+// It checks each request the way Slack would (token, channel, Block Kit
+// limits) plus aftershock's own rule that no event text reaches Slack
+// unescaped, and misbehaves on demand through a notifytest.Script.
+package slacktest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aftershock/aftershock/internal/notify/notifytest"
+)
+
+// Post is one message Slack accepted.
+type Post struct {
+	Webhook  bool
+	Channel  string
+	ThreadTS string
+	TS       string
+	Text     string
+	Blocks   []map[string]any
+	At       time.Time // when the request arrived
+}
+
+// Server is the fake. Set Script for faults; a Fault.Hook of
+// "api:<error>" answers 200 {"ok":false,"error":"<error>"}.
+type Server struct {
+	tb     testing.TB
+	token  string
+	Script *notifytest.Script
+	// OnPost, if set, sees every accepted post (benchmarks time them).
+	OnPost func(Post)
+
+	mu    sync.Mutex
+	posts []Post
+	seq   int
+}
+
+// New returns a fake Slack expecting bot token (for the Web API).
+func New(tb testing.TB, token string) *Server { return &Server{tb: tb, token: token} }
+
+// WebhookPath is where the fake takes incoming webhooks.
+const WebhookPath = "/services/T000/B000/XXXX"
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	arrived := time.Now()
+	body, _ := io.ReadAll(r.Body)
+	var p Post
+	var problems []string
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/api/chat.postMessage":
+		p, problems = s.parseAPI(r, body)
+	case r.Method == http.MethodPost && r.URL.Path == WebhookPath:
+		p, problems = parseWebhook(r, body)
+	default:
+		s.tb.Errorf("slacktest: unexpected %s %s", r.Method, r.URL.Path)
+		http.NotFound(w, r)
+		return
+	}
+	if len(problems) > 0 {
+		s.tb.Errorf("slacktest: bad request: %s", strings.Join(problems, "; "))
+		writeAPIError(w, p.Webhook, "invalid_blocks")
+		return
+	}
+	f := s.Script.Next()
+	if notifytest.Apply(f, w, r) {
+		return
+	}
+	if code, ok := strings.CutPrefix(f.Hook, "api:"); ok {
+		writeAPIError(w, p.Webhook, code)
+		return
+	}
+	s.mu.Lock()
+	s.seq++
+	p.TS = fmt.Sprintf("1700000000.%06d", s.seq)
+	p.At = arrived
+	s.posts = append(s.posts, p)
+	s.mu.Unlock()
+	if s.OnPost != nil {
+		s.OnPost(p)
+	}
+	if p.Webhook {
+		_, _ = io.WriteString(w, "ok")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": "C0CHANNEL", "ts": p.TS})
+}
+
+func writeAPIError(w http.ResponseWriter, webhook bool, code string) {
+	if webhook { // webhooks answer errors as plain text with a 4xx
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, code)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": code})
+}
+
+// Posts returns the accepted posts.
+func (s *Server) Posts() []Post {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Post(nil), s.posts...)
+}
+
+func (s *Server) parseAPI(r *http.Request, body []byte) (Post, []string) {
+	var probs []string
+	if ct := r.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
+		probs = append(probs, "content type "+ct)
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return Post{}, []string{"form: " + err.Error()}
+	}
+	if form.Get("token") != s.token {
+		probs = append(probs, "invalid_auth")
+	}
+	p := Post{Channel: form.Get("channel"), ThreadTS: form.Get("thread_ts"), Text: form.Get("text")}
+	if p.Channel == "" {
+		probs = append(probs, "channel_not_found")
+	}
+	if err := json.Unmarshal([]byte(form.Get("blocks")), &p.Blocks); err != nil {
+		probs = append(probs, "blocks: "+err.Error())
+	}
+	return p, append(probs, Check(p)...)
+}
+
+func parseWebhook(r *http.Request, body []byte) (Post, []string) {
+	p := Post{Webhook: true}
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		return p, []string{"content type " + ct}
+	}
+	var m struct {
+		Text   string           `json:"text"`
+		Blocks []map[string]any `json:"blocks"`
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		return p, []string{"invalid_payload: " + err.Error()}
+	}
+	p.Text, p.Blocks = m.Text, m.Blocks
+	return p, Check(p)
+}
+
+// Check applies Slack's Block Kit limits and the escaping rule (no < or >
+// in any mrkdwn text: aftershock never sends links or mentions, so one
+// would be event text breaking out).
+func Check(p Post) []string {
+	var probs []string
+	if len(p.Blocks) == 0 || len(p.Blocks) > 50 {
+		probs = append(probs, fmt.Sprintf("%d blocks (1..50)", len(p.Blocks)))
+	}
+	if strings.ContainsAny(p.Text, "<>") {
+		probs = append(probs, "unescaped text: "+p.Text)
+	}
+	checkText := func(where string, o any, limit int) {
+		m, _ := o.(map[string]any)
+		if m == nil {
+			return
+		}
+		t, _ := m["text"].(string)
+		if n := utf8.RuneCountInString(t); n > limit {
+			probs = append(probs, fmt.Sprintf("%s text of %d characters (max %d)", where, n, limit))
+		}
+		if m["type"] == "mrkdwn" && strings.ContainsAny(t, "<>") {
+			probs = append(probs, fmt.Sprintf("%s: unescaped < or > in %q", where, t))
+		}
+	}
+	for i, b := range p.Blocks {
+		where := fmt.Sprintf("block %d (%v)", i, b["type"])
+		switch b["type"] {
+		case "header":
+			checkText(where, b["text"], 150)
+		case "section":
+			checkText(where, b["text"], 3000)
+			fields, _ := b["fields"].([]any)
+			if len(fields) > 10 {
+				probs = append(probs, where+": more than 10 fields")
+			}
+			for _, f := range fields {
+				checkText(where+" field", f, 2000)
+			}
+			if b["text"] == nil && len(fields) == 0 {
+				probs = append(probs, where+": neither text nor fields")
+			}
+		case "context":
+			els, _ := b["elements"].([]any)
+			for _, e := range els {
+				checkText(where+" element", e, 3000)
+			}
+		case "divider":
+		default:
+			probs = append(probs, where+": unexpected block type")
+		}
+	}
+	return probs
+}
