@@ -25,6 +25,7 @@ func (c *Collector) startIngest() (func(), error) {
 	if io.Node == "" {
 		io.Node = c.opts.Node
 	}
+	io.Local = true
 	h, err := ingest.New(io)
 	if err != nil {
 		return nil, err

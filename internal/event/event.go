@@ -96,6 +96,13 @@ func New(typ, source, cluster, node string, t time.Time, data any) (*Event, erro
 
 // Decode parses and validates one structured-mode CloudEvent.
 func Decode(b []byte) (*Event, error) {
+	return DecodeFor(b, "", "")
+}
+
+// DecodeFor is Decode for a node's own agent: an event that names no cluster
+// or node gets the given ones before validation, so an app need not know
+// where it runs.
+func DecodeFor(b []byte, cluster, node string) (*Event, error) {
 	if len(b) > MaxSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), MaxSize)
 	}
@@ -106,6 +113,12 @@ func Decode(b []byte) (*Event, error) {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: trailing data after the event object", ErrMalformed)
+	}
+	if e.Cluster == "" {
+		e.Cluster = cluster
+	}
+	if e.Node == "" {
+		e.Node = node
 	}
 	if err := e.Validate(); err != nil {
 		return nil, err

@@ -151,3 +151,18 @@ func TestCheckSubject(t *testing.T) {
 		t.Errorf("mismatch error %v is not ErrSubjectMismatch", err)
 	}
 }
+
+func TestDecodeForFillsOnlyWhatIsMissing(t *testing.T) {
+	noWhere := strings.Replace(strings.Replace(valid, `"cluster":"prod",`, "", 1), `"node":"172.21.128.138",`, "", 1)
+	e, err := DecodeFor([]byte(noWhere), "c1", "n1")
+	if err != nil || e.Cluster != "c1" || e.Node != "n1" {
+		t.Fatalf("DecodeFor = %+v, %v", e, err)
+	}
+	e, err = DecodeFor([]byte(valid), "c1", "n1")
+	if err != nil || e.Cluster != "prod" || e.Node != "172.21.128.138" {
+		t.Fatalf("DecodeFor overrode the event's own cluster/node: %+v, %v", e, err)
+	}
+	if _, err := Decode([]byte(noWhere)); !errors.Is(err, ErrMissing) {
+		t.Fatalf("Decode without cluster/node: %v", err)
+	}
+}

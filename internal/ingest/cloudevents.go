@@ -34,13 +34,13 @@ func (h *Handler) events(r *http.Request, body []byte) ([]*pending, *httpError) 
 	}
 	switch mt {
 	case event.ContentType:
-		p, prob := decodeOne(0, body)
+		p, prob := h.decodeOne(0, body)
 		if prob != nil {
 			return nil, badRequest("invalid event: "+prob.Reason, *prob)
 		}
 		return []*pending{p}, nil
 	case BatchContentType:
-		return decodeBatch(body)
+		return h.decodeBatch(body)
 	}
 	return nil, unsupported(ct)
 }
@@ -50,8 +50,18 @@ func unsupported(ct string) *httpError {
 		msg: fmt.Sprintf("content type %q: want %s (one event) or %s (a JSON array of events)", ct, event.ContentType, BatchContentType)}
 }
 
-func decodeOne(i int, raw []byte) (*pending, *Problem) {
-	ev, err := event.Decode(raw)
+func (h *Handler) decodeOne(i int, raw []byte) (*pending, *Problem) {
+	var ev *event.Event
+	var err error
+	if h.opts.Local {
+		ev, err = event.DecodeFor(raw, h.opts.Cluster, h.opts.Node)
+		if err == nil && (ev.Cluster != h.opts.Cluster || ev.Node != h.opts.Node) {
+			err = fmt.Errorf("%w: this agent speaks for cluster %q node %q, not cluster %q node %q; send it to that node's agent or the router's ingest",
+				event.ErrSubjectMismatch, h.opts.Cluster, h.opts.Node, ev.Cluster, ev.Node)
+		}
+	} else {
+		ev, err = event.Decode(raw)
+	}
 	if err != nil {
 		prob := &Problem{Index: i, Reason: err.Error()}
 		// Name the event when its id can be read, so the client can find it.
@@ -63,6 +73,14 @@ func decodeOne(i int, raw []byte) (*pending, *Problem) {
 		}
 		return nil, prob
 	}
+	if h.opts.Local {
+		// Re-encode: cluster and node may have been filled in.
+		b, err := ev.Encode()
+		if err != nil {
+			return nil, &Problem{Index: i, ID: ev.ID, Reason: err.Error()}
+		}
+		return &pending{id: ev.ID, subject: ev.NATSSubject(false), data: b}, nil
+	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, raw); err != nil {
 		return nil, &Problem{Index: i, ID: ev.ID, Reason: err.Error()}
@@ -70,7 +88,7 @@ func decodeOne(i int, raw []byte) (*pending, *Problem) {
 	return &pending{id: ev.ID, subject: ev.NATSSubject(false), data: buf.Bytes()}, nil
 }
 
-func decodeBatch(body []byte) ([]*pending, *httpError) {
+func (h *Handler) decodeBatch(body []byte) ([]*pending, *httpError) {
 	var raws []json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&raws); err != nil {
@@ -86,7 +104,7 @@ func decodeBatch(body []byte) ([]*pending, *httpError) {
 	out := make([]*pending, 0, len(raws))
 	seen := make(map[string]int, len(raws))
 	for i, raw := range raws {
-		p, prob := decodeOne(i, raw)
+		p, prob := h.decodeOne(i, raw)
 		if prob != nil {
 			probs = append(probs, *prob)
 			continue

@@ -45,6 +45,12 @@ type Options struct {
 	// neither (see ClusterLabels, NodeLabels).
 	Cluster string
 	Node    string
+	// Local makes the handler a node's own agent (the collector): events
+	// that name no cluster or node get Cluster and Node, and events naming
+	// another node are refused with 400 at once (the node's NATS user could
+	// not store them). Alertmanager webhooks, which speak for many nodes, are
+	// not served; they go to the router's ingest.
+	Local bool
 	// ClusterLabels and NodeLabels are the alert labels tried, in order, for
 	// the event's cluster and node.
 	ClusterLabels []string
@@ -145,7 +151,9 @@ const (
 // other methods).
 func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.Handle("POST "+PathEvents, h.endpoint("events", h.events))
-	mux.Handle("POST "+PathAlertmanager, h.endpoint("alertmanager", h.alertmanager))
+	if !h.opts.Local {
+		mux.Handle("POST "+PathAlertmanager, h.endpoint("alertmanager", h.alertmanager))
+	}
 }
 
 // Problem is one rejected event or alert: its index in the request (0 for a
