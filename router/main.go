@@ -21,6 +21,7 @@ Usage:
   router [flags]              run the router (embedded NATS unless --nats is set)
   router rules check DIR      check a rule pack; exit 1 with file:line problems
   router rules test DIR       run the rule tests (*_test.yaml) under DIR
+  router silence add|list|expire   manage silences (router silence for help)
 
 Run flags:
 `
@@ -32,6 +33,9 @@ func main() {
 func run(args []string) int {
 	if len(args) > 0 && args[0] == "rules" {
 		return rulesCmd(args[1:])
+	}
+	if len(args) > 0 && args[0] == "silence" {
+		return silenceCmd(args[1:], os.Stdout, os.Stderr)
 	}
 	fs := flag.NewFlagSet("router", flag.ContinueOnError)
 	fs.Usage = func() {

@@ -5,16 +5,18 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/dispatch"
 	"github.com/aftershock/aftershock/internal/notify"
 	"github.com/aftershock/aftershock/internal/route"
+	"github.com/aftershock/aftershock/internal/silence"
 )
 
 // startNotifier runs the alert lifecycle (internal/dispatch) on ALERTS:
-// routing from the rules directory's routing.yaml, state in ALERT_STATE,
-// dead letters on dlq.notify.<receiver>.
+// routing from the rules directory's routing.yaml, silences watched in
+// SILENCES, state in ALERT_STATE, dead letters on dlq.notify.<receiver>.
 func (r *Router) startNotifier(ctx context.Context) error {
 	routing, err := route.Load(r.opts.RulesDir)
 	if err != nil {
@@ -29,8 +31,23 @@ func (r *Router) startNotifier(ctx context.Context) error {
 		return err
 	}
 	log := r.log.With("component", "notify")
+	kv, err := r.conn.JS.KeyValue(ctx, bus.BucketSilence)
+	if err != nil {
+		return fmt.Errorf("open bucket %s: %w", bus.BucketSilence, err)
+	}
+	wctx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	r.stops = append(r.stops, stopWatch)
+	silences, err := silence.Watch(wctx, kv, log)
+	if err != nil {
+		return err
+	}
+	r.ops.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aftershock_silences", Help: "Valid silences in SILENCES (any state)."},
+			func() float64 { return float64(silences.Len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aftershock_silences_invalid", Help: "Entries in SILENCES that are not valid silences (ignored; see the log)."},
+			func() float64 { return float64(silences.Invalid()) }))
 	d, err := dispatch.New(dispatch.Options{
-		Routing: routing, Targets: targets, Store: store, Log: log, Registry: r.ops.Registry,
+		Routing: routing, Targets: targets, Store: store, Log: log, Registry: r.ops.Registry, Silences: silences,
 		Dead: notify.NewDeadLetters(r.conn.JS, r.opts.Console, log),
 	})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/aftershock/aftershock/internal/notify/slack/slacktest"
 	"github.com/aftershock/aftershock/internal/notify/wecom/wecomtest"
 	"github.com/aftershock/aftershock/internal/router"
+	"github.com/aftershock/aftershock/internal/silence"
 )
 
 const notifyRouting = `route:
@@ -83,13 +84,7 @@ func TestNotifyEndToEnd(t *testing.T) {
 	}
 	// Both receivers' messages are queued in the same step, so the count
 	// is final once WeCom has the drill.
-	resp, err := http.Get("http://" + r.HTTPAddr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if want := `aftershock_lifecycle_messages_total{kind="update",receiver="oncall"} 1`; !strings.Contains(string(metrics), want) {
+	if want := `aftershock_lifecycle_messages_total{kind="update",receiver="oncall"} 1`; !strings.Contains(metrics(t, r), want) {
 		t.Errorf("metrics lack %q: the drill must not reach a receiver without drills", want)
 	}
 	if strings.Contains(console.String(), "live") {
@@ -112,4 +107,43 @@ func TestRoutingProblemsStopStart(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "receiver hook: url: secret $NOT_SET_ANYWHERE") {
 		t.Fatalf("err %v", err)
 	}
+}
+
+// TestSilenceOnRouter: a silence added to SILENCES (as `router silence
+// add` does) mutes the matching alert on a running router; others pass.
+func TestSilenceOnRouter(t *testing.T) {
+	s := bustest.Server(t)
+	console := &syncBuffer{}
+	r := startRouter(t, s, rulesDir(t), console)
+	kv, err := r.Conn().JS.KeyValue(context.Background(), bus.BucketSilence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := silence.Add(context.Background(), kv, &silence.Silence{
+		Matchers: []string{`node="node1"`}, StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour),
+		CreatedBy: "test", Comment: "maintenance",
+	}, now); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, "router watched the silence", func() bool {
+		return strings.Contains(metrics(t, r), "\naftershock_silences 1\n")
+	})
+	publish(t, r.Conn().JS, "events.dev.node1.app", "", testEvent("01JSIL0000000000000000001", "node1", "silenced one", time.Now()))
+	publish(t, r.Conn().JS, "events.dev.node2.app", "", testEvent("01JSIL0000000000000000002", "node2", "loud one", time.Now()))
+	bustest.Eventually(t, "unsilenced alert printed", func() bool { return strings.Contains(console.String(), "loud one") })
+	if strings.Contains(console.String(), "silenced one") {
+		t.Fatal("silenced alert printed")
+	}
+}
+
+func metrics(t *testing.T, r *router.Router) string {
+	t.Helper()
+	resp, err := http.Get("http://" + r.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

@@ -1,0 +1,202 @@
+package silence
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftershock/aftershock/internal/event"
+	"github.com/aftershock/aftershock/internal/route"
+)
+
+// Add validates s (an empty ID gets a new ULID) and stores it; it fails if
+// the ID exists.
+func Add(ctx context.Context, kv jetstream.KeyValue, s *Silence, now time.Time) error {
+	if s.ID == "" {
+		s.ID = event.NewID(now)
+	}
+	if s.CreatedAt.IsZero() {
+		s.CreatedAt = now.UTC()
+	}
+	if _, err := s.Validate(); err != nil {
+		return err
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encode silence %s: %w", s.ID, err)
+	}
+	if _, err := kv.Create(ctx, s.ID, b); err != nil {
+		return fmt.Errorf("store silence %s: %w", s.ID, err)
+	}
+	return nil
+}
+
+// List returns every stored silence, oldest first, and the entries that
+// are not valid silences (with why).
+func List(ctx context.Context, kv jetstream.KeyValue) ([]*Silence, []error, error) {
+	lister, err := kv.ListKeys(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list silences: %w", err)
+	}
+	var out []*Silence
+	var bad []error
+	for key := range lister.Keys() {
+		e, err := kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("get silence %s: %w", key, err)
+		}
+		s, _, err := Decode(key, e.Value())
+		if err != nil {
+			bad = append(bad, err)
+			continue
+		}
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b *Silence) int { return a.StartsAt.Compare(b.StartsAt) })
+	return out, bad, nil
+}
+
+// ErrNotFound is returned by Expire for an unknown id.
+var ErrNotFound = errors.New("no such silence")
+
+// Expire ends the silence now (a pending one never starts); it keeps the
+// record for the audit trail. Concurrent edits are detected by revision.
+func Expire(ctx context.Context, kv jetstream.KeyValue, id string, now time.Time) (*Silence, error) {
+	e, err := kv.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, fmt.Errorf("expire %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("expire %s: %w", id, err)
+	}
+	s, _, err := Decode(id, e.Value())
+	if err != nil {
+		return nil, fmt.Errorf("expire: %w", err)
+	}
+	if s.StateAt(now) == Expired {
+		return s, nil
+	}
+	s.EndsAt, s.UpdatedAt = now.UTC(), now.UTC()
+	if s.StartsAt.After(s.EndsAt) {
+		s.StartsAt = s.EndsAt.Add(-time.Nanosecond) // a pending silence: keep it valid, already over
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("encode silence %s: %w", id, err)
+	}
+	if _, err := kv.Update(ctx, id, b, e.Revision()); err != nil {
+		return nil, fmt.Errorf("expire %s: %w", id, err)
+	}
+	return s, nil
+}
+
+// Set is the silences in force, kept current by watching the bucket. It
+// is safe for concurrent use.
+type Set struct {
+	log     *slog.Logger
+	mu      sync.RWMutex
+	byID    map[string]compiled
+	invalid map[string]error
+}
+
+type compiled struct {
+	s  *Silence
+	ms route.Matchers
+}
+
+// Watch loads the bucket and follows it until ctx ends. An entry that is
+// not a valid silence is logged and ignored (see Invalid), never fatal.
+func Watch(ctx context.Context, kv jetstream.KeyValue, log *slog.Logger) (*Set, error) {
+	w, err := kv.WatchAll(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("watch silences: %w", err)
+	}
+	set := &Set{log: log, byID: map[string]compiled{}, invalid: map[string]error{}}
+	for {
+		select {
+		case e := <-w.Updates():
+			if e == nil {
+				go set.follow(ctx, w)
+				return set, nil
+			}
+			set.apply(e)
+		case <-ctx.Done():
+			_ = w.Stop()
+			return nil, fmt.Errorf("watch silences: %w", ctx.Err())
+		}
+	}
+}
+
+func (set *Set) follow(ctx context.Context, w jetstream.KeyWatcher) {
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+			if e != nil {
+				set.apply(e)
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (set *Set) apply(e jetstream.KeyValueEntry) {
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	key := e.Key()
+	delete(set.invalid, key)
+	if e.Operation() != jetstream.KeyValuePut {
+		delete(set.byID, key)
+		return
+	}
+	s, ms, err := Decode(key, e.Value())
+	if err != nil {
+		delete(set.byID, key)
+		set.invalid[key] = err
+		set.log.Warn("invalid silence ignored", "key", key, "err", err)
+		return
+	}
+	set.byID[key] = compiled{s, ms}
+	set.log.Info("silence loaded", "id", key, "matchers", s.Matchers, "starts_at", s.StartsAt, "ends_at", s.EndsAt, "created_by", s.CreatedBy)
+}
+
+// Muted implements dispatch.Muter: the id of an active silence matching
+// labels.
+func (set *Set) Muted(labels map[string]string, now time.Time) (string, bool) {
+	set.mu.RLock()
+	defer set.mu.RUnlock()
+	for id, c := range set.byID {
+		if c.s.StateAt(now) == Active && c.ms.Matches(labels) {
+			return id, true
+		}
+	}
+	return "", false
+}
+
+// Invalid counts stored entries that are not valid silences.
+func (set *Set) Invalid() int {
+	set.mu.RLock()
+	defer set.mu.RUnlock()
+	return len(set.invalid)
+}
+
+// Len counts valid silences (any state).
+func (set *Set) Len() int {
+	set.mu.RLock()
+	defer set.mu.RUnlock()
+	return len(set.byID)
+}
