@@ -66,7 +66,7 @@ func grown(before, now string) bool {
 	var e0, n0, t0, e1, n1, t1 int64
 	fmt.Sscanf(before, "%d %d %d", &e0, &n0, &t0)
 	fmt.Sscanf(now, "%d %d %d", &e1, &n1, &t1)
-	return t1 > t0 || e1 >= e0+max(1, e0/2) || n1 >= n0+max(1, n0/2)
+	return t1 > t0 || e1 >= e0+max(1, (e0+1)/2) || n1 >= n0+max(1, (n0+1)/2)
 }
 
 // emit raises the one-shot alert of an event rule.
@@ -91,15 +91,12 @@ func (e *Engine) raise(tl *timeline, rs *ruleState, g *group, key string, v *rul
 		id = alert.UpdateID(fp, start, g.updates)
 	}
 	labels := e.labels(c, g, v)
+	// Build even when replaying: a resolve after a restart repeats the text
+	// of the firing alert, which only the build knows.
+	a := e.build(tl, rs, g, v, labels, state, start, endsAt)
+	a.ID, a.Fingerprint, a.GroupKey = id, fp, key
 	if !e.replay {
-		a, err := e.build(tl, rs, g, v, labels, state, start, endsAt)
-		if err != nil {
-			e.stats[c.Name].EvalErrors++
-			e.log.Warn("rule could not render its alert", "rule", c.Name, "group", key, "err", err)
-		} else {
-			a.ID, a.Fingerprint, a.GroupKey = id, fp, key
-			e.out = append(e.out, a)
-		}
+		e.out = append(e.out, a)
 	}
 	if depth >= maxDerivedDepth || g.updates > 0 && state == alert.Firing {
 		return
@@ -136,8 +133,17 @@ func (e *Engine) labels(c *rule.Compiled, g *group, v *rule.EventView) map[strin
 }
 
 // build renders an alert: values, then templates.
-func (e *Engine) build(tl *timeline, rs *ruleState, g *group, v *rule.EventView, labels map[string]string, state alert.State, start time.Time, endsAt int64) (*alert.Alert, error) {
+func (e *Engine) build(tl *timeline, rs *ruleState, g *group, v *rule.EventView, labels map[string]string, state alert.State, start time.Time, endsAt int64) *alert.Alert {
 	c := rs.c
+	if state == alert.Resolved && g.text != nil {
+		// A resolve says what was firing: the window that made the text is
+		// gone (that is why it resolved).
+		a := *g.text
+		a.State, a.EndsAt, a.WindowEnd, a.CreatedAt = alert.Resolved, time.Unix(0, endsAt).UTC(), time.Unix(0, endsAt).UTC(), e.opts.Now().UTC()
+		a.Labels, a.Annotations, a.RulesVersion, a.Update = labels, maps.Clone(a.Annotations), e.set.Version, 0
+		e.resolvedReason(c, g, &a)
+		return &a
+	}
 	var w rule.Window
 	trigger := v
 	if trigger == nil {
@@ -202,33 +208,43 @@ func (e *Engine) build(tl *timeline, rs *ruleState, g *group, v *rule.EventView,
 	if len(evMaps) > 0 {
 		data["first"], data["last"] = evMaps[0], evMaps[len(evMaps)-1]
 	}
-	var err error
-	if a.Summary, err = render(c.Summary, data); err != nil {
-		return nil, err
-	}
-	if a.Details, err = render(c.Details, data); err != nil {
-		return nil, err
-	}
+	a.Summary = e.render(c, c.Summary, data)
+	a.Details = e.render(c, c.Details, data)
 	for name, t := range c.Annotated {
-		s, err := render(t, data)
-		if err != nil {
-			return nil, err
+		if s := e.render(c, t, data); s != "" {
+			if a.Annotations == nil {
+				a.Annotations = map[string]string{}
+			}
+			a.Annotations[name] = s
 		}
-		if s == "" {
-			continue
-		}
-		if a.Annotations == nil {
-			a.Annotations = map[string]string{}
-		}
-		a.Annotations[name] = s
 	}
-	if state == alert.Resolved && g.deleted {
+	if state == alert.Firing {
+		g.text = a
+	} else {
+		e.resolvedReason(c, g, a)
+	}
+	return a
+}
+
+func (e *Engine) resolvedReason(c *rule.Compiled, g *group, a *alert.Alert) {
+	if g.deleted {
 		if a.Annotations == nil {
 			a.Annotations = map[string]string{}
 		}
 		a.Annotations["resolved_reason"] = fmt.Sprintf("silent for more than forget_after (%s): no longer tracked", c.ForgetAfter)
 	}
-	return a, nil
+}
+
+// render executes a template; a failure never loses the alert: the text
+// says what failed instead, and the error is counted.
+func (e *Engine) render(c *rule.Compiled, t *template.Template, data any) string {
+	s, err := render(t, data)
+	if err != nil {
+		e.stats[c.Name].EvalErrors++
+		e.log.Warn("rule template failed; alert sent with the error as text", "rule", c.Name, "err", err)
+		return fmt.Sprintf("%s (template %s failed: %v)", c.Name, t.Name(), err)
+	}
+	return s
 }
 
 // evidence is the group's sample, or the triggering event alone.

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/aftershock/aftershock/internal/alert"
 	"github.com/aftershock/aftershock/internal/rule"
 )
 
@@ -34,6 +35,8 @@ type group struct {
 	updates    int
 	lastUpdate int64
 	lastText   string
+	// text is the latest firing alert as rendered, for its resolve notice.
+	text *alert.Alert
 
 	overflow  int64 // records dropped by max_entries
 	due       int64

@@ -272,9 +272,9 @@ func (e *Engine) onTimer(tl *timeline, rs *ruleState, g *group) {
 			e.fire(tl, rs, g, g.last, g.lastAt+int64(c.AbsentFor), 0)
 			tl.schedule(rs, g, g.lastAt+int64(c.ForgetAfter)+late)
 		case g.firing && wm >= g.lastAt+int64(c.ForgetAfter):
-			e.resolve(tl, rs, g, nil, g.lastAt+int64(c.ForgetAfter), 0)
 			g.deleted = true
 			delete(rs.groups, g.key)
+			e.resolve(tl, rs, g, nil, g.lastAt+int64(c.ForgetAfter), 0)
 		}
 	case rule.KindWindow:
 		w := int64(c.Window)

@@ -49,8 +49,9 @@ type Compiled struct {
 	// window, condition, limits): a reload keeps the state of a rule whose
 	// StateKey is unchanged, even if its templates or labels changed.
 	StateKey string
-	// Cost is the largest static cost estimate of the rule's expressions.
-	Cost uint64
+	// Cost is the largest static cost estimate of the expressions evaluated
+	// per event; ValuesCost that of the values.
+	Cost, ValuesCost uint64
 }
 
 // Group is one group_by entry, compiled. Field is set for plain envelope
@@ -122,7 +123,9 @@ type compiler struct {
 	est   estimator
 	types []string // schema-known types the match accepts (nil: unknown)
 	cost  uint64
-	refs  []refs
+	// valuesCost is apart: values run when an alert is raised, not per event.
+	valuesCost uint64
+	refs       []refs
 }
 
 func (k *compiler) bad(key, format string, args ...any) {
@@ -166,7 +169,11 @@ func (k *compiler) expr(key, text string, windowScope bool, want *cel.Type) (*ce
 	} else if cost.Max > limit {
 		k.bad(key, "%s: estimated cost %d exceeds the limit %d (nested loops over events or large lists?)", key, cost.Max, limit)
 	}
-	k.cost = max(k.cost, cost.Max)
+	if strings.HasPrefix(key, "values.") {
+		k.valuesCost = max(k.valuesCost, cost.Max)
+	} else {
+		k.cost = max(k.cost, cost.Max)
+	}
 	prg, err := e.Program(a, cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
 		k.bad(key, "%s: %v", key, err)
@@ -208,6 +215,11 @@ func compileOne(env *Env, pack *Pack, r Rule, opts CheckOptions) (*Compiled, Pro
 	k.est = estimator{evidence: uint64(c.Limits.Evidence) * nTypes, tables: uint64(len(pack.Tables))}
 	for _, t := range pack.Tables {
 		k.est.tableLen = max(k.est.tableLen, uint64(len(t)))
+		for _, row := range t {
+			for _, cell := range row {
+				k.est.cellLen = max(k.est.cellLen, uint64(len(cell)))
+			}
+		}
 	}
 	if r.At != "" {
 		_, c.At = k.expr("at", r.At, false, cel.TimestampType)
@@ -242,7 +254,7 @@ func compileOne(env *Env, pack *Pack, r Rule, opts CheckOptions) (*Compiled, Pro
 	}
 	slices.Sort(c.LatestTypes)
 	c.LatestTypes = slices.Compact(c.LatestTypes)
-	c.Cost = k.cost
+	c.Cost, c.ValuesCost = k.cost, k.valuesCost
 	k.templates(c)
 	c.StateKey = stateKey(&r)
 	if len(k.probs) > 0 {

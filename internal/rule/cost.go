@@ -18,7 +18,7 @@ const (
 
 // Size assumptions for values CEL cannot size statically.
 const (
-	estStringLen = 4096 // kernel lines, summaries, names
+	estStringLen = 1024 // a kernel line (printk's limit), a summary, a name
 	estListLen   = 256  // data lists: pods, call trace, lines
 	estMapLen    = 64
 )
@@ -28,6 +28,7 @@ type estimator struct {
 	evidence uint64 // max size of `events`
 	tableLen uint64 // rows of the largest table
 	tables   uint64 // number of tables
+	cellLen  uint64 // longest table cell
 }
 
 func (e estimator) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
@@ -38,10 +39,12 @@ func (e estimator) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
 				return &checker.SizeEstimate{Min: 0, Max: e.evidence}
 			}
 		case "tables":
-			switch len(p) {
-			case 1:
+			switch {
+			case n.Type().Kind() == types.StringKind:
+				return &checker.SizeEstimate{Min: 0, Max: e.cellLen}
+			case len(p) == 1:
 				return &checker.SizeEstimate{Min: 0, Max: e.tables}
-			case 2:
+			case len(p) == 2:
 				return &checker.SizeEstimate{Min: 0, Max: e.tableLen}
 			}
 		}

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -167,7 +168,7 @@ func Parse(path string, b []byte) (*File, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %w", path, yamlErr(err))
+		return nil, yamlErr(path, err)
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err == nil {
@@ -204,12 +205,23 @@ func Parse(path string, b []byte) (*File, error) {
 	return &f, nil
 }
 
-func yamlErr(err error) error {
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// yamlErr formats YAML errors as file:line: message, one per line.
+func yamlErr(path string, err error) error {
+	msgs := []string{err.Error()}
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
-		return errors.New(strings.Join(te.Errors, "; "))
+		msgs = te.Errors
 	}
-	return err
+	for i, m := range msgs {
+		if sm := yamlLine.FindStringSubmatch(strings.TrimPrefix(m, "yaml: ")); sm != nil {
+			msgs[i] = path + ":" + sm[1] + ": " + sm[2]
+		} else {
+			msgs[i] = path + ": " + m
+		}
+	}
+	return errors.New(strings.Join(msgs, "\n"))
 }
 
 // locate records the line of each test, input and expectation.
