@@ -49,6 +49,31 @@ type entry struct {
 	typ  uint32
 	node uint32
 	occ  int64
+	id   uint64 // hash of the event id: a window counts an event once
+}
+
+// idHash is FNV-1a of an event id, computed without allocating.
+func idHash(id string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// has reports whether the window already holds en's event: same id hash,
+// time, type and node. Redeliveries and replays of stored events (a drill
+// published twice within the run gap) must not be counted twice.
+func (g *group) has(en entry) bool {
+	live := g.live()
+	i := sort.Search(len(live), func(i int) bool { return live[i].at >= en.at })
+	for ; i < len(live) && live[i].at == en.at; i++ {
+		if x := live[i]; x.id == en.id && x.typ == en.typ && x.node == en.node {
+			return true
+		}
+	}
+	return false
 }
 
 type typeCount struct {

@@ -232,7 +232,11 @@ func (e *Engine) offerWindow(tl *timeline, rs *ruleState, st *RuleStats, key str
 	if g = e.getGroup(rs, st, key, v); g == nil {
 		return
 	}
-	en := entry{at: at, typ: e.types.id(v.Ev.Type), node: e.nodes.id(v.Ev.Node), occ: rule.Occurrences(v.Ev)}
+	en := entry{at: at, typ: e.types.id(v.Ev.Type), node: e.nodes.id(v.Ev.Node), occ: rule.Occurrences(v.Ev), id: idHash(v.Ev.ID)}
+	if g.has(en) {
+		st.Duplicates++
+		return
+	}
 	g.insert(en, v, c.Limits.Evidence)
 	if g.last == nil || at >= g.lastAt {
 		g.last, g.lastAt = v, at

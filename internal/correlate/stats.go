@@ -21,9 +21,12 @@ type RuleStats struct {
 	// DroppedGroups are events of new groups refused by limits.max_groups.
 	DroppedGroups int64
 	// Stale are state-rule events older than the state already judged.
-	Stale    int64
-	Fired    int64
-	Resolved int64
+	Stale int64
+	// Duplicates are events a window already held (same id and time):
+	// redeliveries and repeated drill replays, not counted twice.
+	Duplicates int64
+	Fired      int64
+	Resolved   int64
 
 	lastLateLog time.Time
 }
