@@ -27,6 +27,26 @@ func Start(o bus.EmbeddedOptions, log *slog.Logger, adjust ...func(*server.Optio
 	if err := os.MkdirAll(o.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("embedded nats: create state dir: %w", err)
 	}
+	unlock, err := lockStateDir(o.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	s, err := start(o, log, adjust)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	go func() {
+		s.WaitForShutdown()
+		unlock()
+	}()
+	return s, nil
+}
+
+// ErrStateDirInUse is returned when another server holds the state dir.
+var ErrStateDirInUse = errors.New("embedded nats: state dir in use by another server")
+
+func start(o bus.EmbeddedOptions, log *slog.Logger, adjust []func(*server.Options)) (*server.Server, error) {
 	opts := &server.Options{}
 	if o.ConfigFile != "" {
 		var err error
