@@ -22,6 +22,7 @@ Usage:
   router rules check DIR      check a rule pack; exit 1 with file:line problems
   router rules test DIR       run the rule tests (*_test.yaml) under DIR
   router silence add|list|expire   manage silences (router silence for help)
+  router backtest [flags]     alerts a rule set would have raised on stored events (see router backtest --help)
 
 Run flags:
 `
@@ -36,6 +37,9 @@ func run(args []string) int {
 	}
 	if len(args) > 0 && args[0] == "silence" {
 		return silenceCmd(args[1:], os.Stdout, os.Stderr)
+	}
+	if len(args) > 0 && args[0] == "backtest" {
+		return backtestCmd(args[1:])
 	}
 	fs := flag.NewFlagSet("router", flag.ContinueOnError)
 	fs.Usage = func() {
