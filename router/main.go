@@ -61,6 +61,8 @@ func run(args []string) int {
 	fs.StringVar(&o.RulesDir, "rules", envOr("AFTERSHOCK_RULES", "./rules"), "rule pack directory [$AFTERSHOCK_RULES]")
 	fs.StringVar(&o.HTTPAddr, "http", envOr("AFTERSHOCK_HTTP", "127.0.0.1:9470"), "address for /healthz, /readyz and /metrics [$AFTERSHOCK_HTTP]")
 	fs.BoolVar(&o.Ingest, "ingest", false, "serve POST /v1/events and /v1/alertmanager on --http")
+	fs.StringVar(&o.IngestNKey, "ingest-nats-nkey", os.Getenv("AFTERSHOCK_INGEST_NATS_NKEY"), "nkey seed file of the ingest NATS user, for --ingest's own connection [$AFTERSHOCK_INGEST_NATS_NKEY]")
+	fs.StringVar(&o.IngestCreds, "ingest-nats-creds", os.Getenv("AFTERSHOCK_INGEST_NATS_CREDS"), "credentials file of the ingest NATS user, for --ingest's own connection [$AFTERSHOCK_INGEST_NATS_CREDS]")
 	fs.StringVar(&o.IngestOptions.Token, "ingest-token", os.Getenv("AFTERSHOCK_INGEST_TOKEN"), "bearer token ingest clients must send (prefer the environment) [$AFTERSHOCK_INGEST_TOKEN]")
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {

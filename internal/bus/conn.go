@@ -218,6 +218,12 @@ func CollectorInbox(cluster, node string) string {
 	return "_INBOX." + event.Token(cluster) + "." + event.Token(node)
 }
 
+// IngestInbox is the reply-subject prefix of the router's ingest
+// connection: its NATS user may subscribe to IngestInbox+".>" only. Its
+// first token differs from "_INBOX" so no collector's inbox
+// (_INBOX.<cluster>.<node>) can cover it.
+const IngestInbox = "_INBOX_INGEST"
+
 // permanent reports errors that will not heal by waiting: authentication,
 // and TLS set up on one side only or with a certificate the other side does
 // not trust. Retrying them would only hide a configuration mistake.

@@ -29,7 +29,7 @@ type Plan struct {
 	CollectorSecret bool
 }
 
-// Generate ensures the router, operator and system users, a collector user
+// Generate ensures the router, ingest, operator and system users, a collector user
 // per node, and optionally TLS files, then renders auth.conf from every seed
 // in the directory. It writes a line per user to out.
 func Generate(p Plan, out io.Writer) error {
@@ -40,7 +40,7 @@ func Generate(p Plan, out io.Writer) error {
 		return errors.New("cluster: required with nodes and with the collector secret")
 	}
 	st := Store{Dir: p.Dir}
-	for _, r := range []Role{RoleSystem, RoleRouter, RoleOperator} {
+	for _, r := range []Role{RoleSystem, RoleRouter, RoleIngest, RoleOperator} {
 		if err := ensure(st, out, r, "", ""); err != nil {
 			return err
 		}

@@ -3,12 +3,14 @@ package natssec_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/event"
@@ -205,6 +207,64 @@ func TestRouterPermissions(t *testing.T) {
 	})
 	nc, errs := sec.client(t, natssec.RoleRouter, "", "")
 	forbidden(t, nc, errs, "publish", "events.prod.node-1.kernel", "drill.events.prod.node-1.kernel")
+}
+
+// TestIngestPermissions: the router's ingest stores events for any node,
+// one by one and as an atomic batch, and can do nothing else.
+func TestIngestPermissions(t *testing.T) {
+	sec := provisioned(t)
+	ingest := sec.connect(t, natssec.RoleIngest, "", "")
+	ctx := context.Background()
+
+	t.Run("publish any node's events and receive the ack", func(t *testing.T) {
+		for _, subj := range []string{"events.prod.node-1.app", "events.staging.node-9.rpc"} {
+			if err := jsPublish(t, ingest.JS, subj); err != nil {
+				t.Fatalf("%s: %v", subj, err)
+			}
+		}
+	})
+	t.Run("publish an atomic batch", func(t *testing.T) {
+		var msgs []*nats.Msg
+		for i := range 3 {
+			m := nats.NewMsg("events.prod.node-2.app")
+			m.Data = []byte(`{}`)
+			m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("batch-%d", i))
+			msgs = append(msgs, m)
+		}
+		bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if _, err := jetstreamext.PublishMsgBatch(bctx, ingest.JS, msgs); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("the events are stored", func(t *testing.T) {
+		router := sec.connect(t, natssec.RoleRouter, "", "")
+		for subj, want := range map[string]uint64{"events.prod.node-1.app": 1, "events.staging.node-9.rpc": 1, "events.prod.node-2.app": 3} {
+			if n := subjectCount(t, router.JS, bus.StreamEvents, subj); n != want {
+				t.Errorf("%s: %d stored, want %d", subj, n, want)
+			}
+		}
+	})
+	nc, errs := sec.client(t, natssec.RoleIngest, "", "")
+	forbidden(t, nc, errs, "publish",
+		"drill.events.prod.node-1.app",
+		"alerts.prod.firing",
+		"dlq.events",
+		"$KV.SILENCES.s1",
+		"$KV.ALERT_STATE.x",
+		"$JS.API.STREAM.INFO.EVENTS",
+		"$JS.API.STREAM.DELETE.EVENTS",
+		"$JS.API.CONSUMER.CREATE.EVENTS",
+		"$JS.ACK.EVENTS.router.1.1.1.1.0",
+	)
+	forbidden(t, nc, errs, "subscription",
+		"events.>",
+		"alerts.>",
+		"_INBOX.>",
+		"_INBOX.prod.node-1.>", // a collector's acks
+		"$KV.>",
+		">",
+	)
 }
 
 func TestOperatorPermissions(t *testing.T) {

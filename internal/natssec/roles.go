@@ -16,11 +16,13 @@ import (
 type Role string
 
 // Roles. A collector is confined to its own node's subjects; the router owns
-// the streams; operators run drills and edit silences; system is NATS's own
+// the streams; ingest is the router's HTTP ingest, which stores events for
+// any node; operators run drills and edit silences; system is NATS's own
 // system account (server reports), not used by aftershock's binaries.
 const (
 	RoleCollector Role = "collector"
 	RoleRouter    Role = "router"
+	RoleIngest    Role = "ingest"
 	RoleOperator  Role = "operator"
 	RoleSystem    Role = "system"
 )
@@ -65,6 +67,20 @@ func RouterPermissions() Permissions {
 			"$KV." + bus.BucketState + ".>",
 		},
 		Subscribe: []string{"_INBOX.>"},
+	}
+}
+
+// IngestPermissions let the router's HTTP ingest (applications, Alertmanager
+// webhooks) store live events for any cluster and node, and receive the acks
+// of those publishes on its own inbox (bus.IngestInbox). It cannot publish
+// drills, alerts or KV, read any stream, or call the JetStream API. The
+// router uses this user on a second connection (--ingest-nats-nkey), so a
+// bug in rule evaluation cannot forge events and a bug in ingest cannot
+// touch alerts or streams.
+func IngestPermissions() Permissions {
+	return Permissions{
+		Publish:   []string{event.LivePrefix + ".>"},
+		Subscribe: []string{bus.IngestInbox + ".>"},
 	}
 }
 
@@ -127,6 +143,8 @@ func (u User) Permissions() (Permissions, bool) {
 		return CollectorPermissions(u.Cluster, u.Node), true
 	case RoleRouter:
 		return RouterPermissions(), true
+	case RoleIngest:
+		return IngestPermissions(), true
 	case RoleOperator:
 		return OperatorPermissions(), true
 	}

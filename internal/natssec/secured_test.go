@@ -48,7 +48,7 @@ func prepare(tb testing.TB) *secured {
 		tb.Fatal(err)
 	}
 	sec := &secured{dir: dir, store: natssec.Store{Dir: dir}}
-	for _, r := range []natssec.Role{natssec.RoleSystem, natssec.RoleRouter, natssec.RoleOperator} {
+	for _, r := range []natssec.Role{natssec.RoleSystem, natssec.RoleRouter, natssec.RoleIngest, natssec.RoleOperator} {
 		if _, _, err := sec.store.Ensure(r, "", ""); err != nil {
 			tb.Fatal(err)
 		}
@@ -109,8 +109,11 @@ func (sec *secured) connect(tb testing.TB, role natssec.Role, cluster, node stri
 		NKey:  sec.store.SeedPath(role, cluster, node),
 		TLSCA: sec.tls.CA,
 	}
-	if role == natssec.RoleCollector {
+	switch role {
+	case natssec.RoleCollector:
 		o.InboxPrefix = bus.CollectorInbox(cluster, node)
+	case natssec.RoleIngest:
+		o.InboxPrefix = bus.IngestInbox
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -142,8 +145,11 @@ func (sec *secured) client(tb testing.TB, role natssec.Role, cluster, node strin
 			}
 		}),
 	}
-	if role == natssec.RoleCollector {
+	switch role {
+	case natssec.RoleCollector:
 		opts = append(opts, nats.CustomInboxPrefix(bus.CollectorInbox(cluster, node)))
+	case natssec.RoleIngest:
+		opts = append(opts, nats.CustomInboxPrefix(bus.IngestInbox))
 	}
 	nc, err := nats.Connect(sec.url, opts...)
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 // server's user list is rendered. Seeds are created once and kept: rerunning
 // with more nodes adds users and changes no existing credential.
 //
-//	DIR/router.nk, DIR/operator.nk, DIR/system.nk
+//	DIR/router.nk, DIR/ingest.nk, DIR/operator.nk, DIR/system.nk
 //	DIR/collectors/<cluster>/<node>.nk
 //	DIR/auth.conf (rendered, public keys only)
 type Store struct {
@@ -93,7 +93,7 @@ func (s Store) Ensure(role Role, cluster, node string) (u User, created bool, er
 // collectors sorted by cluster and node.
 func (s Store) Users() ([]User, error) {
 	var users []User
-	for _, role := range []Role{RoleSystem, RoleRouter, RoleOperator} {
+	for _, role := range []Role{RoleSystem, RoleRouter, RoleIngest, RoleOperator} {
 		path := s.SeedPath(role, "", "")
 		pub, err := readPublicKey(path)
 		if errors.Is(err, fs.ErrNotExist) {

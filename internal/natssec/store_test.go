@@ -47,7 +47,7 @@ func TestGenerateKeepsSeedsAndAddsNodes(t *testing.T) {
 	for _, u := range users {
 		names = append(names, u.Name())
 	}
-	want := []string{"system", "router", "operator", "collector prod/ip-10-0-0-1.ec2.internal", "collector prod/node-1", "collector staging/node-1"}
+	want := []string{"system", "router", "ingest", "operator", "collector prod/ip-10-0-0-1.ec2.internal", "collector prod/node-1", "collector staging/node-1"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("users %v, want %v", names, want)
 	}

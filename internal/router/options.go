@@ -39,6 +39,11 @@ type Options struct {
 	// IngestOptions (JS, registry and log are filled in).
 	Ingest        bool
 	IngestOptions ingest.Options
+	// IngestNKey or IngestCreds authenticate ingest's own NATS connection
+	// as the ingest role, which may publish events (the router's role may
+	// not). Empty: ingest shares the router's connection (embedded server,
+	// or a NATS without per-role permissions).
+	IngestNKey, IngestCreds string
 	// Receivers lists the receiver names rules may use; nil means
 	// DefaultReceivers.
 	Receivers ReceiverSource
@@ -100,8 +105,32 @@ func (o *Options) Validate() error {
 	if o.Topology.DupeWindow < 5*time.Minute {
 		errs = append(errs, fmt.Errorf("duplicate window %s: must be at least 5m so retried publishes are stored once", o.Topology.DupeWindow))
 	}
+	errs = append(errs, o.validateIngest()...)
 	if o.NATS.URL == "" && (o.NATS.Embedded.Port < -1 || o.NATS.Embedded.Port > 65535) {
 		errs = append(errs, fmt.Errorf("nats port %d: out of range", o.NATS.Embedded.Port))
 	}
 	return errors.Join(errs...)
+}
+
+// validateIngest: with per-role NATS users the router's own user may not
+// publish events, so ingest needs its own credentials; failing at start
+// beats answering every ingest request with 503.
+func (o *Options) validateIngest() []error {
+	var errs []error
+	if o.IngestNKey != "" && o.IngestCreds != "" {
+		errs = append(errs, errors.New("ingest nats: --ingest-nats-nkey and --ingest-nats-creds are exclusive"))
+	}
+	for _, f := range []struct{ flag, path string }{{"--ingest-nats-nkey", o.IngestNKey}, {"--ingest-nats-creds", o.IngestCreds}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.ReadFile(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("ingest nats %s: %w", f.flag, err))
+		}
+	}
+	authenticated := o.NATS.URL != "" && (o.NATS.NKey != "" || o.NATS.Creds != "")
+	if o.Ingest && authenticated && o.IngestNKey == "" && o.IngestCreds == "" {
+		errs = append(errs, errors.New("ingest: set --ingest-nats-nkey (or --ingest-nats-creds) to the ingest user's credentials: the router's NATS user may not publish events"))
+	}
+	return errs
 }

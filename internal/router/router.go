@@ -85,6 +85,7 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 		// Stops run in reverse: the server goes after the connection.
 		r.stops = append(r.stops, func() { s.Shutdown(); s.WaitForShutdown() })
 		opts.NATS.URL = s.ClientURL()
+		r.opts.NATS.URL = opts.NATS.URL
 		log.Info("embedded nats-server started", "url", opts.NATS.URL, "store", s.StoreDir())
 	}
 	if r.conn, err = bus.Connect(ctx, opts.NATS, log); err != nil {
@@ -116,14 +117,10 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 		return nil
 	})
 	if opts.Ingest {
-		io := opts.IngestOptions
-		io.JS, io.Registry, io.Log = r.conn.JS, r.ops.Registry, log.With("component", "ingest")
-		h, err := ingest.New(io)
-		if err != nil {
+		if err := r.mountIngest(ctx); err != nil {
 			r.Close()
 			return nil, err
 		}
-		h.Mount(r.ops.Mux)
 	}
 	if err := r.ops.Start(opts.HTTPAddr); err != nil {
 		r.Close()
@@ -156,6 +153,31 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 	r.stops = append(r.stops, r.runCancel)
 	r.ready.Store(true)
 	return r, nil
+}
+
+// mountIngest serves HTTP ingest, storing events through a connection of
+// its own when it has credentials of its own (the ingest role).
+func (r *Router) mountIngest(ctx context.Context) error {
+	io := r.opts.IngestOptions
+	io.JS, io.Registry, io.Log = r.conn.JS, r.ops.Registry, r.log.With("component", "ingest")
+	if r.opts.IngestNKey != "" || r.opts.IngestCreds != "" {
+		no := r.opts.NATS
+		no.NKey, no.Creds = r.opts.IngestNKey, r.opts.IngestCreds
+		no.Name += "-ingest"
+		no.InboxPrefix = bus.IngestInbox
+		c, err := bus.Connect(ctx, no, io.Log)
+		if err != nil {
+			return fmt.Errorf("ingest: %w", err)
+		}
+		r.stops = append(r.stops, c.Close)
+		io.JS = c.JS
+	}
+	h, err := ingest.New(io)
+	if err != nil {
+		return err
+	}
+	h.Mount(r.ops.Mux)
+	return nil
 }
 
 // HTTPAddr is the bound ops address.
