@@ -22,6 +22,7 @@ CloudEvents to NATS JetStream.
 
 Usage:
   collector [flags]
+  collector scan [flags] FILE...   classify saved kernel logs (collector scan --help)
 
 Flags:
 `
@@ -31,6 +32,9 @@ func main() {
 }
 
 func run(args []string) int {
+	if len(args) > 0 && args[0] == "scan" {
+		return runScan(args[1:])
+	}
 	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
@@ -69,6 +73,9 @@ func run(args []string) int {
 	fs.StringVar(&o.LogPatterns, "log-patterns", os.Getenv("AFTERSHOCK_LOG_PATTERNS"), "YAML file of log patterns (default: the built-in examples, internal/logtail/patterns.yaml) [$AFTERSHOCK_LOG_PATTERNS]")
 	fs.BoolVar(&o.LogFromStart, "log-from-start", false, "at the first start, read existing log files from their beginning instead of their end")
 	fs.DurationVar(&o.LogRollup, "log-rollup", time.Minute, "repeated matches of one pattern in one file are counted into one event per this interval")
+	fs.StringVar(&o.Kmsg, "kmsg", envOr("AFTERSHOCK_KMSG", "/dev/kmsg"), "kernel log device under --host-root; empty turns the kernel watcher off [$AFTERSHOCK_KMSG]")
+	fs.StringVar(&o.Signatures, "signatures", os.Getenv("AFTERSHOCK_SIGNATURES"), "extra kernel signature pack (YAML), placed before the built-in one [$AFTERSHOCK_SIGNATURES]")
+	fs.DurationVar(&o.KernelRollup, "kernel-rollup", time.Minute, "repeated kernel lines (conntrack drops, netdevice waits) are counted into one event per this interval")
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	if v := os.Getenv("AFTERSHOCK_LOG_GLOBS"); v != "" {
 		_ = (*listFlag)(&o.LogGlobs).Set(v)

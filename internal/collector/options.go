@@ -49,6 +49,12 @@ type Options struct {
 	LogPatterns  string
 	LogFromStart bool
 	LogRollup    time.Duration
+	// Kmsg is the kernel log device under HostRoot (main's default
+	// /dev/kmsg); empty turns the kernel watcher off. Signatures is an
+	// extra signature pack file; KernelRollup the rollup interval.
+	Kmsg         string
+	Signatures   string
+	KernelRollup time.Duration
 }
 
 // Defaults fills zero fields.
@@ -99,6 +105,9 @@ func (o *Options) Validate() error {
 	}
 	if o.PostureEvery < time.Second {
 		errs = append(errs, fmt.Errorf("posture interval %s: must be at least 1s", o.PostureEvery))
+	}
+	if o.KernelRollup != 0 && o.KernelRollup < time.Second {
+		errs = append(errs, fmt.Errorf("kernel rollup %s: must be at least 1s", o.KernelRollup))
 	}
 	if st, err := os.Stat(o.HostRoot); err != nil || !st.IsDir() {
 		errs = append(errs, fmt.Errorf("host root %q: not a directory", o.HostRoot))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/aftershock/aftershock/internal/dnsprobe"
+	"github.com/aftershock/aftershock/internal/kernel"
 	"github.com/aftershock/aftershock/internal/logtail"
 )
 
@@ -53,6 +54,24 @@ func (c *Collector) builtinSources() ([]Source, error) {
 			return nil, fmt.Errorf("log tail: %w", err)
 		}
 		out = append(out, funcSource{src.Name(), func(ctx context.Context, e Emitter) error { return src.Run(ctx, e) }})
+	}
+	if c.opts.Kmsg != "" {
+		pack := kernel.DefaultPack()
+		if c.opts.Signatures != "" {
+			extra, err := kernel.LoadPackFile(c.opts.Signatures)
+			if err != nil {
+				return nil, fmt.Errorf("signatures: %w", err)
+			}
+			pack = pack.Extend(extra)
+		}
+		w, err := kernel.NewWatcher(kernel.WatcherOptions{
+			Device: c.opts.Kmsg, Host: c.host, StateDir: c.opts.StateDir, Pack: pack,
+			Matcher: kernel.Options{RollupInterval: c.opts.KernelRollup}, Log: c.log, Registerer: c.ops.Registry,
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, funcSource{w.Name(), func(ctx context.Context, e Emitter) error { return w.Run(ctx, e) }})
 	}
 	return out, nil
 }

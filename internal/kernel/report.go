@@ -46,8 +46,11 @@ func clip(s string) string {
 	return strings.Clone(s) // do not pin the reader's block
 }
 
-func (r *report) add(text string, t time.Time) {
-	if !t.IsZero() {
+// add keeps a line of the report. Only lines that belong to it for sure
+// (taken by a signature, or shaped like report body) keep it alive: log
+// chatter after a hung task report must not hold it open.
+func (r *report) add(text string, t time.Time, body bool) {
+	if body && !t.IsZero() {
 		r.last = t
 	}
 	r.lines++
@@ -56,11 +59,13 @@ func (r *report) add(text string, t time.Time) {
 		r.head = append(r.head, clip(text))
 		return
 	}
+	// The tail ring turns over fast in a long report: copy lines out of
+	// the reader's buffer only when the report is emitted.
 	if len(r.tail) < tailLines {
-		r.tail = append(r.tail, clip(text))
+		r.tail = append(r.tail, text)
 		return
 	}
-	r.tail[r.tailAt] = clip(text)
+	r.tail[r.tailAt] = text
 	r.tailAt = (r.tailAt + 1) % tailLines
 }
 
@@ -70,9 +75,46 @@ func (r *report) rawLines() []string {
 	if omitted := r.lines - len(r.head) - len(r.tail); omitted > 0 {
 		out = append(out, fmt.Sprintf("[… %d lines omitted …]", omitted))
 	}
-	out = append(out, r.tail[r.tailAt:]...)
-	return append(out, r.tail[:r.tailAt]...)
+	for _, l := range r.tail[r.tailAt:] {
+		out = append(out, clip(l))
+	}
+	for _, l := range r.tail[:r.tailAt] {
+		out = append(out, clip(l))
+	}
+	return out
 }
+
+// bodyLine reports whether a line not taken by a signature looks like part
+// of a kernel report: stack and register dumps, call trace frames, task
+// tables are indented or bracketed; the rest have well-known heads.
+func bodyLine(s string) bool {
+	if s == "" {
+		return false
+	}
+	switch s[0] {
+	case ' ', '\t', '[', '<', '#':
+		return true
+	}
+	for _, p := range bodyPrefixes[s[0]] {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// bodyPrefixes are the heads of report lines, by first byte.
+var bodyPrefixes = func() (t [256][]string) {
+	for _, p := range []string{
+		"Call Trace:", "RIP", "RSP", "RAX", "RBX", "RDX", "RBP", "R10", "R13", "FS:", "CS:", "CR2", "Code:", "Stack:",
+		"Modules linked in", "Hardware name", "Workqueue:", "task:", "Mem-Info", "Node ", "Tasks state",
+		"Task dump", "NMI backtrace", "Sending NMI", "Kernel Offset", "PGD", "IP:", "Free swap", "Total swap",
+		"Memory cgroup", "memory:", "memory+swap", "kmem:", "swap:", "active_anon", "lowmem_reserve",
+	} {
+		t[p[0]] = append(t[p[0]], p)
+	}
+	return t
+}()
 
 // classify sets the report's type from the first signature that has one.
 func (r *report) classify(sg *sig, text string) {
@@ -122,8 +164,8 @@ func (r *report) kernelReport() *event.KernelReport {
 		Device:        v[capDevice],
 		Lines:         r.rawLines(),
 		Count:         1,
-		First:         r.start,
-		Last:          r.last,
+		First:         r.start.UTC(),
+		Last:          r.last.UTC(),
 	}
 	if v[capFile] != "" && kr.File != v[capFile] {
 		kr.Summary = strings.Replace(kr.Summary, v[capFile], kr.File, 1)

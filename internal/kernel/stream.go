@@ -114,7 +114,7 @@ func (s *Stream) Feed(l kmsg.Line) {
 	}
 	if !s.m.filter.match(l.Text, s.set) {
 		if s.rep != nil {
-			s.rep.add(l.Text, t)
+			s.rep.add(l.Text, t, bodyLine(l.Text))
 		}
 		return
 	}
@@ -128,7 +128,7 @@ func (s *Stream) Feed(l kmsg.Line) {
 		s.set[w] = 0
 	}
 	if !handled && s.rep != nil {
-		s.rep.add(l.Text, t)
+		s.rep.add(l.Text, t, bodyLine(l.Text))
 	}
 }
 
@@ -168,7 +168,7 @@ func (s *Stream) emitRepeats(g rollup.Group[repeat]) {
 	}
 	f := g.Value.f
 	if kr, ok := f.Data.(*event.KernelReport); ok {
-		kr.Count, kr.First, kr.Last = g.Value.n, g.Value.first, g.Last
+		kr.Count, kr.First, kr.Last = g.Value.n, g.Value.first.UTC(), g.Last.UTC()
 	}
 	f.Time = g.Value.first
 	s.emit(f)
@@ -213,21 +213,21 @@ func (s *Stream) try(i int, l *kmsg.Line, t time.Time) bool {
 	case RoleOpen:
 		s.flushReport()
 		s.rep = newReport(l, t)
-		s.rep.add(l.Text, t)
+		s.rep.add(l.Text, t, true)
 	case RoleField:
-		s.rep.add(l.Text, t)
+		s.rep.add(l.Text, t, true)
 		s.rep.capture(sg, l.Text, m)
 	case RoleStart:
 		if !joins {
 			s.flushReport()
 			s.rep = newReport(l, t)
 		}
-		s.rep.add(l.Text, t)
+		s.rep.add(l.Text, t, true)
 		s.rep.classify(sg, l.Text)
 		s.rep.capture(sg, l.Text, m)
 	case RoleEnd:
 		if joins {
-			s.rep.add(l.Text, t)
+			s.rep.add(l.Text, t, true)
 			s.rep.classify(sg, l.Text)
 			s.rep.capture(sg, l.Text, m)
 			s.flushReport()
@@ -236,7 +236,7 @@ func (s *Stream) try(i int, l *kmsg.Line, t time.Time) bool {
 		}
 	default: // RoleLine
 		if joins {
-			s.rep.add(l.Text, t)
+			s.rep.add(l.Text, t, true)
 			s.rep.classify(sg, l.Text)
 			s.rep.capture(sg, l.Text, m)
 		} else {
@@ -249,7 +249,7 @@ func (s *Stream) try(i int, l *kmsg.Line, t time.Time) bool {
 // single emits a one-line finding, or counts it into its rollup.
 func (s *Stream) single(sg *sig, l *kmsg.Line, t time.Time, m []int) {
 	r := newReport(l, t)
-	r.add(l.Text, t)
+	r.add(l.Text, t, true)
 	r.classify(sg, l.Text)
 	r.capture(sg, l.Text, m)
 	f := r.finding()

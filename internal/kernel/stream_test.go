@@ -27,6 +27,16 @@ func TestStreamBoundaries(t *testing.T) {
 			at(0, "Call Trace:"),
 			at(30, "kernel BUG at mm/slub.c:1!"),
 		}, []string{"kernel.hung_task:INFO: task a:1", "kernel.bug:kernel BUG"}},
+		{"chatter does not hold a report open", []kmsg.Line{
+			at(0, "INFO: task a:1 blocked for more than 120 seconds."),
+			at(0, "Call Trace:"),
+			at(0, " schedule+0x35/0x80"),
+			at(4, "cni0: port 1(veth3b2c1d0e) entered disabled state"),
+			at(8, "cni0: port 1(veth3b2c1d0e) entered forwarding state"),
+			at(12, "device veth3b2c1d0e left promiscuous mode"),
+			at(16, "IPv6: ADDRCONF(NETDEV_CHANGE): eno1: link becomes ready"),
+			at(17, "nf_conntrack: table full, dropping packet"),
+		}, []string{"kernel.hung_task:INFO: task a:1", "kernel.conntrack_full:"}},
 		{"reboot ends a report", []kmsg.Line{
 			at(0, "------------[ cut here ]------------"),
 			at(0, "kernel BUG at /build/linux-x/linux-4.4.0/include/linux/fs.h:2582!"),

@@ -187,12 +187,18 @@ func parseISOTime(s string, st *journalState) (time.Time, string, bool) {
 			sign = -1
 		}
 		i++
-		oh, okh := num2(s[i:min(i+2, len(s))])
+		if i+4 > len(s) {
+			return time.Time{}, s, false
+		}
+		oh, okh := num2(s[i : i+2])
 		i += 2
-		if i < len(s) && s[i] == ':' {
+		if s[i] == ':' {
 			i++
 		}
-		om, okm := num2(s[i:min(i+2, len(s))])
+		if i+2 > len(s) {
+			return time.Time{}, s, false
+		}
+		om, okm := num2(s[i : i+2])
 		i += 2
 		if !okh || !okm || oh > 23 || om > 59 {
 			return time.Time{}, s, false

@@ -144,7 +144,8 @@ func parseBracketTime(s string) (time.Duration, string, bool) {
 		secs = secs*10 + uint64(s[i]-'0')
 		digits++
 	}
-	if digits == 0 || i >= len(s) || s[i] != '.' {
+	// Beyond ~285 years of uptime the nanoseconds overflow: not a timestamp.
+	if digits == 0 || secs > 9e9 || i >= len(s) || s[i] != '.' {
 		return 0, s, false
 	}
 	for i++; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
