@@ -104,7 +104,7 @@ func New(o Options) (*Dispatcher, error) {
 		o: o, log: o.Log, m: newMetrics(o.Registry),
 		queues: map[string]*notify.Queue{}, targets: map[string]Target{},
 		inhib: inhibit.New(o.Routing.Inhibit),
-		in:    make(chan func(), 4096), acks: make(chan ack, 8192), quit: make(chan struct{}),
+		in:    make(chan func(), 4096), acks: make(chan ack, 1<<16), quit: make(chan struct{}),
 		alerts: map[string]*entry{}, groups: map[string]*group{}, resolvedAt: map[string]time.Time{},
 	}
 	nm := notify.NewMetrics(o.Registry)

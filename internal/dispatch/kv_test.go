@@ -50,6 +50,7 @@ func startReal(t *testing.T, conn *bus.Conn) *runner {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(store.Close)
 	recv := notifytest.NewReceiver("pager")
 	d, err := dispatch.New(dispatch.Options{Routing: r, Store: store, Log: bustest.Logger(t), Targets: []dispatch.Target{
 		{Receiver: recv, Coalesce: 1, Backoff: notify.Backoff{Initial: time.Millisecond, Max: time.Millisecond, MaxElapsed: time.Second}},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -19,12 +20,38 @@ const (
 
 // KVStore keeps the lifecycle state in a JetStream KV bucket (ALERT_STATE):
 // alert.<fingerprint> and nflog.<group id>, JSON. Writes are asynchronous
-// publishes on the bucket's subjects, so they are applied in the order the
-// loop issues them without a round trip each.
+// publishes on the bucket's subjects, issued in order by one writer
+// goroutine: the lifecycle loop never waits for the server, so a slow
+// store delays acks (and, through MaxAckPending, consumption), never a
+// notification.
 type KVStore struct {
 	js     jetstream.JetStream
 	kv     jetstream.KeyValue
 	prefix string
+
+	writes  chan *write
+	pending chan *write
+	quit    chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+// write is one queued write; done receives its result once.
+type write struct {
+	m    *nats.Msg
+	f    jetstream.PubAckFuture
+	err  error
+	done chan error
+}
+
+// Wait implements Pending.
+func (w *write) Wait(ctx context.Context) error {
+	select {
+	case err := <-w.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 var _ Store = (*KVStore)(nil)
@@ -35,7 +62,62 @@ func NewKVStore(ctx context.Context, js jetstream.JetStream, bucket string) (*KV
 	if err != nil {
 		return nil, fmt.Errorf("open bucket %s: %w", bucket, err)
 	}
-	return &KVStore{js: js, kv: kv, prefix: "$KV." + bucket + "."}, nil
+	s := &KVStore{js: js, kv: kv, prefix: "$KV." + bucket + ".",
+		writes: make(chan *write, 1<<16), pending: make(chan *write, 1<<16), quit: make(chan struct{})}
+	s.wg.Go(s.writer)
+	s.wg.Go(s.completer)
+	return s, nil
+}
+
+// Close stops the writer; writes not yet acknowledged report an error.
+func (s *KVStore) Close() {
+	s.once.Do(func() { close(s.quit) })
+	s.wg.Wait()
+}
+
+var errClosed = errors.New("alert state store closed")
+
+func (s *KVStore) writer() {
+	for {
+		select {
+		case w := <-s.writes:
+			w.f, w.err = s.js.PublishMsgAsync(w.m)
+			if w.err != nil {
+				w.err = fmt.Errorf("write %s: %w", w.m.Subject, w.err)
+			}
+			select {
+			case s.pending <- w:
+			case <-s.quit:
+				w.done <- errClosed
+				return
+			}
+		case <-s.quit:
+			return
+		}
+	}
+}
+
+func (s *KVStore) completer() {
+	for {
+		select {
+		case w := <-s.pending:
+			if w.err != nil {
+				w.done <- w.err
+				continue
+			}
+			select {
+			case <-w.f.Ok():
+				w.done <- nil
+			case err := <-w.f.Err():
+				w.done <- fmt.Errorf("write %s: %w", w.m.Subject, err)
+			case <-s.quit:
+				w.done <- errClosed
+				return
+			}
+		case <-s.quit:
+			return
+		}
+	}
 }
 
 // Load implements Store. Unreadable records are skipped (and reported in
@@ -119,22 +201,11 @@ func (s *KVStore) purge(key string) Pending {
 }
 
 func (s *KVStore) publish(m *nats.Msg) Pending {
-	f, err := s.js.PublishMsgAsync(m)
-	if err != nil {
-		return Failed{fmt.Errorf("write %s: %w", m.Subject, err)}
-	}
-	return future{f}
-}
-
-type future struct{ f jetstream.PubAckFuture }
-
-func (f future) Wait(ctx context.Context) error {
+	w := &write{m: m, done: make(chan error, 1)}
 	select {
-	case <-f.f.Ok():
-		return nil
-	case err := <-f.f.Err():
-		return fmt.Errorf("write %s: %w", f.f.Msg().Subject, err)
-	case <-ctx.Done():
-		return ctx.Err()
+	case s.writes <- w:
+		return w
+	case <-s.quit:
+		return Failed{errClosed}
 	}
 }

@@ -38,8 +38,11 @@ type Queue struct {
 	opts QueueOptions
 	log  *slog.Logger
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// pending in arrival order; byGroup finds a group's message without a
+	// scan, which matters when a burst backs the queue up.
 	pending []*Message
+	byGroup map[string]int // group id → index in pending
 	wake    chan struct{}
 }
 
@@ -54,24 +57,21 @@ func NewQueue(recv Receiver, opts QueueOptions) *Queue {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Queue{recv: recv, opts: opts, log: opts.Log.With("receiver", recv.Name()), wake: make(chan struct{}, 1)}
+	return &Queue{recv: recv, opts: opts, log: opts.Log.With("receiver", recv.Name()),
+		byGroup: map[string]int{}, wake: make(chan struct{}, 1)}
 }
 
 // Enqueue adds m, replacing a pending message of the same group.
 func (q *Queue) Enqueue(m *Message) {
 	q.mu.Lock()
-	replaced := false
-	for i, p := range q.pending {
-		if p.GroupID == m.GroupID {
-			if m.Ref == "" {
-				m.Ref = p.Ref
-			}
-			q.pending[i] = m
-			replaced = true
-			break
+	i, replaced := q.byGroup[m.GroupID]
+	if replaced {
+		if m.Ref == "" {
+			m.Ref = q.pending[i].Ref
 		}
-	}
-	if !replaced {
+		q.pending[i] = m
+	} else {
+		q.byGroup[m.GroupID] = len(q.pending)
 		q.pending = append(q.pending, m)
 	}
 	n := len(q.pending)
@@ -123,6 +123,10 @@ func (q *Queue) take() *Notification {
 	k := min(len(q.pending), q.opts.Coalesce)
 	n := &Notification{Receiver: q.recv.Name(), Messages: q.pending[:k:k]}
 	q.pending = append([]*Message(nil), q.pending[k:]...)
+	clear(q.byGroup)
+	for i, m := range q.pending {
+		q.byGroup[m.GroupID] = i
+	}
 	q.opts.Metrics.pending.WithLabelValues(q.recv.Name()).Set(float64(len(q.pending)))
 	if k > 1 {
 		q.opts.Metrics.coalesced.WithLabelValues(q.recv.Name()).Add(float64(k - 1))
@@ -184,10 +188,8 @@ func (q *Queue) shareRef(n *Notification, ref string) {
 		if m.Ref == "" {
 			m.Ref = ref
 		}
-		for _, p := range q.pending {
-			if p.GroupID == m.GroupID && p.Ref == "" {
-				p.Ref = ref
-			}
+		if i, ok := q.byGroup[m.GroupID]; ok && q.pending[i].Ref == "" {
+			q.pending[i].Ref = ref
 		}
 	}
 }

@@ -30,6 +30,7 @@ func (r *Router) startNotifier(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.stops = append(r.stops, store.Close) // after the dispatcher (stops run in reverse)
 	log := r.log.With("component", "notify")
 	kv, err := r.conn.JS.KeyValue(ctx, bus.BucketSilence)
 	if err != nil {
