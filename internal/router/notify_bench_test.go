@@ -189,4 +189,3 @@ func benchTransport(b *testing.B, js jetstream.JetStream, rate, n int) []time.Du
 	}
 	return lat
 }
-
