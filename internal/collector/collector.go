@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/aftershock/aftershock/internal/event"
 	"github.com/aftershock/aftershock/internal/opshttp"
 	"github.com/aftershock/aftershock/internal/posture"
+	"github.com/aftershock/aftershock/internal/spool"
 )
 
 // Collector is a running node agent.
@@ -48,7 +50,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 	c.ops = opshttp.New(log)
 	c.published = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "aftershock_collector_events_total",
-		Help: "Events by type and outcome (published, failed).",
+		Help: "Events by type and outcome (published, or spooled to publish later; failed).",
 	}, []string{"type", "outcome"})
 	c.ops.Registry.MustRegister(c.published)
 	// Sources are built before connecting so a bad configuration fails at once.
@@ -88,7 +90,25 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 		defer cancel()
 		_ = c.ops.Shutdown(sctx)
 	}()
-	c.pub = &jsPublisher{js: c.conn.JS, timeout: opts.PublishTimeout}
+	sp, err := spool.Open(spool.Options{
+		Dir:       filepath.Join(opts.StateDir, "spool"),
+		MaxBytes:  opts.SpoolMaxBytes,
+		Target:    &jsPublisher{js: c.conn.JS, timeout: opts.PublishTimeout},
+		Connected: c.conn.NC.IsConnected,
+		NewEvent:  c.newEvent,
+		Log:       c.log,
+	})
+	if err != nil {
+		return err
+	}
+	defer sp.Close()
+	if err := sp.Register(c.ops.Registry); err != nil {
+		return err
+	}
+	c.pub = sp
+	var spoolDone sync.WaitGroup
+	spoolDone.Go(func() { sp.Run(ctx) })
+	defer spoolDone.Wait()
 	c.log.Info("collector started", "nats", bus.Redact(opts.NATS.URL), "heartbeat", opts.Heartbeat)
 	var wg sync.WaitGroup
 	for _, s := range c.sources {
@@ -118,7 +138,7 @@ func (c *Collector) runSource(ctx context.Context, s Source) {
 
 // Emit implements Emitter for sources.
 func (c *Collector) Emit(ctx context.Context, typ string, t time.Time, data any) error {
-	ev, err := event.New(typ, c.source, c.opts.Cluster, c.opts.Node, t, data)
+	ev, err := c.newEvent(typ, t, data)
 	if err != nil {
 		return err
 	}
@@ -128,6 +148,11 @@ func (c *Collector) Emit(ctx context.Context, typ string, t time.Time, data any)
 	}
 	c.published.WithLabelValues(typ, "published").Inc()
 	return nil
+}
+
+// newEvent fills the envelope of one of this node's events.
+func (c *Collector) newEvent(typ string, t time.Time, data any) (*event.Event, error) {
+	return event.New(typ, c.source, c.opts.Cluster, c.opts.Node, t, data)
 }
 
 // loop publishes posture at start and on change, and heartbeats.

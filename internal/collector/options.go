@@ -11,6 +11,7 @@ import (
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/dnsprobe"
 	"github.com/aftershock/aftershock/internal/ingest"
+	"github.com/aftershock/aftershock/internal/spool"
 )
 
 // Options configure a collector; Defaults applies defaults in one place.
@@ -29,6 +30,9 @@ type Options struct {
 	PostureEvery time.Duration
 	// PublishTimeout bounds one JetStream publish.
 	PublishTimeout time.Duration
+	// SpoolMaxBytes caps the disk spool (StateDir/spool) that keeps events
+	// while NATS is away; when full the oldest are dropped and reported.
+	SpoolMaxBytes int64
 	Version        string
 	// Sources are the watchers to run beside heartbeat and posture.
 	Sources []Source
@@ -89,6 +93,9 @@ func (o *Options) Defaults() {
 	if o.PublishTimeout == 0 {
 		o.PublishTimeout = 5 * time.Second
 	}
+	if o.SpoolMaxBytes == 0 {
+		o.SpoolMaxBytes = 64 << 20
+	}
 	if o.Version == "" {
 		o.Version = "dev"
 	}
@@ -111,6 +118,9 @@ func (o *Options) Validate() error {
 	}
 	if st, err := os.Stat(o.HostRoot); err != nil || !st.IsDir() {
 		errs = append(errs, fmt.Errorf("host root %q: not a directory", o.HostRoot))
+	}
+	if o.SpoolMaxBytes < spool.MinMaxBytes {
+		errs = append(errs, fmt.Errorf("spool max bytes %d: must be at least %d", o.SpoolMaxBytes, spool.MinMaxBytes))
 	}
 	return errors.Join(errs...)
 }

@@ -59,6 +59,24 @@ func (h Host) Uptime() (time.Duration, error) {
 	return time.Duration(secs * float64(time.Second)), nil
 }
 
+// BootTime is when the kernel booted: the btime line of /proc/stat.
+func (h Host) BootTime() (time.Time, error) {
+	b, err := os.ReadFile(h.Path("/proc/stat"))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read boot time: %w", err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			secs, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return time.Time{}, fmt.Errorf("parse /proc/stat btime %q: %w", strings.TrimSpace(v), err)
+			}
+			return time.Unix(secs, 0).UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("read boot time: no btime line in %s", h.Path("/proc/stat"))
+}
+
 // Read gathers the node's posture. Missing files leave fields empty rather
 // than failing: a minimal container image must not stop the heartbeat.
 func (h Host) Read() event.Posture {

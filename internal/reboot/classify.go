@@ -1,0 +1,92 @@
+package reboot
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/aftershock/aftershock/internal/event"
+)
+
+// Finding is one kernel event found in saved kernel log lines.
+type Finding struct {
+	// Type is the event type, e.g. event.TypeKernelBug.
+	Type string
+	Time time.Time
+	// Data is *event.KernelReport, or *event.OOM for kernel.oom.
+	Data any
+}
+
+// Classifier finds kernel events in saved log lines of a format
+// (FormatJournal or FormatDmesg). The collector passes the kernel signature
+// pack: there is one set of signatures, and this package has none of its own.
+type Classifier func(format string, lines []string) []Finding
+
+// sourced is a finding and the last words it came from.
+type sourced struct {
+	Finding
+	lw lastWords
+}
+
+// causeRank orders the findings that can end a boot, most specific first: a
+// panic usually follows (and is explained by) a BUG, a lockup or a global
+// OOM. A memcg OOM is a container at its limit, not a node's death, and
+// other kernel events (conntrack, I/O errors) do not reboot a node.
+func causeRank(f Finding) (cause string, rank int) {
+	switch f.Type {
+	case event.TypeKernelBug:
+		return event.CauseKernelBug, 1
+	case event.TypeKernelLockup:
+		return event.CauseLockup, 2
+	case event.TypeKernelOOM:
+		if o, ok := f.Data.(*event.OOM); ok && o.Constraint == event.OOMGlobal {
+			return event.CauseOOM, 3
+		}
+	case event.TypeKernelPanic:
+		return event.CausePanic, 4
+	}
+	return "", 0
+}
+
+// pickCause chooses the finding that explains the end of the boot: the best
+// ranked, and of equals the latest. crashed says a crash dump (pstore,
+// kdump) holds a fatal finding: the kernel died, whatever else was seen.
+func pickCause(found []sourced) (best sourced, ok, crashed bool) {
+	bestRank := 0
+	for _, f := range found {
+		_, r := causeRank(f.Finding)
+		if r == 0 {
+			continue
+		}
+		crashed = crashed || f.lw.crashDump
+		if bestRank == 0 || r < bestRank || r == bestRank && !f.Time.Before(best.Time) {
+			best, bestRank = f, r
+		}
+	}
+	return best, bestRank != 0, crashed
+}
+
+// describe turns the cause finding into the reboot's cause fields.
+func describe(f Finding) (cause, typ, detail string, mi *event.Meminfo) {
+	cause, _ = causeRank(f)
+	switch d := f.Data.(type) {
+	case *event.KernelReport:
+		return cause, f.Type, d.Summary, d.Meminfo
+	case *event.OOM:
+		detail = fmt.Sprintf("global OOM: killed %s (pid %d, rss %d kB)", d.VictimComm, d.VictimPID, d.VictimRSSKB)
+		if d.InvokerComm != "" {
+			detail = fmt.Sprintf("%s invoked oom-killer; %s", d.InvokerComm, detail)
+		}
+		return cause, f.Type, detail, d.Meminfo
+	}
+	return cause, f.Type, "", nil
+}
+
+func kernelOf(f Finding) string {
+	switch d := f.Data.(type) {
+	case *event.KernelReport:
+		return d.KernelRelease
+	case *event.OOM:
+		return d.KernelRelease
+	}
+	return ""
+}

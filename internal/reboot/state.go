@@ -1,0 +1,97 @@
+package reboot
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Files in the state directory. Each is replaced atomically (write a
+// temporary file, rename), so a crash leaves the old or the new content.
+const (
+	bootFile      = "boot.json" // the boot this collector last started in
+	heartbeatFile = "heartbeat" // "<boot id> <RFC 3339 time>" of the last heartbeat
+	stopFile      = "stop.json" // the clean-stop marker
+)
+
+// bootState is what the collector remembers of the boot it ran in.
+type bootState struct {
+	BootID        string    `json:"boot_id"`
+	BootTime      time.Time `json:"boot_time"`
+	KernelRelease string    `json:"kernel_release,omitempty"`
+}
+
+// stopMarker is written when the collector stops; SystemStopping says the
+// host was shutting down at the time.
+type stopMarker struct {
+	BootID         string    `json:"boot_id"`
+	Time           time.Time `json:"time"`
+	SystemStopping bool      `json:"system_stopping"`
+	// Evidence names what said the system was stopping.
+	Evidence string `json:"evidence,omitempty"`
+}
+
+func (t *Tracker) statePath(name string) string { return filepath.Join(t.opts.StateDir, name) }
+
+// readJSON reads a state file; a missing file is (false, nil), and an
+// unreadable one is logged and treated as missing: state must never stop a
+// start.
+func (t *Tracker) readJSON(name string, v any) bool {
+	b, err := os.ReadFile(t.statePath(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	if err == nil {
+		err = json.Unmarshal(b, v)
+	}
+	if err != nil {
+		t.log.Warn("ignoring unreadable state file", "file", t.statePath(name), "err", err)
+		return false
+	}
+	return true
+}
+
+func (t *Tracker) writeJSON(name string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(t.statePath(name), b)
+}
+
+// readHeartbeat returns the last heartbeat time recorded in boot id.
+func (t *Tracker) readHeartbeat(bootID string) time.Time {
+	b, err := os.ReadFile(t.statePath(heartbeatFile))
+	if err != nil {
+		return time.Time{}
+	}
+	id, ts, ok := strings.Cut(strings.TrimSpace(string(b)), " ")
+	if !ok || id != bootID {
+		return time.Time{}
+	}
+	hb, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		t.log.Warn("ignoring unreadable heartbeat state", "content", string(b))
+		return time.Time{}
+	}
+	return hb
+}
+
+func writeAtomic(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o640); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename %s: %w", tmp, err)
+	}
+	return nil
+}
