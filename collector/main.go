@@ -76,6 +76,7 @@ func run(args []string) int {
 	fs.StringVar(&o.Kmsg, "kmsg", envOr("AFTERSHOCK_KMSG", "/dev/kmsg"), "kernel log device under --host-root; empty turns the kernel watcher off [$AFTERSHOCK_KMSG]")
 	fs.StringVar(&o.Signatures, "signatures", os.Getenv("AFTERSHOCK_SIGNATURES"), "extra kernel signature pack (YAML), placed before the built-in one [$AFTERSHOCK_SIGNATURES]")
 	fs.DurationVar(&o.KernelRollup, "kernel-rollup", time.Minute, "repeated kernel lines (conntrack drops, netdevice waits) are counted into one event per this interval")
+	fs.Int64Var(&o.KdumpMinFreeMB, "kdump-min-free-mb", 1024, "free space (MB) the crash dir needs for kdump to count as ready in node.posture")
 	fs.Int64Var(&o.SpoolMaxBytes, "spool-max-bytes", 64<<20, "cap of the disk spool that keeps events while NATS is away (oldest dropped when full)")
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	if v := os.Getenv("AFTERSHOCK_LOG_GLOBS"); v != "" {

@@ -17,6 +17,7 @@ import (
 	"github.com/aftershock/aftershock/internal/event"
 	"github.com/aftershock/aftershock/internal/opshttp"
 	"github.com/aftershock/aftershock/internal/posture"
+	"github.com/aftershock/aftershock/internal/reboot"
 	"github.com/aftershock/aftershock/internal/spool"
 )
 
@@ -32,6 +33,7 @@ type Collector struct {
 	source    string
 	published *prometheus.CounterVec
 	now       func() time.Time
+	reboots   *reboot.Tracker
 }
 
 // Run starts the collector and blocks until ctx ends.
@@ -43,7 +45,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 	c := &Collector{
 		opts:   opts,
 		log:    log.With("node", opts.Node, "cluster", opts.Cluster),
-		host:   posture.Host{Root: opts.HostRoot},
+		host:   posture.Host{Root: opts.HostRoot, KdumpMinFreeMB: opts.KdumpMinFreeMB},
 		source: "aftershock/collector/" + opts.Node,
 		now:    time.Now,
 	}
@@ -114,8 +116,10 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 	for _, s := range c.sources {
 		wg.Go(func() { c.runSource(ctx, s) })
 	}
+	c.reboots = c.checkReboot(ctx)
 	c.loop(ctx)
 	wg.Wait()
+	c.recordStop(c.reboots)
 	return nil
 }
 
@@ -182,12 +186,17 @@ func (c *Collector) heartbeat(ctx context.Context) {
 	if up, err := c.host.Uptime(); err == nil {
 		d.UptimeSeconds = up.Seconds()
 	}
-	c.emit(ctx, event.TypeHeartbeat, d)
+	now := c.now()
+	if c.emitAt(ctx, event.TypeHeartbeat, now, d) && c.reboots != nil {
+		if err := c.reboots.Heartbeat(now); err != nil {
+			c.log.Warn("record heartbeat", "err", err)
+		}
+	}
 }
 
 func (c *Collector) postureIfChanged(ctx context.Context, last *string) {
 	p := c.host.Read()
-	key := fmt.Sprintf("%+v", p)
+	key := posture.ChangeKey(p)
 	if key == *last {
 		return
 	}
@@ -199,7 +208,11 @@ func (c *Collector) postureIfChanged(ctx context.Context, last *string) {
 // emit publishes one of the collector's own events; it reports whether it
 // was stored.
 func (c *Collector) emit(ctx context.Context, typ string, data any) bool {
-	if err := c.Emit(ctx, typ, c.now(), data); err != nil {
+	return c.emitAt(ctx, typ, c.now(), data)
+}
+
+func (c *Collector) emitAt(ctx context.Context, typ string, t time.Time, data any) bool {
+	if err := c.Emit(ctx, typ, t, data); err != nil {
 		c.log.Warn("publish failed", "type", typ, "err", err)
 		return false
 	}

@@ -3,6 +3,7 @@
 package collector
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -30,10 +31,16 @@ type Options struct {
 	PostureEvery time.Duration
 	// PublishTimeout bounds one JetStream publish.
 	PublishTimeout time.Duration
+	// KdumpMinFreeMB is the free space the crash dir needs for kdump to
+	// count as ready in node.posture.
+	KdumpMinFreeMB int64
+	// HostCommand runs journalctl and systemctl for reboot forensics
+	// (default: exec; tests serve fixtures).
+	HostCommand func(ctx context.Context, name string, args ...string) ([]byte, error)
 	// SpoolMaxBytes caps the disk spool (StateDir/spool) that keeps events
 	// while NATS is away; when full the oldest are dropped and reported.
 	SpoolMaxBytes int64
-	Version        string
+	Version       string
 	// Sources are the watchers to run beside heartbeat and posture.
 	Sources []Source
 	// IngestEnabled serves POST /v1/events and /v1/alertmanager with
@@ -93,6 +100,9 @@ func (o *Options) Defaults() {
 	if o.PublishTimeout == 0 {
 		o.PublishTimeout = 5 * time.Second
 	}
+	if o.KdumpMinFreeMB == 0 {
+		o.KdumpMinFreeMB = 1024
+	}
 	if o.SpoolMaxBytes == 0 {
 		o.SpoolMaxBytes = 64 << 20
 	}
@@ -118,6 +128,9 @@ func (o *Options) Validate() error {
 	}
 	if st, err := os.Stat(o.HostRoot); err != nil || !st.IsDir() {
 		errs = append(errs, fmt.Errorf("host root %q: not a directory", o.HostRoot))
+	}
+	if o.KdumpMinFreeMB < 0 {
+		errs = append(errs, fmt.Errorf("kdump min free %d MB: must not be negative", o.KdumpMinFreeMB))
 	}
 	if o.SpoolMaxBytes < spool.MinMaxBytes {
 		errs = append(errs, fmt.Errorf("spool max bytes %d: must be at least %d", o.SpoolMaxBytes, spool.MinMaxBytes))

@@ -92,6 +92,8 @@ type Posture struct {
 	Arch          string      `json:"arch"`
 	Kdump         *KdumpState `json:"kdump,omitempty"`
 	Pods          []PodRef    `json:"pods,omitempty"`
+	// PodsOmitted counts pods left out of Pods to keep the event small.
+	PodsOmitted int `json:"pods_omitted,omitempty"`
 }
 
 // KdumpState says whether a kernel crash would leave a vmcore, and why not.
@@ -122,7 +124,9 @@ type TypeInfo struct {
 // step. Add a type here when a source starts emitting it.
 var Catalogue = []TypeInfo{
 	{TypeHeartbeat, "the collector is alive; absence of these means the node is down or cut off"},
-	{TypePosture, "what the node is (kernel, OS) and whether a crash would leave evidence"},
+	{TypePosture, "what the node is (kernel, OS), whether a crash would leave evidence (kdump), and which pods run on it"},
+	{TypeReboot, "the node booted again: previous and new boot id, last heartbeat, clean or not, cause from the previous boot's last words"},
+	{TypeSpoolDropped, "the collector's disk spool was full while NATS was away and dropped its oldest events"},
 	{TypeTest, "a test event for checking the path from a node to a notification"},
 	{TypeDNSTimeout, "a resolver did not answer a probe in time; repeats rolled up per server, name, transport and interval"},
 	{TypeDNSError, "a resolver answered a probe with SERVFAIL, REFUSED or NXDOMAIN, or refused the connection; rolled up like dns.timeout"},

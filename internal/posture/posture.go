@@ -7,6 +7,7 @@ package posture
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,6 +22,9 @@ import (
 // Host resolves host paths under Root.
 type Host struct {
 	Root string
+	// KdumpMinFreeMB is the free space the crash dir needs for kdump to
+	// count as ready (default DefaultKdumpMinFreeMB).
+	KdumpMinFreeMB int64
 }
 
 // Path joins p under the host root.
@@ -77,6 +81,11 @@ func (h Host) BootTime() (time.Time, error) {
 	return time.Time{}, fmt.Errorf("read boot time: no btime line in %s", h.Path("/proc/stat"))
 }
 
+// KernelRelease is the running kernel's release, e.g. 4.4.0-104-generic.
+func (h Host) KernelRelease() (string, error) {
+	return h.readTrim("/proc/sys/kernel/osrelease")
+}
+
 // Read gathers the node's posture. Missing files leave fields empty rather
 // than failing: a minimal container image must not stop the heartbeat.
 func (h Host) Read() event.Posture {
@@ -88,6 +97,8 @@ func (h Host) Read() event.Posture {
 	p.OS = osr["PRETTY_NAME"]
 	p.OSID = osr["ID"]
 	p.OSVersionID = osr["VERSION_ID"]
+	p.Kdump = h.Kdump()
+	p.Pods, p.PodsOmitted = h.Pods()
 	return p
 }
 
@@ -111,4 +122,17 @@ func (h Host) osRelease() map[string]string {
 		out[strings.TrimSpace(k)] = v
 	}
 	return out
+}
+
+// ChangeKey identifies a posture for "publish on change": the crash dir's
+// free space is left out, since it moves all the time (Ready and Reasons
+// still change when it crosses the threshold).
+func ChangeKey(p event.Posture) string {
+	if p.Kdump != nil {
+		k := *p.Kdump
+		k.CrashDirFreeMB = 0
+		p.Kdump = &k
+	}
+	b, _ := json.Marshal(p)
+	return string(b)
 }

@@ -41,7 +41,7 @@ type lastWords struct {
 }
 
 const (
-	maxLineBytes = 1024     // a kernel line is at most ~1 KiB
+	maxLineBytes = 1024      // a kernel line is at most ~1 KiB
 	maxTailBytes = 512 << 10 // read at most this much of the end of a file
 )
 

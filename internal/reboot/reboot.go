@@ -123,7 +123,7 @@ func New(opts Options) (*Tracker, error) {
 	if t.cur.BootTime, err = t.host.BootTime(); err != nil {
 		return nil, err
 	}
-	t.cur.KernelRelease = t.host.Read().KernelRelease
+	t.cur.KernelRelease, _ = t.host.KernelRelease()
 	return t, nil
 }
 
@@ -242,8 +242,21 @@ func (t *Tracker) lastWordsOf(lws []lastWords, cause sourced, ok bool) []string 
 			}
 		}
 	}
-	return append([]string(nil), tail(lines, t.opts.MaxLastWords)...)
+	lines = tail(lines, t.opts.MaxLastWords)
+	// Keep the newest lines within a byte budget, so the event stays far
+	// below the 64 KiB limit whatever the lines hold.
+	size := 0
+	for i := len(lines) - 1; i >= 0; i-- {
+		if size += len(lines[i]) + 8; size > maxLastWordsBytes {
+			lines = lines[i+1:]
+			break
+		}
+	}
+	return append([]string(nil), lines...)
 }
+
+// maxLastWordsBytes bounds LastWords in a node.reboot event.
+const maxLastWordsBytes = 16 << 10
 
 func cleanDetail(journalSeen bool, stop stopMarker) string {
 	if journalSeen {

@@ -1,0 +1,62 @@
+package collector
+
+import (
+	"context"
+	"path/filepath"
+	"time"
+
+	"github.com/aftershock/aftershock/internal/event"
+	"github.com/aftershock/aftershock/internal/kernel"
+	"github.com/aftershock/aftershock/internal/reboot"
+)
+
+// checkReboot publishes node.reboot when the node rebooted since the
+// collector last ran, and returns the tracker that records heartbeats and
+// the stop marker (nil when the host gives no boot id: nothing to track).
+func (c *Collector) checkReboot(ctx context.Context) *reboot.Tracker {
+	log := c.log.With("source", "reboot")
+	tr, err := reboot.New(reboot.Options{
+		HostRoot: c.opts.HostRoot,
+		StateDir: filepath.Join(c.opts.StateDir, "reboot"),
+		Run:      c.opts.HostCommand,
+		Classify: reboot.PackClassifier(kernel.NewMatcher(kernel.DefaultPack(), kernel.Options{})),
+		Log:      log,
+	})
+	if err != nil {
+		log.Warn("reboot tracking off", "err", err)
+		return nil
+	}
+	r, err := tr.Check(ctx)
+	if err != nil {
+		log.Warn("reboot check failed", "err", err)
+		return tr
+	}
+	if r != nil {
+		log.Info("node rebooted", "previous_boot_id", r.PreviousBootID, "cause", r.Cause, "detail", r.CauseDetail, "clean", r.Clean)
+		if err := c.Emit(ctx, event.TypeReboot, r.BootTime, r); err != nil {
+			// Not committed: the next start reports it again.
+			log.Error("publish node.reboot", "err", err)
+			return tr
+		}
+	}
+	if err := tr.Commit(); err != nil {
+		log.Warn("save boot state", "err", err)
+	}
+	return tr
+}
+
+// recordStop writes the stop marker; the next boot's node.reboot reads it
+// to tell an orderly shutdown from a crash.
+func (c *Collector) recordStop(tr *reboot.Tracker) {
+	if tr == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stopping, err := tr.Stopped(ctx, c.now())
+	if err != nil {
+		c.log.Warn("record stop", "err", err)
+		return
+	}
+	c.log.Info("stopped", "system_stopping", stopping)
+}

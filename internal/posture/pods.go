@@ -1,0 +1,48 @@
+package posture
+
+import (
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/aftershock/aftershock/internal/event"
+)
+
+// maxPodBytes bounds the pod list in a posture event (about 300 pods), so
+// the event stays below the 64 KiB limit on the busiest node.
+const maxPodBytes = 32 << 10
+
+// Pods lists the pods that have log directories on the node:
+// /var/log/pods/<namespace>_<name>_<uid>/, which the kubelet creates for
+// every pod it runs and removes with it. Neither namespaces nor pod names
+// may contain "_", so the split is unambiguous. No API credentials needed.
+// The list is sorted; omitted counts pods left out to keep the event small.
+func (h Host) Pods() (pods []event.PodRef, omitted int) {
+	ents, err := os.ReadDir(h.Path("/var/log/pods"))
+	if err != nil {
+		return nil, 0
+	}
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		parts := strings.Split(e.Name(), "_")
+		if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+			continue
+		}
+		pods = append(pods, event.PodRef{Namespace: parts[0], Name: parts[1], UID: parts[2]})
+	}
+	slices.SortFunc(pods, func(a, b event.PodRef) int {
+		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	size := 0
+	for i, p := range pods {
+		if size += len(p.Namespace) + len(p.Name) + len(p.UID) + 40; size > maxPodBytes {
+			return pods[:i], len(pods) - i
+		}
+	}
+	return pods, 0
+}
