@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"time"
 
@@ -15,11 +16,17 @@ import (
 // the stop marker (nil when the host gives no boot id: nothing to track).
 func (c *Collector) checkReboot(ctx context.Context) *reboot.Tracker {
 	log := c.log.With("source", "reboot")
+	pack, err := c.kernelPack()
+	if err != nil {
+		// Checked at start by builtinSources when the watcher is on.
+		log.Warn("extra signatures not loaded; classifying last words with the built-in pack", "err", err)
+		pack = kernel.DefaultPack()
+	}
 	tr, err := reboot.New(reboot.Options{
 		HostRoot: c.opts.HostRoot,
 		StateDir: filepath.Join(c.opts.StateDir, "reboot"),
 		Run:      c.opts.HostCommand,
-		Classify: reboot.PackClassifier(kernel.NewMatcher(kernel.DefaultPack(), kernel.Options{})),
+		Classify: reboot.PackClassifier(kernel.NewMatcher(pack, kernel.Options{})),
 		Log:      log,
 	})
 	if err != nil {
@@ -43,6 +50,20 @@ func (c *Collector) checkReboot(ctx context.Context) *reboot.Tracker {
 		log.Warn("save boot state", "err", err)
 	}
 	return tr
+}
+
+// kernelPack is the built-in signature pack extended by --signatures: one
+// set of signatures for the live watcher and the reboot's last words.
+func (c *Collector) kernelPack() (*kernel.Pack, error) {
+	pack := kernel.DefaultPack()
+	if c.opts.Signatures != "" {
+		extra, err := kernel.LoadPackFile(c.opts.Signatures)
+		if err != nil {
+			return nil, fmt.Errorf("signatures: %w", err)
+		}
+		pack = pack.Extend(extra)
+	}
+	return pack, nil
 }
 
 // recordStop writes the stop marker; the next boot's node.reboot reads it

@@ -56,13 +56,9 @@ func (c *Collector) builtinSources() ([]Source, error) {
 		out = append(out, funcSource{src.Name(), func(ctx context.Context, e Emitter) error { return src.Run(ctx, e) }})
 	}
 	if c.opts.Kmsg != "" {
-		pack := kernel.DefaultPack()
-		if c.opts.Signatures != "" {
-			extra, err := kernel.LoadPackFile(c.opts.Signatures)
-			if err != nil {
-				return nil, fmt.Errorf("signatures: %w", err)
-			}
-			pack = pack.Extend(extra)
+		pack, err := c.kernelPack()
+		if err != nil {
+			return nil, err
 		}
 		w, err := kernel.NewWatcher(kernel.WatcherOptions{
 			Device: c.opts.Kmsg, Host: c.host, StateDir: c.opts.StateDir, Pack: pack,
