@@ -26,7 +26,11 @@ var hostPaths = []string{
 
 // notMounted are literal paths deliberately left out, with why.
 var notMounted = map[string]string{
-	"/usr/lib/os-release": "fallback of /etc/os-release, which is mounted (hostPath follows its symlink)",
+	"/usr/lib/os-release":      "fallback of /etc/os-release, which is mounted (hostPath follows its symlink)",
+	"/run/nologin":             "exists only while the host shuts down; a hostPath to a missing file would create it (as a directory) and stop logins. /run/systemd/shutdown and the previous boot's journal or syslog tell a clean reboot instead",
+	"/etc/localtime":           "optional: the syslog time zone is inferred from the current boot's first kern.log line when it is not readable",
+	"/etc/kdump.conf":          "optional: only where kdump writes elsewhere than /var/crash; mount the file in an overlay",
+	"/etc/default/kdump-tools": "optional: only where kdump writes elsewhere than /var/crash; mount the file in an overlay",
 }
 
 func daemonSet(t *testing.T, o *objects, name string) appsv1.DaemonSet {

@@ -112,21 +112,36 @@ func (t *Tracker) journal(ctx context.Context, bootID, extra string) (lastWords,
 	return lastWords{source: SourceJournal, format: FormatJournal, path: "journalctl " + strings.Join(args, " "), lines: tail(lines, t.opts.MaxScanLines)}, true
 }
 
-// kernLog reads the previous boot's lines from the syslog files
-// /var/log/kern.log and kern.log.1: the lines logged before this boot
-// began (and after the previous one began, when known).
+// kernLog reads the previous boot's kernel lines from the syslog files
+// /var/log/kern.log and kern.log.1.
 func (t *Tracker) kernLog(prevBoot, bootTime time.Time) (lastWords, bool) {
-	loc := t.hostLocation()
-	var kept []string
-	var used []string
-	for _, name := range []string{"/var/log/kern.log.1", "/var/log/kern.log"} {
+	lines, used := t.syslogBefore([]string{"/var/log/kern.log.1", "/var/log/kern.log"}, prevBoot, bootTime)
+	if len(lines) == 0 {
+		return lastWords{}, false
+	}
+	return lastWords{source: SourceKernLog, format: FormatJournal, path: strings.Join(used, ","), lines: lines}, true
+}
+
+// syslogBefore reads the lines of syslog files (oldest first) logged before
+// this boot began, and after the previous one began when known: the
+// previous boot's tail, at most MaxScanLines lines.
+func (t *Tracker) syslogBefore(names []string, prevBoot, bootTime time.Time) (kept, used []string) {
+	var texts []string
+	for _, name := range names {
 		b, err := readTail(t.host.Path(name), maxTailBytes)
 		if err != nil {
 			continue
 		}
 		used = append(used, name)
+		texts = append(texts, string(b))
+	}
+	if len(texts) == 0 {
+		return nil, nil
+	}
+	loc := t.syslogLocation(texts, bootTime)
+	for _, text := range texts {
 		keep := false
-		for l := range strings.Lines(string(b)) {
+		for l := range strings.Lines(text) {
 			l = strings.TrimRight(l, "\r\n")
 			if l == "" {
 				continue
@@ -139,10 +154,36 @@ func (t *Tracker) kernLog(prevBoot, bootTime time.Time) (lastWords, bool) {
 			}
 		}
 	}
-	if len(kept) == 0 {
-		return lastWords{}, false
+	return tail(kept, t.opts.MaxScanLines), used
+}
+
+// syslogLocation is the time zone classic syslog timestamps are written in:
+// the host's /etc/localtime when readable; else inferred from the current
+// boot's first kernel line ("[    0.000000]"), logged at the boot time;
+// else UTC. (A DaemonSet need not mount /etc/localtime.)
+func (t *Tracker) syslogLocation(texts []string, bootTime time.Time) *time.Location {
+	if b, err := os.ReadFile(t.host.Path("/etc/localtime")); err == nil {
+		if loc, err := time.LoadLocationFromTZData("host", b); err == nil {
+			return loc
+		}
 	}
-	return lastWords{source: SourceKernLog, format: FormatJournal, path: strings.Join(used, ","), lines: tail(kept, t.opts.MaxScanLines)}, true
+	for i := len(texts) - 1; i >= 0; i-- {
+		lines := strings.Split(texts[i], "\n")
+		for j := len(lines) - 1; j >= 0; j-- {
+			if !strings.Contains(lines[j], "[    0.000000]") {
+				continue
+			}
+			ts, ok := syslogTime(lines[j], bootTime, time.UTC)
+			if !ok {
+				continue
+			}
+			off := ts.Sub(bootTime).Round(15 * time.Minute)
+			if off.Abs() <= 14*time.Hour && (ts.Sub(bootTime)-off).Abs() < 5*time.Minute {
+				return time.FixedZone("inferred", int(off/time.Second))
+			}
+		}
+	}
+	return time.UTC
 }
 
 var pstorePart = regexp.MustCompile(`^(?:={4}[0-9.]+-[A-Z]\n)?[A-Za-z]+#\d+ Part(\d+)\n`)
@@ -264,20 +305,6 @@ func (t *Tracker) hostRel(p string) string {
 		return p
 	}
 	return "/" + rel
-}
-
-// hostLocation is the host's time zone (its /etc/localtime), which syslog
-// timestamps are written in; UTC when unknown.
-func (t *Tracker) hostLocation() *time.Location {
-	b, err := os.ReadFile(t.host.Path("/etc/localtime"))
-	if err != nil {
-		return time.UTC
-	}
-	loc, err := time.LoadLocationFromTZData("host", b)
-	if err != nil {
-		return time.UTC
-	}
-	return loc
 }
 
 // syslogTime parses the timestamp that starts a syslog line: RFC 3339

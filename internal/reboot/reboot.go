@@ -152,7 +152,7 @@ func (t *Tracker) Check(ctx context.Context) (*event.Reboot, error) {
 	}
 	var stop stopMarker
 	markerClean := t.readJSON(stopFile, &stop) && stop.BootID == prev.BootID && stop.SystemStopping
-	journalClean, journalSeen := t.journalShutdown(ctx, prev.BootID)
+	logClean, logSeen := t.logShutdown(ctx, prev, t.cur.BootTime)
 
 	lws, vmcore := t.gather(ctx, prev, t.cur.BootTime)
 	r.Vmcore = vmcore
@@ -173,10 +173,10 @@ func (t *Tracker) Check(ctx context.Context) (*event.Reboot, error) {
 	switch {
 	case crashed:
 		// A crash dump with a fatal finding outranks any sign of a clean stop.
-	case journalSeen && journalClean, !journalSeen && markerClean:
+	case logSeen && logClean, !logSeen && markerClean:
 		r.Clean = true
 		r.Cause = event.CauseClean
-		r.CauseDetail = cleanDetail(journalSeen, stop)
+		r.CauseDetail = cleanDetail(logSeen, stop)
 	}
 	if !r.Clean {
 		r.Cause = event.CauseUnknown
@@ -258,9 +258,9 @@ func (t *Tracker) lastWordsOf(lws []lastWords, cause sourced, ok bool) []string 
 // maxLastWordsBytes bounds LastWords in a node.reboot event.
 const maxLastWordsBytes = 16 << 10
 
-func cleanDetail(journalSeen bool, stop stopMarker) string {
-	if journalSeen {
-		return "orderly shutdown in the previous boot's journal"
+func cleanDetail(logSeen bool, stop stopMarker) string {
+	if logSeen {
+		return "orderly shutdown in the previous boot's log"
 	}
 	return "collector stopped while the system was shutting down (" + stop.Evidence + ")"
 }

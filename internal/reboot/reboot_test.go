@@ -165,7 +165,7 @@ func TestReboot(t *testing.T) {
 			name:          "clean reboot, journal",
 			host:          map[string]string{"var/log/journal/": ""},
 			journalKernel: "journal-kernel-chatter.txt", journalAll: "journal-all-clean.txt",
-			want:     event.Reboot{Clean: true, Cause: event.CauseClean, CauseDetail: "orderly shutdown in the previous boot's journal", Sources: []string{"journal"}},
+			want:     event.Reboot{Clean: true, Cause: event.CauseClean, CauseDetail: "orderly shutdown in the previous boot's log", Sources: []string{"journal"}},
 			lastWord: "apparmor=\"DENIED\"",
 		},
 		{
@@ -258,6 +258,33 @@ func TestReboot(t *testing.T) {
 			want: event.Reboot{Cause: event.CauseKernelBug, CauseType: event.TypeKernelBug,
 				CauseDetail: "kernel BUG at include/linux/fs.h:2582!", Sources: []string{"kern.log"}},
 			lastWord: "fs.h:2582!",
+		},
+		{
+			name: "kern.log without the host's time zone: inferred from this boot's first line",
+			host: map[string]string{
+				"var/log/kern.log":   "@kern.log",
+				"var/log/kern.log.1": "@kern.log.1",
+				"var/log/syslog":     "@syslog-crash",
+			},
+			want: event.Reboot{Cause: event.CauseKernelBug, CauseType: event.TypeKernelBug,
+				CauseDetail: "kernel BUG at include/linux/fs.h:2582!", Sources: []string{"kern.log"}},
+			lastWord: "fs.h:2582!",
+		},
+		{
+			name: "clean reboot in syslog (volatile journal, Ubuntu 16.04)",
+			host: map[string]string{
+				"var/log/kern.log": "@kern.log-clean",
+				"var/log/syslog":   "@syslog-clean",
+				"etc/localtime":    "@localtime-Asia-Shanghai",
+			},
+			want:     event.Reboot{Clean: true, Cause: event.CauseClean, CauseDetail: "orderly shutdown in the previous boot's log", Sources: []string{"kern.log"}},
+			lastWord: "veth3c1a7f2) entered disabled state",
+		},
+		{
+			name:  "stop marker, but syslog shows no shutdown",
+			host:  map[string]string{"var/log/syslog": "@syslog-crash", "etc/localtime": "@localtime-Asia-Shanghai"},
+			state: map[string]string{"stop.json": stopClean},
+			want:  event.Reboot{Cause: event.CauseUnknown},
 		},
 		{
 			name:          "a container OOM is not why a node died",

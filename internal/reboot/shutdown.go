@@ -20,28 +20,38 @@ var shutdownMarks = []string{
 	"Received SIGTERM from PID 1 (systemd-shutdown)",
 }
 
-// journalShutdown reads the end of the previous boot's whole journal (all
-// units) and reports whether it shows an orderly shutdown; seen is false
-// when there is no persistent journal of that boot.
-func (t *Tracker) journalShutdown(ctx context.Context, bootID string) (clean, seen bool) {
-	lw, ok := t.journal(ctx, bootID, "")
-	if !ok {
+// logShutdown reads the end of the previous boot's whole log (all units):
+// the journal when persistent, else the syslog files, and reports whether it
+// shows an orderly shutdown; seen is false when neither has that boot.
+func (t *Tracker) logShutdown(ctx context.Context, prev bootState, bootTime time.Time) (clean, seen bool) {
+	var lines []string
+	if lw, ok := t.journal(ctx, prev.BootID, ""); ok {
+		lines = lw.lines
+	} else {
+		// Debian/Ubuntu rsyslog, then the RHEL family's.
+		lines, _ = t.syslogBefore([]string{"/var/log/syslog.1", "/var/log/syslog"}, prev.BootTime, bootTime)
+		if len(lines) == 0 {
+			lines, _ = t.syslogBefore([]string{"/var/log/messages"}, prev.BootTime, bootTime)
+		}
+	}
+	if len(lines) == 0 {
 		return false, false
 	}
-	lines := tail(lw.lines, 200)
+	return shutdownIn(tail(lines, 200)), true
+}
+
+func shutdownIn(lines []string) bool {
 	for _, l := range lines {
 		for _, m := range shutdownMarks {
 			if strings.Contains(l, m) {
-				return true, true
+				return true
 			}
 		}
 	}
-	// journald says "Journal stopped" when stopped for any reason; only as
-	// the very last line is it the end of the boot.
-	if n := len(lines); n > 0 && strings.Contains(lines[n-1], "Journal stopped") {
-		return true, true
-	}
-	return false, true
+	// journald says "Journal stopped", rsyslogd "exiting on signal 15", when
+	// stopped for any reason; only as the very last line is it the end.
+	n := len(lines)
+	return n > 0 && (strings.Contains(lines[n-1], "Journal stopped") || strings.Contains(lines[n-1], "exiting on signal 15"))
 }
 
 // systemStopping reports whether the host is shutting down or rebooting, and
