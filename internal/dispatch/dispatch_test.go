@@ -405,3 +405,83 @@ func TestRestart(t *testing.T) {
 		}
 	})
 }
+
+// lossyStore loses notification-log writes, as if the router crashed
+// after a message was sent and before its delivery was recorded.
+type lossyStore struct {
+	*dispatch.MemoryStore
+	loseLogs bool
+}
+
+func (s *lossyStore) PutLog(rec *dispatch.LogRecord) dispatch.Pending {
+	if s.loseLogs {
+		return dispatch.Failed{}
+	}
+	return s.MemoryStore.PutLog(rec)
+}
+
+// TestCrashBetweenSendAndRecord: a send whose record was lost is repeated
+// once after the restart, and only once.
+func TestCrashBetweenSendAndRecord(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &lossyStore{MemoryStore: dispatch.NewMemoryStore(), loseLogs: true}
+		r, _ := route.Parse("routing.yaml", []byte(routing))
+		run := func() *notifytest.Receiver {
+			pager := notifytest.NewReceiver("pager")
+			var targets []dispatch.Target
+			for _, rc := range r.Receivers {
+				var recv notify.Receiver = notifytest.NewReceiver(rc.Name)
+				if rc.Name == "pager" {
+					recv = pager
+				}
+				targets = append(targets, dispatch.Target{Receiver: recv, Coalesce: 1, Backoff: notify.Backoff{Initial: time.Second, Max: time.Second, MaxElapsed: time.Minute}})
+			}
+			d, err := dispatch.New(dispatch.Options{Routing: r, Targets: targets, Store: store})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(d.Close)
+			if store.loseLogs {
+				done := make(chan error, 1)
+				d.Ingest(mk("node-crash", "critical", "n1", alert.Firing, time.Now()), func(err error) { done <- err })
+				<-done
+			}
+			time.Sleep(time.Minute)
+			synctest.Wait()
+			d.Close()
+			return pager
+		}
+		if got := len(run().Sent()); got != 1 {
+			t.Fatalf("first run sent %d", got)
+		}
+		store.loseLogs = false
+		if got := len(run().Sent()); got != 1 {
+			t.Fatalf("after the crash: %d messages, want exactly one duplicate", got)
+		}
+		if got := len(run().Sent()); got != 0 {
+			t.Fatalf("after a clean restart: %d messages, want none", got)
+		}
+	})
+}
+
+// TestRuleReceivers: receivers named by the rule are added to the tree's
+// choice, with the timing of the first matching route; unknown ones are
+// skipped, not fatal.
+func TestRuleReceivers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := start(t, routing, dispatch.NewMemoryStore(), nil)
+		a := mk("disk-full", "warning", "n4", alert.Firing, time.Now())
+		a.Receivers = []string{"pager", "nobody"}
+		e.ingest(a)
+		time.Sleep(29 * time.Second)
+		synctest.Wait()
+		e.wantSent("pager") // the team route's 30s wait applies
+		time.Sleep(time.Second)
+		synctest.Wait()
+		e.wantSent("pager", "+n4")
+		e.wantSent("team", "+n4")
+	})
+}
