@@ -33,7 +33,7 @@ func main() {
 
 func run(args []string) int {
 	if len(args) > 0 && args[0] == "scan" {
-		return runScan(args[1:])
+		return runScan(args[1:], os.Stdin, os.Stdout, os.Stderr)
 	}
 	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
 	fs.Usage = func() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"time"
@@ -27,8 +28,9 @@ Examples:
 Flags:
 `
 
-func runScan(args []string) int {
+func runScan(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("collector scan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), scanUsage)
 		fs.PrintDefaults()
@@ -56,7 +58,7 @@ func runScan(args []string) int {
 		return 2
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprintln(os.Stderr, "collector scan: no FILE (use - for stdin)")
+		fmt.Fprintln(stderr, "collector scan: no FILE (use - for stdin)")
 		return 2
 	}
 	var err error
@@ -85,16 +87,16 @@ func runScan(args []string) int {
 		errs = append(errs, errors.New("--node: empty and the hostname is unknown"))
 	}
 	if err := errors.Join(errs...); err != nil {
-		fmt.Fprintf(os.Stderr, "collector scan: %v\n", err)
+		fmt.Fprintf(stderr, "collector scan: %v\n", err)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	st, err := kernel.ScanFiles(ctx, os.Stdout, os.Stdin, fs.Args(), o)
-	fmt.Fprintf(os.Stderr, "collector scan: %d events from %d lines in %d files (%d malformed lines read as plain text)\n",
+	st, err := kernel.ScanFiles(ctx, stdout, stdin, fs.Args(), o)
+	fmt.Fprintf(stderr, "collector scan: %d events from %d lines in %d files (%d malformed lines read as plain text)\n",
 		st.Events, st.Lines, st.Files, st.Malformed)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "collector scan: %v\n", err)
+		fmt.Fprintf(stderr, "collector scan: %v\n", err)
 		return 1
 	}
 	return 0

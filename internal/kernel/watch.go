@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"time"
@@ -121,10 +122,9 @@ func (w *Watcher) Run(ctx context.Context, emit Emitter) error {
 	if err != nil {
 		w.log.Warn("starting from the beginning of the ring buffer", "err", err)
 	}
-	path := host.Path(w.opts.Device)
-	dev, err := os.Open(path)
+	dev, path, err := w.openDevice()
 	if err != nil {
-		return fmt.Errorf("open kmsg device: %w", err)
+		return err
 	}
 	defer dev.Close()
 	r := kmsg.NewReader(dev, bootTime)
@@ -161,6 +161,27 @@ func (w *Watcher) Run(ctx context.Context, emit Emitter) error {
 			run.feed(rec.line)
 		}
 	}
+}
+
+// openDevice opens the device under the host root or, when it is not
+// there, at its own path: a container is often given the host's /dev/kmsg
+// as /dev/kmsg (a hostPath device) rather than under the host root.
+func (w *Watcher) openDevice() (*os.File, string, error) {
+	path := w.opts.Host.Path(w.opts.Device)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) && path != w.opts.Device {
+		var err2 error
+		if f, err2 = os.Open(w.opts.Device); err2 == nil {
+			return f, w.opts.Device, nil
+		}
+		if !errors.Is(err2, fs.ErrNotExist) {
+			err = err2
+		}
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("open kmsg device: %w", err)
+	}
+	return f, path, nil
 }
 
 // read runs the blocking device reads.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -315,15 +316,46 @@ func TestWatcherStartErrors(t *testing.T) {
 		t.Fatalf("NewWatcher without state dir: %v", err)
 	}
 	h := newFakeHost(t, "boot-1")
-	os.Remove(h.dev)
 	rec := newRecorder()
-	_, errc := startWatcher(t, h, t.TempDir(), nil, rec)
-	if err := <-errc; err == nil || !strings.Contains(err.Error(), "dev/kmsg") {
+	w, err := NewWatcher(WatcherOptions{Device: "/dev/aftershock-no-such-kmsg", Host: posture.Host{Root: h.root}, StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Run(context.Background(), rec); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "aftershock-no-such-kmsg") {
 		t.Fatalf("missing device: %v", err)
 	}
 	os.Remove(filepath.Join(h.root, "proc/sys/kernel/random/boot_id"))
-	_, errc = startWatcher(t, h, t.TempDir(), nil, rec)
+	_, errc := startWatcher(t, h, t.TempDir(), nil, rec)
 	if err := <-errc; err == nil || !strings.Contains(err.Error(), "boot id") {
 		t.Fatalf("missing boot id: %v", err)
+	}
+}
+
+// TestWatcherDeviceAtItsOwnPath: with no device under the host root, the
+// watcher opens the path as given (a container's hostPath /dev/kmsg).
+func TestWatcherDeviceAtItsOwnPath(t *testing.T) {
+	h := newFakeHost(t, "boot-1")
+	own := filepath.Join(t.TempDir(), "kmsg")
+	if err := os.Rename(h.dev, own); err != nil {
+		t.Fatal(err)
+	}
+	w, err := NewWatcher(WatcherOptions{Device: own, Host: posture.Host{Root: h.root}, StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- w.Run(ctx, rec) }()
+	dev, err := os.OpenFile(own, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	dev.WriteString("4,1,1000000,-;nf_conntrack: table full, dropping packet\n")
+	rec.wait(t, 1)
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
 	}
 }
