@@ -73,6 +73,14 @@ type Engine struct {
 	act    rule.Activation
 	out    []*alert.Alert
 	replay bool
+	// cur is the event being offered and curEntry its window record
+	// (without time), computed once for all its rules.
+	cur      *rule.EventView
+	curEntry entry
+	keyEv    *rule.EventView
+	keys     []groupKeyCache
+	// typeLists caches resolved type lists of window functions.
+	typeLists map[typeListKey][]uint32
 }
 
 // New returns an engine running set.
@@ -86,7 +94,7 @@ func New(set *rule.Set, log *slog.Logger, opts Options) *Engine {
 	if opts.MaxFuture <= 0 {
 		opts.MaxFuture = DefaultMaxFuture
 	}
-	e := &Engine{opts: opts, log: log, drills: map[string]*timeline{}, stats: map[string]*RuleStats{}}
+	e := &Engine{opts: opts, log: log, drills: map[string]*timeline{}, stats: map[string]*RuleStats{}, typeLists: map[typeListKey][]uint32{}}
 	e.types.init()
 	e.nodes.init()
 	e.install(set)
@@ -289,11 +297,6 @@ func (n *interner) id(s string) uint32 {
 	n.ids[s] = id
 	n.names = append(n.names, s)
 	return id
-}
-
-func (n *interner) lookup(s string) (uint32, bool) {
-	id, ok := n.ids[s]
-	return id, ok
 }
 
 // Swap installs a new rule set without pausing evaluation for longer than

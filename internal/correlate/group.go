@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sort"
 	"time"
+	"unsafe"
 
 	"github.com/aftershock/aftershock/internal/alert"
 	"github.com/aftershock/aftershock/internal/rule"
@@ -20,10 +21,12 @@ type group struct {
 	entries []entry
 	head    int
 	byType  []typeCount
-	nodes   map[uint32]int32 // events per node
-	pairs   map[uint64]int32 // events per (type, node)
-	sample  []sampled        // time-ordered, at most Evidence per type
-	newest  int64            // latest record time
+	nodes   map[uint32]nodeInfo // per node: events, and which types it has
+	pairs   map[uint64]int32    // events per (type, node)
+	masks   map[uint64]int32    // nodes per type mask, for distinct nodes of a type set
+	wide    bool                // more than 64 types: masks not kept
+	sample  []sampled           // time-ordered, at most Evidence per type
+	newest  int64               // latest record time
 
 	// last is the latest event (state and absence rules: the one judged).
 	last   *rule.EventView
@@ -66,6 +69,9 @@ func idHash(id string) uint64 {
 // time, type and node. Redeliveries and replays of stored events (a drill
 // published twice within the run gap) must not be counted twice.
 func (g *group) has(en entry) bool {
+	if g.empty() || en.at > g.newest {
+		return false // the usual case: a new latest event
+	}
 	live := g.live()
 	i := sort.Search(len(live), func(i int) bool { return live[i].at >= en.at })
 	for ; i < len(live) && live[i].at == en.at; i++ {
@@ -74,6 +80,13 @@ func (g *group) has(en entry) bool {
 		}
 	}
 	return false
+}
+
+// nodeInfo is one node's share of a window: its events, and a bit per
+// type (index in byType) it has at least one event of.
+type nodeInfo struct {
+	events int32
+	mask   uint64
 }
 
 type typeCount struct {
@@ -91,16 +104,6 @@ type sampled struct {
 
 func (g *group) live() []entry { return g.entries[g.head:] }
 
-func (g *group) count(typ uint32) *typeCount {
-	for i := range g.byType {
-		if g.byType[i].typ == typ {
-			return &g.byType[i]
-		}
-	}
-	g.byType = append(g.byType, typeCount{typ: typ})
-	return &g.byType[len(g.byType)-1]
-}
-
 // insert adds a record in time order and keeps the counters in step.
 func (g *group) insert(en entry, v *rule.EventView, evidence int) {
 	live := g.live()
@@ -113,18 +116,23 @@ func (g *group) insert(en entry, v *rule.EventView, evidence int) {
 	} else {
 		g.entries = slices.Insert(g.entries, g.head+i, en)
 	}
-	tc := g.count(en.typ)
+	ti := g.typeIndex(en.typ)
+	tc := &g.byType[ti]
 	tc.events++
 	tc.occ += en.occ
 	if g.nodes == nil {
-		g.nodes = map[uint32]int32{}
+		g.nodes = map[uint32]nodeInfo{}
 		g.pairs = map[uint64]int32{}
+		g.masks = map[uint64]int32{}
 	}
-	g.nodes[en.node]++
+	ni := g.nodes[en.node]
+	ni.events++
 	pk := uint64(en.typ)<<32 | uint64(en.node)
 	if g.pairs[pk]++; g.pairs[pk] == 1 {
 		tc.nodes++
+		ni.mask = g.remask(ni.mask, ti, true)
 	}
+	g.nodes[en.node] = ni
 	g.newest = max(g.newest, en.at)
 	g.addSample(sampled{at: en.at, typ: en.typ, v: v}, evidence)
 }
@@ -182,17 +190,58 @@ func (g *group) evict(cutoff int64, maxEntries int) (dropped int64, any bool) {
 }
 
 func (g *group) remove(en entry) {
-	tc := g.count(en.typ)
+	ti := g.typeIndex(en.typ)
+	tc := &g.byType[ti]
 	tc.events--
 	tc.occ -= en.occ
-	if g.nodes[en.node]--; g.nodes[en.node] <= 0 {
-		delete(g.nodes, en.node)
-	}
+	ni := g.nodes[en.node]
+	ni.events--
 	pk := uint64(en.typ)<<32 | uint64(en.node)
 	if g.pairs[pk]--; g.pairs[pk] <= 0 {
 		delete(g.pairs, pk)
 		tc.nodes--
+		ni.mask = g.remask(ni.mask, ti, false)
 	}
+	if ni.events <= 0 {
+		delete(g.nodes, en.node)
+	} else {
+		g.nodes[en.node] = ni
+	}
+}
+
+// typeIndex is typ's index in byType, added if new.
+func (g *group) typeIndex(typ uint32) int {
+	for i := range g.byType {
+		if g.byType[i].typ == typ {
+			return i
+		}
+	}
+	g.byType = append(g.byType, typeCount{typ: typ})
+	if len(g.byType) > 64 {
+		g.wide = true
+	}
+	return len(g.byType) - 1
+}
+
+// remask sets or clears type bit ti in a node's mask and keeps the count
+// of nodes per mask in step.
+func (g *group) remask(mask uint64, ti int, set bool) uint64 {
+	if g.wide || ti >= 64 {
+		return mask
+	}
+	next := mask &^ (1 << ti)
+	if set {
+		next = mask | 1<<ti
+	}
+	if mask != 0 {
+		if g.masks[mask]--; g.masks[mask] <= 0 {
+			delete(g.masks, mask)
+		}
+	}
+	if next != 0 {
+		g.masks[next]++
+	}
+	return next
 }
 
 func (g *group) empty() bool { return g.head >= len(g.entries) }
@@ -220,52 +269,82 @@ type winView struct {
 
 var _ rule.Window = winView{}
 
-func (w winView) records() []entry {
+func (w winView) bounds() (lo, hi int) {
 	live := w.g.live()
 	if w.whole {
-		return live
+		return 0, len(live)
 	}
-	lo := sort.Search(len(live), func(i int) bool { return live[i].at >= w.from })
-	hi := sort.Search(len(live), func(i int) bool { return live[i].at >= w.to })
-	return live[lo:hi]
+	lo = sort.Search(len(live), func(i int) bool { return live[i].at >= w.from })
+	hi = sort.Search(len(live), func(i int) bool { return live[i].at >= w.to })
+	return lo, max(lo, hi)
 }
 
-// typeIDs resolves type names; unknown names match nothing.
+func (w winView) records() []entry {
+	lo, hi := w.bounds()
+	return w.g.live()[lo:hi]
+}
+
+// typeIDs resolves type names; unknown names match nothing. Conditions
+// pass the same literal lists on every event, so the answer is cached by
+// the list's identity (a list's contents never change).
 func (w winView) typeIDs(types []string) []uint32 {
-	ids := make([]uint32, 0, len(types))
-	for _, t := range types {
-		if id, ok := w.e.types.lookup(t); ok {
-			ids = append(ids, id)
-		}
+	if len(types) == 0 {
+		return nil
 	}
+	key := typeListKey{unsafe.SliceData(types), len(types)}
+	if ids, ok := w.e.typeLists[key]; ok {
+		return ids
+	}
+	ids := make([]uint32, len(types))
+	for i, t := range types {
+		ids[i] = w.e.types.id(t)
+	}
+	if len(w.e.typeLists) > 10_000 { // lists built by CEL at run time
+		clear(w.e.typeLists)
+	}
+	w.e.typeLists[key] = ids
 	return ids
 }
 
+type typeListKey struct {
+	p *string
+	n int
+}
+
+func matches(types []string, ids []uint32, typ uint32) bool {
+	return len(types) == 0 || slices.Contains(ids, typ)
+}
+
+// sum totals f over the counters of types (every type if none). A
+// restricted window scans its records, or, when fewer records lie outside
+// it (after(crash) usually covers most of the window), subtracts those
+// from the counters: a condition evaluated on every event stays cheap.
 func (w winView) sum(types []string, f func(tc *typeCount) int64, rec func(en entry) int64) int64 {
-	var n int64
-	if w.whole {
-		if len(types) == 0 {
-			for i := range w.g.byType {
-				n += f(&w.g.byType[i])
-			}
-			return n
+	ids := w.typeIDs(types)
+	var total int64
+	for i := range w.g.byType {
+		if matches(types, ids, w.g.byType[i].typ) {
+			total += f(&w.g.byType[i])
 		}
-		for _, id := range w.typeIDs(types) {
-			for i := range w.g.byType {
-				if w.g.byType[i].typ == id {
-					n += f(&w.g.byType[i])
-				}
+	}
+	if w.whole {
+		return total
+	}
+	live := w.g.live()
+	lo, hi := w.bounds()
+	part := func(rs []entry) int64 {
+		var n int64
+		for _, en := range rs {
+			if matches(types, ids, en.typ) {
+				n += rec(en)
 			}
 		}
 		return n
 	}
-	ids := w.typeIDs(types)
-	for _, en := range w.records() {
-		if len(types) == 0 || slices.Contains(ids, en.typ) {
-			n += rec(en)
-		}
+	if hi-lo <= lo+len(live)-hi {
+		return part(live[lo:hi])
 	}
-	return n
+	return total - part(live[:lo]) - part(live[hi:])
 }
 
 // Count implements rule.Window.
@@ -280,27 +359,62 @@ func (w winView) Events(types []string) int64 {
 
 // Nodes implements rule.Window.
 func (w winView) Nodes(types []string) int64 {
-	if w.whole && len(types) == 0 {
-		return int64(len(w.g.nodes))
-	}
-	if w.whole && len(types) == 1 {
-		if id, ok := w.e.types.lookup(types[0]); ok {
-			for i := range w.g.byType {
-				if w.g.byType[i].typ == id {
-					return w.g.byType[i].nodes
-				}
-			}
-		}
+	g := w.g
+	ids := w.typeIDs(types)
+	if len(types) > 0 && len(ids) == 0 {
 		return 0
 	}
-	return int64(len(w.nodeSet(types)))
+	if g.wide {
+		return int64(len(w.nodeSet(types)))
+	}
+	var mask uint64
+	for i := range g.byType {
+		if matches(types, ids, g.byType[i].typ) {
+			mask |= 1 << i
+		}
+	}
+	var whole int64
+	for m, n := range g.masks {
+		if m&mask != 0 {
+			whole += int64(n)
+		}
+	}
+	if w.whole {
+		return whole
+	}
+	live := g.live()
+	lo, hi := w.bounds()
+	if hi-lo <= lo+len(live)-hi {
+		return int64(len(w.nodeSet(types)))
+	}
+	// Distinct nodes inside = all of them minus those seen only outside.
+	outside := map[uint32]int32{}
+	for _, rs := range [][]entry{live[:lo], live[hi:]} {
+		for _, en := range rs {
+			if matches(types, ids, en.typ) {
+				outside[en.node]++
+			}
+		}
+	}
+	for node, n := range outside {
+		var all int32
+		for i := range g.byType {
+			if matches(types, ids, g.byType[i].typ) {
+				all += g.pairs[uint64(g.byType[i].typ)<<32|uint64(node)]
+			}
+		}
+		if all == n {
+			whole--
+		}
+	}
+	return whole
 }
 
 func (w winView) nodeSet(types []string) map[uint32]bool {
 	ids := w.typeIDs(types)
 	set := map[uint32]bool{}
 	for _, en := range w.records() {
-		if len(types) == 0 || slices.Contains(ids, en.typ) {
+		if matches(types, ids, en.typ) {
 			set[en.node] = true
 		}
 	}
@@ -342,6 +456,9 @@ func (w winView) Before(t time.Time) rule.Window {
 // First implements rule.Window.
 func (w winView) First(types []string) (time.Time, bool) {
 	ids := w.typeIDs(types)
+	if w.whole && w.Events(types) == 0 {
+		return time.Time{}, false // no scan for an anchor that is not there
+	}
 	for _, en := range w.records() {
 		if len(types) == 0 || slices.Contains(ids, en.typ) {
 			return time.Unix(0, en.at).UTC(), true
@@ -353,6 +470,9 @@ func (w winView) First(types []string) (time.Time, bool) {
 // Last implements rule.Window.
 func (w winView) Last(types []string) (time.Time, bool) {
 	ids := w.typeIDs(types)
+	if w.whole && w.Events(types) == 0 {
+		return time.Time{}, false
+	}
 	rs := w.records()
 	for i := len(rs) - 1; i >= 0; i-- {
 		if len(types) == 0 || slices.Contains(ids, rs[i].typ) {

@@ -96,6 +96,25 @@ func (e *Engine) groupKey(c *rule.Compiled, v *rule.EventView) (string, error) {
 	case 1:
 		return e.groupPart(c.GroupBy[0], v)
 	}
+	// Rules grouping the same way share the key of an event.
+	if e.keyEv != v {
+		e.keyEv, e.keys = v, e.keys[:0]
+	}
+	for _, k := range e.keys {
+		if k.sig == c.GroupSig {
+			return k.key, nil
+		}
+	}
+	key, err := e.joinKey(c, v)
+	if err == nil {
+		e.keys = append(e.keys, groupKeyCache{c.GroupSig, key})
+	}
+	return key, err
+}
+
+type groupKeyCache struct{ sig, key string }
+
+func (e *Engine) joinKey(c *rule.Compiled, v *rule.EventView) (string, error) {
 	var b strings.Builder
 	for i, g := range c.GroupBy {
 		s, err := e.groupPart(g, v)
@@ -232,7 +251,11 @@ func (e *Engine) offerWindow(tl *timeline, rs *ruleState, st *RuleStats, key str
 	if g = e.getGroup(rs, st, key, v); g == nil {
 		return
 	}
-	en := entry{at: at, typ: e.types.id(v.Ev.Type), node: e.nodes.id(v.Ev.Node), occ: rule.Occurrences(v.Ev), id: idHash(v.Ev.ID)}
+	if e.cur != v { // ids and occurrences once per event, not per rule
+		e.cur, e.curEntry = v, entry{typ: e.types.id(v.Ev.Type), node: e.nodes.id(v.Ev.Node), occ: rule.Occurrences(v.Ev), id: idHash(v.Ev.ID)}
+	}
+	en := e.curEntry
+	en.at = at
 	if g.has(en) {
 		st.Duplicates++
 		return
@@ -311,6 +334,9 @@ func (e *Engine) onTimer(tl *timeline, rs *ruleState, g *group) {
 
 // evalCondition evaluates a window or state condition.
 func (e *Engine) evalCondition(tl *timeline, c *rule.Compiled, g *group, v *rule.EventView, w rule.Window) (bool, error) {
+	if c.Native != nil {
+		return c.Native(w), nil
+	}
 	e.bindWindow(tl, c, g, v, w)
 	out, _, err := c.Condition.Eval(&e.act)
 	if err != nil {

@@ -135,3 +135,28 @@ func TestDecodeDataTypesBySchema(t *testing.T) {
 		t.Error("bad time accepted")
 	}
 }
+
+func TestNativeConditions(t *testing.T) {
+	tests := []struct {
+		cond   string
+		native bool
+	}{
+		{`window.count() >= 10`, true},
+		{`window.count("dns.timeout") > 3 && window.nodes(["dns.timeout", "rpc.timeout"]) >= 2`, true},
+		{`window.followed_by(["node.reboot"], ["dns.timeout"]) >= 20 || !(window.events() < 5)`, true},
+		{`10 <= window.count()`, true},
+		{`true`, true},
+		{`window.count() >= 10 && last.node == "x"`, false},
+		{`events.size() > 3`, false},
+		{`window.after(window.first(["a.b"])).count() > 1`, false},
+	}
+	for _, tt := range tests {
+		set, probs := compileText(t, "rules:\n  - name: r\n    severity: info\n    summary: s\n    match: event.type == \"dns.timeout\"\n    group_by: [event.cluster]\n    window: 1m\n    condition: '"+tt.cond+"'\n", CheckOptions{})
+		if len(probs) > 0 {
+			t.Fatal(probs)
+		}
+		if got := set.Rules[0].Native != nil; got != tt.native {
+			t.Errorf("%s: native %v, want %v", tt.cond, got, tt.native)
+		}
+	}
+}

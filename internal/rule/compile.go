@@ -29,8 +29,14 @@ type Compiled struct {
 	// At is nil when the event's time is the time it happened.
 	At      cel.Program
 	GroupBy []Group
+	// GroupSig identifies the grouping (its expressions): rules with the
+	// same one share an event's key.
+	GroupSig string
 	// Condition is nil for event and absence rules.
 	Condition cel.Program
+	// Native is the condition compiled to Go when it only compares window
+	// counters (see NativeCondition); nil otherwise.
+	Native NativeCondition
 	// Values are evaluated in ValueNames order.
 	Values     map[string]cel.Program
 	ValueNames []string
@@ -236,8 +242,14 @@ func compileOne(env *Env, pack *Pack, r Rule, opts CheckOptions) (*Compiled, Pro
 		}
 		c.GroupBy = append(c.GroupBy, grp)
 	}
+	for _, g := range r.GroupBy {
+		c.GroupSig += g.Expr + "\x00"
+	}
 	if c.Kind == KindWindow || c.Kind == KindState {
-		_, c.Condition = k.expr("condition", r.Condition, true, cel.BoolType)
+		var a *cel.Ast
+		if a, c.Condition = k.expr("condition", r.Condition, true, cel.BoolType); a != nil && c.Kind == KindWindow {
+			c.Native = nativeCondition(a)
+		}
 	}
 	c.ValueNames = slices.Sorted(maps.Keys(r.Values))
 	for _, name := range c.ValueNames {

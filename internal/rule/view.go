@@ -27,6 +27,10 @@ type EventView struct {
 	decoded bool
 	data    map[string]any
 	dataErr error
+	fields  []fieldVal // fields read one by one (lazyData)
+	// typ, node and at are CEL values built once: rules read them on
+	// every match, and boxing them each time would allocate each time.
+	typ, node, at ref.Val
 }
 
 // NewView wraps ev.
@@ -65,23 +69,31 @@ var eventFields = map[string]struct {
 	t   *types.Type
 	get func(v *EventView) (any, error)
 }{
-	"id":      {types.StringType, func(v *EventView) (any, error) { return types.String(v.Ev.ID), nil }},
-	"type":    {types.StringType, func(v *EventView) (any, error) { return types.String(v.Ev.Type), nil }},
-	"source":  {types.StringType, func(v *EventView) (any, error) { return types.String(v.Ev.Source), nil }},
-	"time":    {types.TimestampType, func(v *EventView) (any, error) { return types.Timestamp{Time: v.Ev.Time}, nil }},
+	"id": {types.StringType, func(v *EventView) (any, error) { return types.String(v.Ev.ID), nil }},
+	"type": {types.StringType, func(v *EventView) (any, error) {
+		if v.typ == nil {
+			v.typ = types.String(v.Ev.Type)
+		}
+		return v.typ, nil
+	}},
+	"source": {types.StringType, func(v *EventView) (any, error) { return types.String(v.Ev.Source), nil }},
+	"time": {types.TimestampType, func(v *EventView) (any, error) {
+		if v.at == nil {
+			v.at = types.Timestamp{Time: v.Ev.Time}
+		}
+		return v.at, nil
+	}},
 	"cluster": {types.StringType, func(v *EventView) (any, error) { return types.String(v.Ev.Cluster), nil }},
-	"node":    {types.StringType, func(v *EventView) (any, error) { return types.String(v.Ev.Node), nil }},
+	"node": {types.StringType, func(v *EventView) (any, error) {
+		if v.node == nil {
+			v.node = types.String(v.Ev.Node)
+		}
+		return v.node, nil
+	}},
 	"subject": {types.StringType, func(v *EventView) (any, error) { return types.String(v.Ev.Subject), nil }},
 	"drill":   {types.BoolType, func(v *EventView) (any, error) { return types.Bool(v.Drill), nil }},
 	"data": {types.NewMapType(types.StringType, types.DynType), func(v *EventView) (any, error) {
-		d, err := v.Data()
-		if err != nil {
-			return nil, err
-		}
-		if d == nil {
-			d = map[string]any{}
-		}
-		return d, nil
+		return lazyData{v}, nil
 	}},
 }
 
@@ -182,6 +194,9 @@ func (v *EventView) Get(index ref.Val) ref.Val {
 	out, err := f.get(v)
 	if err != nil {
 		return types.WrapErr(err)
+	}
+	if rv, ok := out.(ref.Val); ok {
+		return rv
 	}
 	return types.DefaultTypeAdapter.NativeToValue(out)
 }
