@@ -31,5 +31,6 @@ func newMetrics(reg prometheus.Registerer, evalErrors func() float64) *metrics {
 	}
 	reg.MustRegister(m.events, m.alerts, m.evalErrors, m.rulesLoaded)
 	m.ruleMetrics = newRuleMetrics(reg)
+	m.eventsOK, m.eventsDuplicate = m.events.WithLabelValues("ok"), m.events.WithLabelValues("duplicate")
 	return m
 }

@@ -37,8 +37,6 @@ func (r *Router) startEvents(ctx context.Context) error {
 // its alerts are stored, so a crash anywhere before means redelivery, and
 // the alerts' deterministic ids make that redelivery harmless.
 func (r *Router) handleEvent(msg jetstream.Msg) {
-	ctx, cancel := context.WithTimeout(context.Background(), r.opts.AckWait)
-	defer cancel()
 	md, err := msg.Metadata()
 	if err == nil {
 		r.pending.Store(md.NumPending)
@@ -47,7 +45,7 @@ func (r *Router) handleEvent(msg jetstream.Msg) {
 		// counted twice. The consumer delivers in stream order.
 		if md.Sequence.Stream <= r.lastSeq.Load() {
 			_ = msg.Ack()
-			r.m.events.WithLabelValues("duplicate").Inc()
+			r.m.eventsDuplicate.Inc()
 			return
 		}
 	}
@@ -60,6 +58,8 @@ func (r *Router) handleEvent(msg jetstream.Msg) {
 		err = ev.CheckSubject(msg.Subject())
 	}
 	if err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), r.opts.AckWait)
+		defer cancel()
 		r.deadLetter(ctx, msg, err)
 		return
 	}
@@ -81,7 +81,7 @@ func (r *Router) handleEvent(msg jetstream.Msg) {
 	if err := msg.Ack(); err != nil {
 		r.log.Warn("ack event", "event", ev.ID, "err", err)
 	}
-	r.m.events.WithLabelValues("ok").Inc()
+	r.m.eventsOK.Inc()
 }
 
 func (r *Router) publishAlert(ctx context.Context, a *alert.Alert) error {

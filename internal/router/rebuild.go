@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -27,6 +28,16 @@ type rebuildPhase struct {
 	until   time.Time // zero: to the end
 	classes []event.Class
 	all     bool
+	last    bool // the shortest horizon: read unfiltered
+}
+
+// wants reports whether the phase replays events of subject.
+func (p rebuildPhase) wants(subject string) bool {
+	if p.all {
+		return true
+	}
+	i := strings.LastIndexByte(subject, '.')
+	return slices.Contains(p.classes, event.Class(subject[i+1:]))
 }
 
 // rebuildPlan splits the read-back by how far each subject class must go:
@@ -84,13 +95,19 @@ func rebuildPlan(set *rule.Set, now time.Time, latestHorizon time.Duration) []re
 			}
 		}
 		p.all = len(p.classes) == len(classes)
+		p.last = i == len(horizons)-1
 		plan = append(plan, p)
 	}
 	return plan
 }
 
+// filters are the server-side subject filters of a phase. Only the long
+// phases use them (days of heartbeats are what they skip): filtering every
+// message by many wildcard subjects costs the server more than reading
+// them, so the shortest phase reads everything and skips what it does not
+// need (wants) itself.
 func (p rebuildPhase) filters() []string {
-	if p.all {
+	if p.all || p.last {
 		return nil
 	}
 	var out []string
@@ -186,8 +203,10 @@ func (r *Router) replayPhase(ctx context.Context, p rebuildPhase, through uint64
 		if md.Sequence.Stream > through || !p.until.IsZero() && !md.Timestamp.Before(p.until) {
 			return n, nil
 		}
-		r.replayOne(ctx, msg, md, live)
-		n++
+		if p.wants(msg.Subject()) {
+			r.replayOne(ctx, msg, md, live)
+			n++
+		}
 		if md.NumPending == 0 {
 			return n, nil
 		}

@@ -13,6 +13,9 @@ type ruleMetrics struct {
 	reloadOK       prometheus.Gauge
 	rebuildEvents  prometheus.Counter
 	rebuildSeconds prometheus.Gauge
+	// eventsOK and eventsDuplicate are children of events, resolved once:
+	// they count every event.
+	eventsOK, eventsDuplicate prometheus.Counter
 }
 
 func newRuleMetrics(reg prometheus.Registerer) ruleMetrics {
@@ -46,7 +49,8 @@ var (
 	ruleEventsDesc = prometheus.NewDesc("aftershock_router_rule_events_total",
 		"Events per rule by outcome: matched, late (outside the window on its timeline's clock; not evaluated), "+
 			"eval_error (CEL runtime error: a non-match), overflow (dropped by limits.max_entries), "+
-			"dropped_group (refused by limits.max_groups), stale (older than a state already judged).",
+			"dropped_group (refused by limits.max_groups), stale (older than a state already judged), "+
+			"duplicate (already in the window: a redelivery or a repeated replay).",
 		[]string{"rule", "outcome"}, nil)
 	ruleAlertsDesc = prometheus.NewDesc("aftershock_router_rule_transitions_total",
 		"Alerts raised (firing) and resolved per rule, replays included.", []string{"rule", "state"}, nil)
@@ -67,7 +71,7 @@ func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
 	for name, st := range s.Rules {
 		for outcome, v := range map[string]int64{
 			"matched": st.Matched, "late": st.Late, "eval_error": st.EvalErrors, "overflow": st.Overflow,
-			"dropped_group": st.DroppedGroups, "stale": st.Stale,
+			"dropped_group": st.DroppedGroups, "stale": st.Stale, "duplicate": st.Duplicates,
 		} {
 			ch <- prometheus.MustNewConstMetric(ruleEventsDesc, prometheus.CounterValue, float64(v), name, outcome)
 		}
