@@ -7,6 +7,8 @@
 //
 //	m := kernel.NewMatcher(kernel.DefaultPack(), kernel.Options{})
 //	findings := m.Scan(lines) // lines []kmsg.Line, from kmsg.Scanner or kmsg.Reader
+//	// or straight from a saved log (journal, kern.log, pstore, vmcore-dmesg):
+//	findings, stats, err := m.ScanLog(r, kmsg.Options{Format: kmsg.FormatAuto, BootTime: bt})
 //	for _, f := range findings {
 //		// f.Type is an event type (event.TypeKernelBug, …); f.Data is
 //		// *event.KernelReport, or *event.OOM for event.TypeKernelOOM.
@@ -26,6 +28,7 @@
 package kernel
 
 import (
+	"io"
 	"slices"
 	"time"
 
@@ -96,4 +99,15 @@ func (m *Matcher) Scan(lines []kmsg.Line) []Finding {
 	st.Flush()
 	slices.SortStableFunc(out, func(a, b Finding) int { return a.Time.Compare(b.Time) })
 	return out
+}
+
+// ScanLog reads a saved log with kmsg.Scanner and classifies it like Scan.
+// A read error is returned with the findings of what was read before it.
+func (m *Matcher) ScanLog(r io.Reader, o kmsg.Options) ([]Finding, kmsg.Stats, error) {
+	sc := kmsg.NewScanner(r, o)
+	var lines []kmsg.Line
+	for sc.Scan() {
+		lines = append(lines, sc.Line())
+	}
+	return m.Scan(lines), sc.Stats(), sc.Err()
 }

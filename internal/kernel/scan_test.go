@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -60,5 +61,23 @@ func TestScanFilesCancelled(t *testing.T) {
 	_, err := ScanFiles(ctx, &out, nil, []string{"testdata/k44-gpf.dmesg"}, ScanOptions{Cluster: "c", Node: "n"})
 	if !errors.Is(err, context.Canceled) || out.Len() != 0 {
 		t.Fatalf("err %v, output %q", err, out.String())
+	}
+}
+
+func TestScanLog(t *testing.T) {
+	f, err := os.Open("testdata/k44-incident.journal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, st, err := NewMatcher(DefaultPack(), Options{}).ScanLog(f, kmsg.Options{Year: 2020, Location: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Type != event.TypeKernelBug || st.Lines != 25 {
+		t.Fatalf("got %d findings, stats %+v", len(got), st)
+	}
+	if kr := got[0].Data.(*event.KernelReport); kr.File != "include/linux/fs.h" || kr.Line != 2582 {
+		t.Fatalf("got %+v", kr)
 	}
 }
