@@ -1,0 +1,48 @@
+package route_test
+
+import (
+	"testing"
+
+	"github.com/aftershock/aftershock/internal/inhibit"
+	"github.com/aftershock/aftershock/internal/route"
+)
+
+// TestRepoRouting checks the shipped rules/routing.yaml: it loads, test
+// events print at once, critical alerts page at once, and a crash mutes the
+// timeout alerts it explains.
+func TestRepoRouting(t *testing.T) {
+	r, err := route.Load("../../rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		labels map[string]string
+		wait   bool
+	}{
+		{map[string]string{"rule": "pipeline-test", "severity": "info"}, false},
+		{map[string]string{"rule": "node-crash", "severity": "critical"}, false},
+		{map[string]string{"rule": "kdump-not-ready", "severity": "warning"}, true},
+	} {
+		rt := r.Root.Match(tc.labels)[0]
+		if (rt.GroupWait > 0) != tc.wait {
+			t.Errorf("%v: group_wait %s", tc.labels, rt.GroupWait)
+		}
+	}
+	in := inhibit.New(r.Inhibit)
+	in.Set("crash", map[string]string{"rule": "node-crash", "cluster": "prod", "team": "sre"}, false)
+	in.Set("down", map[string]string{"rule": "node-down", "cluster": "stage", "node": "n9"}, false)
+	for _, tc := range []struct {
+		labels map[string]string
+		want   bool
+	}{
+		{map[string]string{"type": "dns.timeout", "cluster": "prod", "node": "n1"}, true},
+		{map[string]string{"type": "rpc.timeout", "cluster": "prod", "node": "n2"}, true},
+		{map[string]string{"type": "dns.timeout", "cluster": "stage", "node": "n9"}, true},
+		{map[string]string{"type": "dns.timeout", "cluster": "stage", "node": "n8"}, false},
+		{map[string]string{"rule": "conntrack-dns", "cluster": "prod", "node": "n1"}, false},
+	} {
+		if got, _ := in.Inhibited("x", tc.labels, false); got != tc.want {
+			t.Errorf("%v inhibited %v, want %v", tc.labels, got, tc.want)
+		}
+	}
+}
