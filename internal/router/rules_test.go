@@ -17,6 +17,7 @@ import (
 	"github.com/aftershock/aftershock/internal/alert"
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/bus/bustest"
+	"github.com/aftershock/aftershock/internal/event"
 	"github.com/aftershock/aftershock/internal/router"
 )
 
@@ -270,4 +271,69 @@ func TestSIGHUPReloads(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		return strings.Contains(console.String(), "reloaded: event from n1")
 	})
+}
+
+// TestIncidentDrillThroughJetStream replays the 2020-06-14 crash on the
+// drill namespace through a real JetStream and the shipped rule pack: the
+// node's posture, DNS timeouts on other nodes, then its reboot reported
+// after them. The node-crash alert is stored in ALERTS as a drill, in 2020
+// time, naming the node, the cause, CoreDNS and the lost kdump evidence;
+// live timelines see nothing.
+func TestIncidentDrillThroughJetStream(t *testing.T) {
+	s := bustest.Server(t)
+	r, err := router.Start(context.Background(), router.Options{
+		NATS: bus.Options{URL: s.ClientURL()}, RulesDir: packDir(t), HTTPAddr: "127.0.0.1:0",
+		Console: &syncBuffer{}, StateDir: t.TempDir(), NoRulesWatch: true,
+	}, bustest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	js := r.Conn().JS
+	base := time.Date(2020, 6, 14, 13, 0, 0, 0, time.UTC)
+	ts := func(d time.Duration) string { return base.Add(d).Format(time.RFC3339Nano) }
+	n := 0
+	send := func(typ, node string, at time.Duration, data string) {
+		n++
+		ev := &event.Event{SpecVersion: "1.0", ID: fmt.Sprintf("drill-0614-%04d", n), Source: "drill", Type: typ,
+			Time: base.Add(at), Cluster: "prod", Node: node, Subject: node, Data: []byte(data)}
+		b, err := ev.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		publish(t, js, ev.NATSSubject(true), ev.ID, b)
+	}
+	send("node.posture", "172.21.128.138", -time.Hour, `{"boot_id":"b1","kernel_release":"4.4.0-104-generic","os":"Ubuntu 16.04.1 LTS","arch":"amd64",`+
+		`"kdump":{"ready":false,"crash_loaded":false},"pods":[{"namespace":"kube-system","name":"coredns-6d4b75cb6d-x2x7q","uid":"u1"}]}`)
+	for i := range 24 {
+		at := 14*time.Minute + 40*time.Second + time.Duration(i)*5*time.Second
+		send("dns.timeout", fmt.Sprintf("172.21.128.%d", 10+i%6), at,
+			fmt.Sprintf(`{"server":"10.96.0.10","name":"kubernetes.default","transport":"udp","timeout_ms":2000,"count":2,"first":%q,"last":%q}`, ts(at), ts(at)))
+	}
+	send("node.reboot", "172.21.128.138", 16*time.Minute, fmt.Sprintf(`{"previous_boot_id":"b1","boot_id":"b2","boot_time":%q,"last_heartbeat":%q,`+
+		`"clean":false,"cause":"kernel_bug","cause_detail":"kernel BUG at include/linux/fs.h:2582!","previous_kernel":"4.4.0-104-generic",`+
+		`"meminfo":{"mem_total_kb":16266500,"mem_free_kb":3250000,"mem_available_kb":12860000,"cached_kb":13000000}}`, ts(15*time.Minute+6*time.Second), ts(14*time.Minute+30*time.Second)))
+
+	bustest.Eventually(t, "node-crash drill alert", func() bool { return len(alertsOf(t, js, "node-crash")) > 0 })
+	a := alertsOf(t, js, "node-crash")[0]
+	for _, want := range []string{"node 172.21.128.138 crashed", "fs.h:2582", "not memory exhaustion", "48 DNS/RPC timeouts on 6 nodes since 2020-06-14 13:14:30 UTC"} {
+		if !strings.Contains(a.Summary, want) {
+			t.Errorf("summary %q lacks %q", a.Summary, want)
+		}
+	}
+	if !a.Drill || a.Subject() != "alerts.drill.node-crash" || !a.StartsAt.Before(base.Add(time.Hour)) {
+		t.Errorf("alert drill=%v subject=%s starts=%s", a.Drill, a.Subject(), a.StartsAt)
+	}
+	if !strings.Contains(a.Annotations["dns"], "CoreDNS") || !strings.Contains(a.Annotations["kdump"], "evidence is lost") ||
+		!strings.Contains(a.Annotations["known_bug"], "+bug/1653498") {
+		t.Errorf("annotations %v", a.Annotations)
+	}
+	if len(a.Evidence) == 0 || a.EvidenceSeen < 25 || !strings.HasPrefix(a.RulesVersion, "git:") && !strings.HasPrefix(a.RulesVersion, "sha256:") {
+		t.Errorf("evidence %d of %d, version %q", len(a.Evidence), a.EvidenceSeen, a.RulesVersion)
+	}
+	for _, tl := range []string{"live"} {
+		if got := metric(t, r, fmt.Sprintf(`aftershock_router_timeline_groups{timeline=%q}`, tl)); got != "0" {
+			t.Errorf("live timeline holds %s groups after a drill", got)
+		}
+	}
 }
