@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aftershock/aftershock/internal/alert"
+	"github.com/aftershock/aftershock/internal/bus"
 )
 
 // rulesRuntime is the router's rule-engine plumbing: reloads, the idle
@@ -33,20 +34,22 @@ type rulesRuntime struct {
 	wg           sync.WaitGroup
 }
 
-// Defaults of the rule runtime.
-const (
+// ReloadAlertRule names the alert raised when a reload fails.
+const ReloadAlertRule = "aftershock-rules-reload"
+
+// Timing of the rule runtime (variables so tests can shorten them).
+var (
 	reloadDebounce = 300 * time.Millisecond
 	tickEvery      = 5 * time.Second
 	// tickLag keeps the idle clock behind the wall clock by more than an
 	// event's usual trip from node to router.
 	tickLag = 10 * time.Second
-	// ReloadAlertRule names the alert raised when a reload fails.
-	ReloadAlertRule = "aftershock-rules-reload"
 )
 
 // startRuntime starts the rules watcher and the idle clock.
 func (r *Router) startRuntime() error {
 	r.runCtx, r.runCancel = context.WithCancel(context.Background())
+	r.pending.Store(pendingUnknown)
 	r.wg.Add(1)
 	go r.idleClock()
 	if r.opts.NoRulesWatch {
@@ -188,7 +191,7 @@ func (r *Router) idleClock() {
 		case <-r.runCtx.Done():
 			return
 		case now := <-t.C:
-			if !r.conn.NC.IsConnected() || r.pending.Load() > 0 {
+			if !r.conn.NC.IsConnected() || !r.caughtUp() {
 				continue
 			}
 			for _, a := range r.engine.Advance(now.Add(-tickLag)) {
@@ -198,6 +201,31 @@ func (r *Router) idleClock() {
 			}
 		}
 	}
+}
+
+// pendingUnknown marks the backlog as unknown: before the first event of
+// this start, the durable consumer is asked.
+const pendingUnknown = ^uint64(0)
+
+func (r *Router) caughtUp() bool {
+	switch p := r.pending.Load(); p {
+	case 0:
+		return true
+	case pendingUnknown:
+		ctx, cancel := context.WithTimeout(r.runCtx, 2*time.Second)
+		defer cancel()
+		cons, err := r.conn.JS.Consumer(ctx, bus.StreamEvents, r.opts.Consumer)
+		if err != nil {
+			return false
+		}
+		info, err := cons.Info(ctx)
+		if err != nil || info.NumPending > 0 || info.NumAckPending > 0 {
+			return false
+		}
+		r.pending.CompareAndSwap(pendingUnknown, 0)
+		return true
+	}
+	return false
 }
 
 // publishRetrying publishes until it succeeds or ctx ends (false). While
