@@ -179,13 +179,19 @@ func Cluster(tb testing.TB, n int) []*server.Server {
 			s.WaitForShutdown()
 		})
 	}
-	Eventually(tb, "a JetStream meta leader", func() bool {
+	// A meta leader alone is not enough: R3 placement needs every peer known
+	// and current, or provisioning fails with "no suitable peers".
+	Eventually(tb, "a JetStream meta leader that knows every peer", func() bool {
+		leader := false
 		for _, s := range servers {
-			if s.Running() && s.JetStreamIsLeader() {
-				return true
+			if !s.Running() || !s.JetStreamIsCurrent() || s.NumRoutes() < n-1 {
+				return false
+			}
+			if s.JetStreamIsLeader() {
+				leader = len(s.JetStreamClusterPeers()) == n
 			}
 		}
-		return false
+		return leader
 	})
 	return servers
 }
