@@ -130,7 +130,12 @@ func (e *Engine) Process(ev *event.Event, m Meta) []*alert.Alert {
 	e.replay = m.Replay
 	e.totals.Events++
 	tl := e.timelineFor(ev, m)
-	tl.advance(eventClock(ev, m, tl.drill, e.opts.MaxFuture))
+	clock := eventClock(ev, m, tl.drill, e.opts.MaxFuture)
+	tl.advance(clock)
+	// What came due while the clock moved up to this event happened before
+	// it: a window that closed in a gap (a drill jumping days, a quiet
+	// cluster) resolves at its own end, not at this event's time.
+	e.runTimersBefore(tl, clock)
 	rules := e.idx.rulesFor(ev.Type)
 	if len(rules) > 0 || e.idx.latest[ev.Type] {
 		e.dispatch(tl, rule.NewView(ev, m.Drill), rules, 0)

@@ -106,15 +106,20 @@ func (tl *timeline) schedule(rs *ruleState, g *group, due int64) {
 }
 
 // runTimers handles every group whose timer is due on the timeline's clock.
-func (e *Engine) runTimers(tl *timeline) {
-	for len(tl.timers) > 0 && tl.timers[0].due <= tl.high {
+func (e *Engine) runTimers(tl *timeline) { e.runTimersTo(tl, tl.high) }
+
+// runTimersBefore handles the timers due strictly before t.
+func (e *Engine) runTimersBefore(tl *timeline, t int64) { e.runTimersTo(tl, min(t-1, tl.high)) }
+
+func (e *Engine) runTimersTo(tl *timeline, limit int64) {
+	for len(tl.timers) > 0 && tl.timers[0].due <= limit {
 		t := heap.Pop(&tl.timers).(timer)
 		g := t.g
 		if t.rs.dead || g.deleted || g.scheduled != t.due {
 			continue
 		}
 		g.scheduled = 0
-		if g.due > tl.high { // re-armed for later since this timer was set
+		if g.due > limit { // re-armed for later since this timer was set
 			tl.schedule(t.rs, g, g.due)
 			continue
 		}
