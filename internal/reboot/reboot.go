@@ -133,8 +133,11 @@ func (t *Tracker) BootID() string { return t.cur.BootID }
 // Check compares the current boot with the one saved. It returns the
 // node.reboot data when the boot changed, and nil on the first start or a
 // collector restart within the same boot. Call Commit once the event is
-// published (or spooled), so a failure retries at the next start.
+// published (or spooled), so a failure retries at the next start. Check is
+// meant to run once per start: it drops the classifier when done, so a
+// long-running collector does not keep a second compiled signature pack.
 func (t *Tracker) Check(ctx context.Context) (*event.Reboot, error) {
+	defer func() { t.opts.Classify = nil }()
 	var prev bootState
 	if !t.readJSON(bootFile, &prev) || prev.BootID == "" {
 		t.log.Info("first start on this node: no previous boot known", "boot_id", t.cur.BootID)

@@ -396,3 +396,20 @@ func frames(t *testing.T, path string) (n int, rest int) {
 	}
 	return n, len(b)
 }
+
+func copyDir(tb testing.TB, from, to string) {
+	tb.Helper()
+	ents, err := os.ReadDir(from)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o640); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
