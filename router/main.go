@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/aftershock/aftershock/internal/router"
@@ -47,6 +48,15 @@ func run(args []string) int {
 		fs.PrintDefaults()
 	}
 	var o router.Options
+	partitions := 0
+	if v := os.Getenv("AFTERSHOCK_PARTITIONS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "router: $AFTERSHOCK_PARTITIONS=%q: not a number\n", v)
+			return 2
+		}
+		partitions = n
+	}
 	var logLevel slog.Level
 	fs.StringVar(&o.NATS.URL, "nats", os.Getenv("AFTERSHOCK_NATS_URL"), "NATS server URL(s), comma-separated; empty starts an embedded server [$AFTERSHOCK_NATS_URL]")
 	fs.StringVar(&o.NATS.Creds, "nats-creds", os.Getenv("AFTERSHOCK_NATS_CREDS"), "NATS credentials file [$AFTERSHOCK_NATS_CREDS]")
@@ -56,6 +66,9 @@ func run(args []string) int {
 	fs.StringVar(&o.NATS.TLSKey, "tls-key", os.Getenv("AFTERSHOCK_TLS_KEY"), "client key for NATS [$AFTERSHOCK_TLS_KEY]")
 	fs.IntVar(&o.NATS.Embedded.Port, "embedded-port", 4222, "client port of the embedded NATS server (-1: any free port)")
 	fs.StringVar(&o.NATS.Embedded.Host, "embedded-host", "127.0.0.1", "listen address of the embedded NATS server")
+	fs.IntVar(&o.Partitions, "partitions", partitions, "split events this many ways by cluster and share the partitions with the other routers using the same value (docs/deploy.md); 0: one consumer all routers share [$AFTERSHOCK_PARTITIONS]")
+	fs.StringVar(&o.RouterID, "router-id", os.Getenv("AFTERSHOCK_ROUTER_ID"), "this router's name among partitioned routers (default: the host name) [$AFTERSHOCK_ROUTER_ID]")
+	fs.DurationVar(&o.MemberTTL, "member-ttl", router.DefaultMemberTTL, "with --partitions: how long a router that stops heartbeating keeps its partitions (the hand-over delay after a crash)")
 	fs.IntVar(&o.Replicas, "replicas", 0, "replicas of the streams and buckets the router creates; 0: 3 on a NATS cluster, 1 on a single server")
 	fs.StringVar(&o.StateDir, "state-dir", envOr("AFTERSHOCK_STATE_DIR", "./state/router"), "state directory (embedded JetStream store) [$AFTERSHOCK_STATE_DIR]")
 	fs.StringVar(&o.RulesDir, "rules", envOr("AFTERSHOCK_RULES", "./rules"), "rule pack directory [$AFTERSHOCK_RULES]")

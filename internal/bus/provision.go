@@ -31,6 +31,11 @@ type Topology struct {
 	DupeWindow     time.Duration
 	AlertsMaxAge   time.Duration
 	DLQMaxAge      time.Duration
+	// Partitions, when not 0, adds StreamPartitioned (events split that
+	// many ways by cluster) and the ROUTERS bucket whose keys live
+	// MemberTTL: see partition.go.
+	Partitions int
+	MemberTTL  time.Duration
 }
 
 // DefaultTopology is design.md's layout for one server.
@@ -47,7 +52,7 @@ func DefaultTopology() Topology {
 
 // Streams returns the stream configs of t.
 func (t Topology) Streams() []jetstream.StreamConfig {
-	return []jetstream.StreamConfig{
+	streams := []jetstream.StreamConfig{
 		{
 			Name:        StreamEvents,
 			Description: "aftershock events from collectors, ingest and drills",
@@ -93,14 +98,22 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 			Discard:     jetstream.DiscardOld,
 		},
 	}
+	if t.Partitions > 0 {
+		streams = append(streams, t.partitionedStream())
+	}
+	return streams
 }
 
 // Buckets returns the KV bucket configs of t.
 func (t Topology) Buckets() []jetstream.KeyValueConfig {
-	return []jetstream.KeyValueConfig{
+	buckets := []jetstream.KeyValueConfig{
 		{Bucket: BucketSilence, Description: "aftershock silences (JSON, see docs/silences.md)", History: 5, Storage: jetstream.FileStorage, Replicas: t.Replicas},
 		{Bucket: BucketState, Description: "aftershock alert lifecycle and delivery state", History: 1, Storage: jetstream.FileStorage, Replicas: t.Replicas},
 	}
+	if t.Partitions > 0 {
+		buckets = append(buckets, t.routersBucket())
+	}
+	return buckets
 }
 
 // Action says what provisioning did to one stream or bucket.
@@ -156,6 +169,9 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 		return "", err
 	}
 	have := s.CachedInfo().Config
+	if !sourcesMatch(have.Sources, want.Sources) {
+		return "", fmt.Errorf("%w: %s is %q; remove it and its consumers first (docs/deploy.md)", ErrPartitionCount, want.Name, have.Description)
+	}
 	if streamMatches(have, want) {
 		return Unchanged, nil
 	}

@@ -86,3 +86,54 @@ func TestRouterIngestWithItsOwnUser(t *testing.T) {
 		}
 	})
 }
+
+// TestPartitionedRoutersWithTheirUser runs two partitioned routers as the
+// router user of the deployment config: provisioning the partitioned
+// stream, heartbeats in ROUTERS, pinned consumers, unpinning on close all
+// fit its permissions, and a collector's event becomes an alert.
+func TestPartitionedRoutersWithTheirUser(t *testing.T) {
+	sec := startSecured(t)
+	rules := t.TempDir()
+	writeFile(t, filepath.Join(rules, "r.yaml"), `rules:
+  - name: oom
+    severity: warning
+    match: event.type == "kernel.oom"
+    group_by: [event.cluster, event.node]
+    window: 10m
+    condition: window.events() >= 2
+    summary: 'ooms on {{ .key.node }}'
+`)
+	start := func(id string) *router.Router {
+		r, err := router.Start(context.Background(), router.Options{
+			NATS: bus.Options{
+				URL: sec.url, TLSCA: sec.tls.CA,
+				NKey: sec.store.SeedPath(natssec.RoleRouter, "", ""),
+			},
+			RulesDir: rules, HTTPAddr: "127.0.0.1:0", StateDir: t.TempDir(), Console: &lockedBuffer{},
+			NoRulesWatch: true, Partitions: 2, RouterID: id, MemberTTL: 3 * time.Second,
+		}, bustest.Logger(t))
+		if err != nil {
+			t.Fatalf("start %s: %v", id, err)
+		}
+		return r
+	}
+	a, b := start("a"), start("b")
+	t.Cleanup(a.Close)
+	bustest.Eventually(t, "the routers to split the partitions", func() bool {
+		return len(a.Lanes()) == 1 && len(b.Lanes()) == 1
+	})
+	col := sec.connect(t, natssec.RoleCollector, "prod", "node-1")
+	for i := range 2 {
+		ev := fmt.Appendf(nil, `{"specversion":"1.0","id":"oom-%d","source":"test","type":"kernel.oom","time":%q,"cluster":"prod","node":"node-1","data":{"constraint":"memcg"}}`,
+			i, time.Now().UTC().Format(time.RFC3339Nano))
+		if _, err := col.JS.Publish(context.Background(), "events.prod.node-1.kernel", ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	op := sec.connect(t, natssec.RoleOperator, "", "")
+	bustest.Eventually(t, "the alert", func() bool {
+		return subjectCount(t, op.JS, bus.StreamAlerts, "alerts.live.oom") == 1
+	})
+	b.Close() // unpins and removes its key: a takes its partition at once
+	bustest.Eventually(t, "a to take b's partition", func() bool { return len(a.Lanes()) == 2 })
+}

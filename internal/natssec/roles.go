@@ -65,6 +65,7 @@ func RouterPermissions() Permissions {
 			"dlq.>",
 			"$KV." + bus.BucketSilence + ".>",
 			"$KV." + bus.BucketState + ".>",
+			"$KV." + bus.BucketRouters + ".>", // partitioned routers' heartbeats
 		},
 		Subscribe: []string{"_INBOX.>"},
 	}

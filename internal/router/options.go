@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"time"
 
 	"github.com/aftershock/aftershock/internal/bus"
@@ -52,6 +53,17 @@ type Options struct {
 	// NoRulesWatch turns off reloading on file changes; SIGHUP still
 	// reloads (for filesystems without inotify).
 	NoRulesWatch bool
+	// Partitions, when not 0, splits the events that many ways by cluster
+	// and lets the routers sharing this NATS divide the partitions (see
+	// partition.go and docs/deploy.md); 0 keeps one durable consumer that
+	// every router shares.
+	Partitions int
+	// RouterID names this router among the partitioned routers (default:
+	// the host name); two live routers must not share it.
+	RouterID string
+	// MemberTTL is how long a partitioned router that stops heartbeating
+	// keeps its partitions: the hand-over delay after a crash.
+	MemberTTL time.Duration
 }
 
 // Defaults fills zero fields.
@@ -86,7 +98,20 @@ func (o *Options) Defaults() {
 	if o.NATS.URL == "" && o.NATS.Embedded.StateDir == "" {
 		o.NATS.Embedded.StateDir = o.StateDir
 	}
+	if o.MemberTTL == 0 {
+		o.MemberTTL = DefaultMemberTTL
+	}
+	if o.RouterID == "" {
+		h, _ := os.Hostname()
+		o.RouterID = routerIDRE.ReplaceAllString(h, "_")
+	}
 }
+
+// DefaultMemberTTL is Options.MemberTTL's default.
+const DefaultMemberTTL = 15 * time.Second
+
+// routerIDRE: a router id is a KV key (and a log field).
+var routerIDRE = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
 
 // Validate names every bad field.
 func (o *Options) Validate() error {
@@ -106,6 +131,17 @@ func (o *Options) Validate() error {
 		errs = append(errs, fmt.Errorf("duplicate window %s: must be at least 5m so retried publishes are stored once", o.Topology.DupeWindow))
 	}
 	errs = append(errs, o.validateIngest()...)
+	if o.Partitions < 0 || o.Partitions > bus.MaxPartitions {
+		errs = append(errs, fmt.Errorf("partitions %d: want 0 (one shared consumer) or 1 to %d", o.Partitions, bus.MaxPartitions))
+	}
+	if o.Partitions > 0 {
+		if o.RouterID == "" || routerIDRE.MatchString(o.RouterID) || len(o.RouterID) > 128 {
+			errs = append(errs, fmt.Errorf("router id %q: want 1 to 128 letters, digits, '.', '_' or '-'", o.RouterID))
+		}
+		if o.MemberTTL < 3*time.Second {
+			errs = append(errs, fmt.Errorf("member ttl %s: must be at least 3s", o.MemberTTL))
+		}
+	}
 	if o.NATS.URL == "" && (o.NATS.Embedded.Port < -1 || o.NATS.Embedded.Port > 65535) {
 		errs = append(errs, fmt.Errorf("nats port %d: out of range", o.NATS.Embedded.Port))
 	}

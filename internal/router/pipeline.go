@@ -111,10 +111,17 @@ func (r *Router) deadLetter(ctx context.Context, msg jetstream.Msg, reason error
 	if md != nil {
 		seq = md.Sequence.Stream
 	}
+	r.deadLetterAs(ctx, msg, msg.Subject(), seq, reason)
+}
+
+// deadLetterAs dead-letters msg as published on subject with EVENTS
+// sequence seq (a partitioned stream stores it under another subject and
+// sequence).
+func (r *Router) deadLetterAs(ctx context.Context, msg jetstream.Msg, subject string, seq uint64, reason error) {
 	dl := nats.NewMsg(bus.SubjectDLQEvents)
 	dl.Data = msg.Data()
 	dl.Header.Set(HeaderReason, reason.Error())
-	dl.Header.Set(HeaderSubject, msg.Subject())
+	dl.Header.Set(HeaderSubject, subject)
 	dl.Header.Set(HeaderSeq, fmt.Sprint(seq))
 	if _, err := r.conn.JS.PublishMsg(ctx, dl, jetstream.WithMsgID(fmt.Sprintf("dlq-events-%d", seq))); err != nil {
 		r.log.Warn("dead-letter publish failed; will retry", "seq", seq, "err", err)
@@ -122,7 +129,7 @@ func (r *Router) deadLetter(ctx context.Context, msg jetstream.Msg, reason error
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
-	r.log.Warn("event dead-lettered", "seq", seq, "subject", msg.Subject(), "reason", reason.Error())
+	r.log.Warn("event dead-lettered", "seq", seq, "subject", subject, "reason", reason.Error())
 	if err := msg.Ack(); err != nil {
 		r.log.Warn("ack dead-lettered event", "seq", seq, "err", err)
 	}

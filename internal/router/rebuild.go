@@ -101,20 +101,33 @@ func rebuildPlan(set *rule.Set, now time.Time, latestHorizon time.Duration) []re
 	return plan
 }
 
-// filters are the server-side subject filters of a phase. Only the long
-// phases use them (days of heartbeats are what they skip): filtering every
-// message by many wildcard subjects costs the server more than reading
-// them, so the shortest phase reads everything and skips what it does not
-// need (wants) itself.
-func (p rebuildPhase) filters() []string {
+// filters are the server-side subject filters of a phase, under prefix
+// (a partition's). Only the long phases use them (days of heartbeats are
+// what they skip): filtering every message by many wildcard subjects costs
+// the server more than reading them, so the shortest phase reads
+// everything (of the partition) and skips what it does not need (wants)
+// itself.
+func (p rebuildPhase) filters(prefix string) []string {
 	if p.all || p.last {
+		if prefix != "" {
+			return []string{prefix + ">"}
+		}
 		return nil
 	}
 	var out []string
 	for _, cl := range p.classes {
-		out = append(out, event.LivePrefix+".*.*."+string(cl), event.DrillPrefix+".*.*."+string(cl))
+		out = append(out, prefix+event.LivePrefix+".*.*."+string(cl), prefix+event.DrillPrefix+".*.*."+string(cl))
 	}
 	return out
+}
+
+// replaySource is where a rebuild reads events back from, and the engine
+// it feeds: EVENTS for the single consumer, one partition of
+// EVENTS_PARTITIONED (subjects under prefix) for a partitioned router.
+type replaySource struct {
+	stream string
+	prefix string
+	engine *correlate.Engine
 }
 
 // rebuild reads EVENTS back through ordered consumers (which leave the
@@ -141,47 +154,59 @@ func (r *Router) rebuild(ctx context.Context) error {
 	if delivered == 0 {
 		return nil
 	}
-	plan := rebuildPlan(r.engine.Set(), start, r.opts.Topology.EventsMaxAge)
-	var n int
-	for _, p := range plan {
-		k, err := r.replayPhase(ctx, p, acked, false)
-		n += k
-		if err != nil {
-			return err
-		}
-	}
-	if delivered > acked { // delivered, never acked: process for real
-		k, err := r.replayPhase(ctx, rebuildPhase{fromSeq: acked + 1, all: true}, delivered, true)
-		n += k
-		if err != nil {
-			return err
-		}
+	n, phases, err := r.replay(ctx, replaySource{stream: bus.StreamEvents, engine: r.engine}, start, acked, delivered)
+	if err != nil {
+		return err
 	}
 	r.lastSeq.Store(delivered)
 	r.m.rebuildEvents.Add(float64(n))
 	r.m.rebuildSeconds.Set(time.Since(start).Seconds())
-	r.log.Info("window state rebuilt from EVENTS", "events", n, "phases", len(plan), "acked_through", acked, "delivered_through", delivered, "took", time.Since(start).String())
+	r.log.Info("window state rebuilt from EVENTS", "events", n, "phases", phases, "acked_through", acked, "delivered_through", delivered, "took", time.Since(start).String())
 	return nil
+}
+
+// replay feeds src's events to its engine: those up to acked silently,
+// from each rule's horizon before now; those after, through delivered, for
+// real (their alerts may never have been published). It returns how many
+// events it read and in how many phases.
+func (r *Router) replay(ctx context.Context, src replaySource, now time.Time, acked, delivered uint64) (int, int, error) {
+	plan := rebuildPlan(src.engine.Set(), now, r.opts.Topology.EventsMaxAge)
+	var n int
+	for _, p := range plan {
+		k, err := r.replayPhase(ctx, src, p, acked, false)
+		n += k
+		if err != nil {
+			return n, len(plan), err
+		}
+	}
+	if delivered > acked { // delivered, never acked: process for real
+		k, err := r.replayPhase(ctx, src, rebuildPhase{fromSeq: acked + 1, all: true}, delivered, true)
+		n += k
+		if err != nil {
+			return n, len(plan), err
+		}
+	}
+	return n, len(plan), nil
 }
 
 // replayPhase feeds the phase's events up to stream sequence through to
 // the engine: silently, or for real (live) when their alerts may never
 // have been published.
-func (r *Router) replayPhase(ctx context.Context, p rebuildPhase, through uint64, live bool) (int, error) {
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: p.filters()}
+func (r *Router) replayPhase(ctx context.Context, src replaySource, p rebuildPhase, through uint64, live bool) (int, error) {
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: p.filters(src.prefix)}
 	if p.fromSeq > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, p.fromSeq
 	} else {
 		from := p.from
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &from
 	}
-	oc, err := r.conn.JS.OrderedConsumer(ctx, bus.StreamEvents, cfg)
+	oc, err := r.conn.JS.OrderedConsumer(ctx, src.stream, cfg)
 	if err != nil {
 		return 0, fmt.Errorf("rebuild: ordered consumer: %w", err)
 	}
 	it, err := oc.Messages(jetstream.PullMaxMessages(1024))
 	if err != nil {
-		return 0, fmt.Errorf("rebuild: read EVENTS: %w", err)
+		return 0, fmt.Errorf("rebuild: read %s: %w", src.stream, err)
 	}
 	defer it.Stop()
 	if ci, err := oc.Info(ctx); err == nil && ci.NumPending == 0 {
@@ -194,7 +219,7 @@ func (r *Router) replayPhase(ctx context.Context, p rebuildPhase, through uint64
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
 				return n, nil
 			}
-			return n, fmt.Errorf("rebuild: read EVENTS: %w", err)
+			return n, fmt.Errorf("rebuild: read %s: %w", src.stream, err)
 		}
 		md, err := msg.Metadata()
 		if err != nil {
@@ -204,7 +229,7 @@ func (r *Router) replayPhase(ctx context.Context, p rebuildPhase, through uint64
 			return n, nil
 		}
 		if p.wants(msg.Subject()) {
-			r.replayOne(ctx, msg, md, live)
+			r.replayOne(ctx, src, msg, md, live)
 			n++
 		}
 		if md.NumPending == 0 {
@@ -215,16 +240,17 @@ func (r *Router) replayPhase(ctx context.Context, p rebuildPhase, through uint64
 
 // replayOne feeds one stored event to the engine; live means its alerts
 // may not have been published yet.
-func (r *Router) replayOne(ctx context.Context, msg jetstream.Msg, md *jetstream.MsgMetadata, live bool) {
-	drill, err := event.IsDrill(msg.Subject())
+func (r *Router) replayOne(ctx context.Context, src replaySource, msg jetstream.Msg, md *jetstream.MsgMetadata, live bool) {
+	subject := strings.TrimPrefix(msg.Subject(), src.prefix)
+	drill, err := event.IsDrill(subject)
 	if err != nil {
 		return
 	}
 	ev, err := event.Decode(msg.Data())
-	if err != nil || ev.CheckSubject(msg.Subject()) != nil {
+	if err != nil || ev.CheckSubject(subject) != nil {
 		return // dead-lettered when first seen
 	}
-	alerts := r.engine.Process(ev, correlate.Meta{Drill: drill, Arrival: md.Timestamp, Replay: !live})
+	alerts := src.engine.Process(ev, correlate.Meta{Drill: drill, Arrival: md.Timestamp, Replay: !live})
 	for _, a := range alerts {
 		r.publishRetrying(ctx, a, nil)
 	}

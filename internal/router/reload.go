@@ -129,6 +129,9 @@ func (r *Router) Reload(ctx context.Context) error {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
 	set, err := LoadRules(r.opts.RulesDir, r.opts.Receivers)
+	if err == nil && r.part != nil {
+		err = r.part.check(set)
+	}
 	if err != nil {
 		r.m.reloads.WithLabelValues("failure").Inc()
 		r.m.reloadOK.Set(0)
@@ -143,6 +146,9 @@ func (r *Router) Reload(ctx context.Context) error {
 		return nil // nothing changed (a touch, an editor's temp file)
 	}
 	resolved := r.engine.Swap(set)
+	if r.part != nil {
+		resolved = append(resolved, r.part.swap(set)...)
+	}
 	for _, a := range resolved {
 		r.publishRetrying(ctx, a, nil)
 	}
@@ -194,7 +200,11 @@ func (r *Router) idleClock() {
 			if !r.conn.NC.IsConnected() || !r.caughtUp() {
 				continue
 			}
-			for _, a := range r.engine.Advance(now.Add(-tickLag)) {
+			alerts := r.engine.Advance(now.Add(-tickLag))
+			if r.part != nil {
+				alerts = append(alerts, r.part.advance(now.Add(-tickLag))...)
+			}
+			for _, a := range alerts {
 				if !r.publishRetrying(r.runCtx, a, nil) {
 					return
 				}

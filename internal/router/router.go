@@ -30,6 +30,8 @@ type Router struct {
 	m      *metrics
 	ready  atomic.Bool
 	stops  []func()
+	// part runs the partitioned mode (Options.Partitions); nil otherwise.
+	part *partitioner
 	rulesRuntime
 }
 
@@ -72,9 +74,15 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 	}
 	r.engine = correlate.New(set, log.With("component", "engine"), correlate.Options{})
 	r.ops = opshttp.New(log)
-	r.m = newMetrics(r.ops.Registry, func() float64 { return float64(r.engine.EvalErrors()) })
+	r.m = newMetrics(r.ops.Registry, func() float64 {
+		var n int64
+		for _, le := range r.engines() {
+			n += le.e.EvalErrors()
+		}
+		return float64(n)
+	})
 	r.m.rulesLoaded.Set(float64(len(set.Rules)))
-	r.ops.Registry.MustRegister(engineCollector{r.engine})
+	r.ops.Registry.MustRegister(engineCollector{r.engines})
 	log.Info("rules loaded", "dir", opts.RulesDir, "rules", len(set.Rules), "version", set.Version)
 
 	if opts.NATS.URL == "" {
@@ -97,12 +105,19 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 	if opts.Replicas == 0 {
 		opts.Topology.Replicas = bus.AutoReplicas(r.conn.NC)
 	}
+	opts.Topology.Partitions, opts.Topology.MemberTTL = opts.Partitions, opts.MemberTTL
 	prov, err := bus.Provision(ctx, r.conn.JS, opts.Topology)
 	if err != nil {
 		r.Close()
 		return nil, err
 	}
 	log.Info("jetstream provisioned", "result", fmt.Sprint(prov), "replicas", opts.Topology.Replicas)
+	if opts.Partitions > 0 {
+		if r.part, err = r.newPartitioner(ctx, set); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
 
 	r.ops.AddReadiness("nats", func(context.Context) error {
 		if !r.conn.NC.IsConnected() {
@@ -140,11 +155,7 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 		r.Close()
 		return nil, err
 	}
-	if err := r.rebuild(ctx); err != nil {
-		r.Close()
-		return nil, err
-	}
-	if err := r.startEvents(ctx); err != nil {
+	if err := r.startRuleEvaluation(ctx); err != nil {
 		r.Close()
 		return nil, err
 	}
@@ -153,6 +164,42 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 	r.stops = append(r.stops, r.runCancel)
 	r.ready.Store(true)
 	return r, nil
+}
+
+// startRuleEvaluation rebuilds the windows and consumes events: through
+// the one durable consumer all routers share, or, partitioned, through the
+// lanes this router is given.
+func (r *Router) startRuleEvaluation(ctx context.Context) error {
+	if r.part != nil {
+		r.part.run()
+		return nil
+	}
+	if err := r.rebuild(ctx); err != nil {
+		return err
+	}
+	return r.startEvents(ctx)
+}
+
+// laneEngine is a rule engine and the lane it evaluates ("" for the
+// router's single consumer).
+type laneEngine struct {
+	lane string
+	e    *correlate.Engine
+}
+
+// engines are the rule engines holding state: the router's own, or the
+// owned lanes' when partitioned.
+func (r *Router) engines() []laneEngine {
+	if r.part == nil {
+		return []laneEngine{{e: r.engine}}
+	}
+	var out []laneEngine
+	for _, l := range r.part.lanes {
+		if e := l.currentEngine(); e != nil {
+			out = append(out, laneEngine{l.name, e})
+		}
+	}
+	return out
 }
 
 // mountIngest serves HTTP ingest, storing events through a connection of

@@ -42,8 +42,11 @@ func newRuleMetrics(reg prometheus.Registerer) ruleMetrics {
 	return m
 }
 
-// engineCollector exports correlate.Engine's counters and state sizes.
-type engineCollector struct{ e *correlate.Engine }
+// engineCollector exports the engines' counters and state sizes: one
+// engine, or a partitioned router's lanes' summed per rule. A lane's
+// engine is replaced when the lane is rebuilt, so its counters restart,
+// which Prometheus reads as a counter reset.
+type engineCollector struct{ engines func() []laneEngine }
 
 var (
 	ruleEventsDesc = prometheus.NewDesc("aftershock_router_rule_events_total",
@@ -67,7 +70,29 @@ func (c engineCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.e.Stats()
+	s := correlate.Stats{Rules: map[string]correlate.RuleStats{}}
+	for _, le := range c.engines() {
+		es := le.e.Stats()
+		for name, st := range es.Rules {
+			sum := s.Rules[name]
+			sum.Matched += st.Matched
+			sum.Late += st.Late
+			sum.EvalErrors += st.EvalErrors
+			sum.Overflow += st.Overflow
+			sum.DroppedGroups += st.DroppedGroups
+			sum.Stale += st.Stale
+			sum.Duplicates += st.Duplicates
+			sum.Fired += st.Fired
+			sum.Resolved += st.Resolved
+			s.Rules[name] = sum
+		}
+		for _, tl := range es.Timelines {
+			if le.lane != "" {
+				tl.Name = le.lane + "/" + tl.Name
+			}
+			s.Timelines = append(s.Timelines, tl)
+		}
+	}
 	for name, st := range s.Rules {
 		for outcome, v := range map[string]int64{
 			"matched": st.Matched, "late": st.Late, "eval_error": st.EvalErrors, "overflow": st.Overflow,

@@ -1,0 +1,217 @@
+package router
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAssignLanes(t *testing.T) {
+	lanes := []string{"p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", fleetLane}
+	tests := []struct {
+		name    string
+		members []string
+	}{
+		{"one router", []string{"a"}},
+		{"two routers", []string{"router-a", "router-b"}},
+		{"three routers", []string{"x", "y", "z"}},
+		{"more routers than lanes", []string{"r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := assignLanes(lanes, tt.members)
+			if len(got) != len(lanes) {
+				t.Fatalf("%d of %d lanes assigned: %v", len(got), len(lanes), got)
+			}
+			fair := (len(lanes) + len(tt.members) - 1) / len(tt.members)
+			load := map[string]int{}
+			for lane, m := range got {
+				if !slices.Contains(tt.members, m) {
+					t.Fatalf("lane %s to %q, not a member", lane, m)
+				}
+				load[m]++
+			}
+			for m, n := range load {
+				if n > fair {
+					t.Errorf("%s has %d lanes, fair share is %d", m, n, fair)
+				}
+			}
+			// Every router computes the same answer, whatever order it
+			// lists the members in.
+			rev := slices.Clone(tt.members)
+			slices.Reverse(rev)
+			if again := assignLanes(lanes, rev); fmt.Sprint(again) != fmt.Sprint(got) {
+				t.Fatalf("order changed the answer: %v vs %v", got, again)
+			}
+		})
+	}
+	if got := assignLanes(lanes, nil); len(got) != 0 {
+		t.Fatalf("no members: %v", got)
+	}
+}
+
+// TestAssignLanesMovesFewOnLeave: when a router leaves, the survivors
+// keep most of the lanes they had (a taken-over lane costs a rebuild). The
+// even-load bound can push a few of them around; plain modulo assignment
+// would move most.
+func TestAssignLanesMovesFewOnLeave(t *testing.T) {
+	var lanes []string
+	for i := range 12 {
+		lanes = append(lanes, fmt.Sprintf("p%d", i))
+	}
+	before := assignLanes(lanes, []string{"a", "b", "c"})
+	after := assignLanes(lanes, []string{"a", "b"})
+	moved := 0
+	for _, l := range lanes {
+		if before[l] != "c" && before[l] != after[l] {
+			moved++
+		}
+	}
+	if moved > len(lanes)/4 {
+		t.Errorf("%d lanes of surviving routers moved: %v -> %v", moved, before, after)
+	}
+}
+
+func TestSplitRules(t *testing.T) {
+	const pack = `rules:
+  - name: per-node
+    severity: warning
+    match: event.type == "kernel.oom"
+    group_by: [event.cluster, event.node]
+    window: 10m
+    condition: window.events() >= 2
+    summary: x
+  - name: per-event
+    severity: info
+    match: event.type == "aftershock.test"
+    group_by: [event.id]
+    summary: x
+  - name: by-kernel
+    severity: warning
+    match: event.type == "node.reboot"
+    group_by: [{kernel: event.data.previous_kernel}]
+    window: 1h
+    condition: window.events() >= 3
+    summary: x
+`
+	set, err := LoadRules(writeRules(t, pack), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, fleet, err := splitRules(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(rs []string) string { return strings.Join(rs, ",") }
+	var p, f []string
+	for _, c := range part.Rules {
+		p = append(p, c.Name)
+	}
+	for _, c := range fleet.Rules {
+		f = append(f, c.Name)
+	}
+	if names(p) != "per-node,per-event" || names(f) != "by-kernel" {
+		t.Fatalf("partitions %v, fleet %v", p, f)
+	}
+	if part.Version != set.Version || fleet.Version != set.Version {
+		t.Fatal("subsets lost the set's version")
+	}
+	if got := fleetFilters(fleet); !slices.Equal(got, []string{"events.*.*.reboot", "drill.events.*.*.reboot"}) {
+		t.Fatalf("fleet filters %v", got)
+	}
+	if got := fleetFilters(part); len(got) == 0 {
+		t.Fatal("no filters for rules that match kernel and test events")
+	}
+	empty := *fleet
+	empty.Rules = nil
+	if got := fleetFilters(&empty); got != nil {
+		t.Fatalf("no fleet rules: filters %v", got)
+	}
+
+	const onAlerts = `rules:
+  - name: down
+    severity: warning
+    match: event.type == "node.heartbeat"
+    group_by: [event.cluster, event.node]
+    absent_for: 1m
+    summary: x
+  - name: crashes-everywhere
+    severity: critical
+    match: event.type == "aftershock.alert" && event.data.rule == "down"
+    group_by: [{rule: event.data.rule}]
+    window: 1h
+    condition: window.events() >= 3
+    summary: x
+`
+	set, err = LoadRules(writeRules(t, onAlerts), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := splitRules(set); err == nil || !strings.Contains(err.Error(), "crashes-everywhere") {
+		t.Fatalf("a cross-cluster rule on alerts: got %v, want an error naming it", err)
+	}
+}
+
+func writeRules(tb testing.TB, yaml string) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(yaml), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
+}
+
+func TestPartitionOptionsValidated(t *testing.T) {
+	rules := t.TempDir()
+	tests := []struct {
+		name string
+		edit func(*Options)
+		want string // "" means valid
+	}{
+		{"off by default", func(o *Options) {}, ""},
+		{"partitioned", func(o *Options) { o.Partitions, o.RouterID = 8, "router-0.example" }, ""},
+		{"negative partitions", func(o *Options) { o.Partitions = -1 }, "partitions -1"},
+		{"too many partitions", func(o *Options) { o.Partitions = 1000 }, "partitions 1000"},
+		{"router id with a space", func(o *Options) { o.Partitions, o.RouterID = 4, "a b" }, `router id "a b"`},
+		{"router id with a wildcard", func(o *Options) { o.Partitions, o.RouterID = 4, "a.*" }, `router id "a.*"`},
+		{"short member ttl", func(o *Options) { o.Partitions, o.MemberTTL = 4, time.Second }, "member ttl 1s"},
+		{"short member ttl unused", func(o *Options) { o.MemberTTL = time.Second }, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := Options{RulesDir: rules}
+			tt.edit(&o)
+			o.Defaults()
+			err := o.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("rejected: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+	var o Options
+	o.Defaults()
+	if o.RouterID == "" || routerIDRE.MatchString(o.RouterID) {
+		t.Fatalf("default router id %q is not a valid id", o.RouterID)
+	}
+}
+
+// TestShippedRulesRunPartitioned: the rule pack in rules/ (which the
+// Kubernetes routers run with --partitions) divides without error.
+func TestShippedRulesRunPartitioned(t *testing.T) {
+	set, err := LoadRules(filepath.Join("..", "..", "rules"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, fleet, err := splitRules(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d rules on the partitions, %d on the fleet lane", len(part.Rules), len(fleet.Rules))
+}
