@@ -217,6 +217,9 @@ func (l *lane) rebuild(ctx context.Context, reason string, inflight jetstream.Ms
 		return err
 	}
 	l.lastSeq, l.nextDseq = delivered, info.Delivered.Consumer+1
+	// Caught up only once what waits (and what the previous owner held)
+	// has been seen: the idle clock must not judge silences meanwhile.
+	l.pending.Store(info.NumPending + uint64(max(info.NumAckPending, 0)))
 	l.r.part.rebuilds.WithLabelValues(reason).Inc()
 	l.r.m.rebuildEvents.Add(float64(n))
 	l.log.Info("lane windows rebuilt", "reason", reason, "events", n, "phases", phases, "acked_through", acked, "delivered_through", delivered, "took", time.Since(begin).String())

@@ -1,13 +1,21 @@
 package router
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/aftershock/aftershock/internal/alert"
+	"github.com/aftershock/aftershock/internal/bus"
+	"github.com/aftershock/aftershock/internal/bus/bustest"
 )
 
 func TestAssignLanes(t *testing.T) {
@@ -214,4 +222,71 @@ func TestShippedRulesRunPartitioned(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d rules on the partitions, %d on the fleet lane", len(part.Rules), len(fleet.Rules))
+}
+
+// TestTakeOverJudgesSilence is the incident's case across a hand-over:
+// a node's last heartbeat reaches the router owning its partition, that
+// router dies, and no event ever arrives again. The router taking the
+// partition over rebuilds the node's group from the stream and its idle
+// clock reports the node down, once.
+func TestTakeOverJudgesSilence(t *testing.T) {
+	tickEvery, tickLag = 50*time.Millisecond, 0
+	t.Cleanup(func() { tickEvery, tickLag = 5*time.Second, 10*time.Second })
+	s := bustest.Server(t)
+	dir := writeRules(t, `rules:
+  - name: node-down
+    severity: warning
+    match: event.type == "node.heartbeat"
+    group_by: [event.cluster, event.node]
+    absent_for: 6s
+    lateness: 1s
+    summary: '{{ .key.node }} silent'
+`)
+	start := func(id string) *Router {
+		r, err := Start(context.Background(), Options{
+			NATS: bus.Options{URL: s.ClientURL()}, RulesDir: dir, HTTPAddr: "127.0.0.1:0",
+			Console: &strings.Builder{}, StateDir: t.TempDir(), NoRulesWatch: true,
+			Partitions: 2, RouterID: id, MemberTTL: 3 * time.Second, AckWait: 2 * time.Second,
+		}, bustest.Logger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	a := start("a")
+	closeA := sync.OnceFunc(a.Close)
+	t.Cleanup(closeA)
+	bustest.Eventually(t, "a to own both partitions", func() bool { return len(a.Lanes()) == 2 })
+	hb := time.Now().UTC()
+	body := fmt.Sprintf(`{"specversion":"1.0","id":"hb-1","source":"test","type":"node.heartbeat","time":%q,"cluster":"dev","node":"n1","data":{"boot_id":"b","uptime_seconds":5}}`, hb.Format(time.RFC3339Nano))
+	if _, err := a.conn.JS.PublishMsg(context.Background(), &nats.Msg{Subject: "events.dev.n1.heartbeat", Data: []byte(body)}); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, "a to evaluate the heartbeat", func() bool {
+		for _, le := range a.engines() {
+			if le.e.Stats().Rules["node-down"].Matched == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	a.conn.NC.Close() // a crash, well before the node counts as silent
+	go closeA()
+	b := start("b")
+	t.Cleanup(b.Close)
+	var got *alert.Alert
+	bustest.Eventually(t, "node-down from b", func() bool {
+		m, err := getLastAlert(b.conn.JS, "alerts.live.node-down")
+		if err != nil {
+			return false
+		}
+		got, err = alert.Decode(m.Data)
+		return err == nil
+	})
+	if got.State != alert.Firing || got.Summary != "n1 silent" || !got.StartsAt.Equal(hb.Add(6*time.Second)) {
+		t.Fatalf("alert %+v", got)
+	}
+	if len(b.Lanes()) != 2 {
+		t.Fatalf("b owns %v", b.Lanes())
+	}
 }

@@ -197,12 +197,17 @@ func (r *Router) idleClock() {
 		case <-r.runCtx.Done():
 			return
 		case now := <-t.C:
-			if !r.conn.NC.IsConnected() || !r.caughtUp() {
+			if !r.conn.NC.IsConnected() {
 				continue
 			}
-			alerts := r.engine.Advance(now.Add(-tickLag))
-			if r.part != nil {
-				alerts = append(alerts, r.part.advance(now.Add(-tickLag))...)
+			var alerts []*alert.Alert
+			switch {
+			case r.part != nil: // each lane knows whether it is caught up
+				alerts = r.part.advance(now.Add(-tickLag))
+			case r.caughtUp():
+				alerts = r.engine.Advance(now.Add(-tickLag))
+			default:
+				continue
 			}
 			for _, a := range alerts {
 				if !r.publishRetrying(r.runCtx, a, nil) {
