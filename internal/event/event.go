@@ -107,12 +107,10 @@ func DecodeFor(b []byte, cluster, node string) (*Event, error) {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), MaxSize)
 	}
 	var e Event
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&e); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, jsonReason(err))
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: trailing data after the event object", ErrMalformed)
+	if !decodeFast(b, &e) {
+		if err := decodeSlow(b, &e); err != nil {
+			return nil, err
+		}
 	}
 	if e.Cluster == "" {
 		e.Cluster = cluster
@@ -124,6 +122,19 @@ func DecodeFor(b []byte, cluster, node string) (*Event, error) {
 		return nil, err
 	}
 	return &e, nil
+}
+
+// decodeSlow is encoding/json's path: exact semantics and precise errors.
+func decodeSlow(b []byte, e *Event) error {
+	*e = Event{}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(e); err != nil {
+		return fmt.Errorf("%w: %w", ErrMalformed, jsonReason(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: trailing data after the event object", ErrMalformed)
+	}
+	return nil
 }
 
 // jsonReason turns a time parse failure into a message naming the attribute.
