@@ -67,6 +67,7 @@ func NewReport(res *Result, diff *Diff) *Report {
 func (rep *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // subjects like events.> stay readable in CI comments
 	return enc.Encode(rep)
 }
 
