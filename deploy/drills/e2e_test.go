@@ -364,6 +364,16 @@ func TestDrillEndToEnd(t *testing.T) {
 		t.Errorf("second replay changed what receivers were sent: %v, then %v (live Slack, live WeCom, drill Slack, drill WeCom)", counts, again)
 	}
 
+	// The live receivers work: a live event reaches them, so their silence
+	// during the drills meant something.
+	live := []byte(`{"specversion":"1.0","id":"live-e2e-1","source":"t","type":"aftershock.test","time":"2026-01-01T00:00:00Z","cluster":"dev","node":"n1","data":{"message":"live path check"}}`)
+	s.nats(live, "pub", "events.dev.n1.app", "--jetstream", "--quiet", "--no-templates", "--force-stdin")
+	bustest.Eventually(t, "live alert at the live receivers", func() bool {
+		st, _ := slackText(s.liveSlack)
+		wt, _ := wecomText(s.liveWeCom)
+		return strings.Contains(st, "live path check") && strings.Contains(wt, "live path check")
+	})
+
 	// The runbook's listing command.
 	out := s.nats(nil, "sub", "--stream", "ALERTS", "--all", "--raw", "-T", "--wait", "2s", "alerts.drill.>")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
