@@ -8,37 +8,42 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/bus/bustest"
 )
 
-func TestUnpartition(t *testing.T) {
+func TestOrigin(t *testing.T) {
 	tests := []struct {
-		in   string
-		p    int
-		orig string
-		ok   bool
+		header string
+		seq    uint64
+		subj   string
+		ok     bool
 	}{
-		{"part.3.events.prod.node-1.kernel", 3, "events.prod.node-1.kernel", true},
-		{"part.0.drill.events.prod.n.app", 0, "drill.events.prod.n.app", true},
-		{"events.prod.node-1.kernel", 0, "", false},
-		{"part.x.events.a.b.c", 0, "", false},
-		{"part.-1.events.a.b.c", 0, "", false},
-		{"part.3", 0, "", false},
+		{"EVENTS 42 > > events.prod.node-1.kernel 2jtifnYS", 42, "events.prod.node-1.kernel", true},
+		{"EVENTS 7 > > drill.events.c.n.app", 7, "drill.events.c.n.app", true},
+		{"OTHER 42 > > events.prod.node-1.kernel", 0, "", false},
+		{"EVENTS x > > events.prod.node-1.kernel", 0, "", false},
+		{"EVENTS 42", 0, "", false},
+		{"", 0, "", false},
 	}
 	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			p, orig, ok := bus.Unpartition(tt.in)
-			if p != tt.p || orig != tt.orig || ok != tt.ok {
-				t.Fatalf("got %d %q %v, want %d %q %v", p, orig, ok, tt.p, tt.orig, tt.ok)
+		t.Run(tt.header, func(t *testing.T) {
+			h := nats.Header{}
+			h.Set("Nats-Stream-Source", tt.header)
+			seq, subj, ok := bus.Origin(h)
+			if seq != tt.seq || subj != tt.subj || ok != tt.ok {
+				t.Fatalf("got %d %q %v, want %d %q %v", seq, subj, ok, tt.seq, tt.subj, tt.ok)
 			}
 		})
 	}
 }
 
-// TestPartitionedStream: every subject EVENTS stores reaches the
-// partitioned stream exactly once, under the partition of its cluster, with
-// its EVENTS sequence; a cluster's live and drill events share a partition.
+// TestPartitionedStream: every event EVENTS stores reaches the partitioned
+// stream once, with its EVENTS sequence; well-formed live events under
+// the partition of their cluster, drills and malformed subjects as they
+// came.
 func TestPartitionedStream(t *testing.T) {
 	s := bustest.Server(t)
 	c, err := bus.Connect(context.Background(), bus.Options{URL: s.ClientURL()}, bustest.Logger(t))
@@ -65,8 +70,8 @@ func TestPartitionedStream(t *testing.T) {
 	for i := range 12 {
 		subjects = append(subjects, fmt.Sprintf("events.c%d.node-1.kernel", i), fmt.Sprintf("drill.events.c%d.node-1.app", i))
 	}
-	// Malformed subjects are partitioned too, so the router can dead-letter them.
-	subjects = append(subjects, "events.c1", "events.c1.n", "events.c1.n.kernel.extra.more", "drill.events.c2", "drill.events.c2.n.x.y")
+	asIs := []string{"events.c1", "events.c1.n", "events.c1.n.kernel.extra.more", "drill.events.c2", "drill.events.c2.n.x.y"}
+	subjects = append(subjects, asIs...)
 	for _, subj := range subjects {
 		if _, err := c.JS.Publish(ctx, subj, []byte(`{}`)); err != nil {
 			t.Fatalf("publish %s: %v", subj, err)
@@ -81,33 +86,38 @@ func TestPartitionedStream(t *testing.T) {
 		return err == nil && info.State.Msgs == uint64(len(subjects))
 	})
 	partOf := map[string]int{} // cluster -> partition
-	seen := map[string]bool{}
 	used := map[int]bool{}
 	for seq := uint64(1); seq <= uint64(len(subjects)); seq++ {
 		m, err := st.GetMsg(ctx, seq)
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, orig, ok := bus.Unpartition(m.Subject)
-		if !ok || p >= 4 {
-			t.Fatalf("%s: not a partitioned subject", m.Subject)
+		src, published, ok := bus.Origin(m.Header)
+		if !ok || published != subjects[src-1] {
+			t.Fatalf("%s: origin %d %q (%v) in %q", m.Subject, src, published, ok, m.Header)
+		}
+		orig := subjects[src-1]
+		tok := strings.Split(orig, ".")
+		if !(tok[0] == "events" && len(tok) == 4) {
+			if m.Subject != orig {
+				t.Fatalf("%s should be stored as it came, is %s", orig, m.Subject)
+			}
+			continue
+		}
+		var p int
+		var cluster, class string
+		if n, err := fmt.Sscanf(strings.ReplaceAll(m.Subject, ".", " "), "part %d events %s %s", &p, &cluster, &class); n != 3 || err != nil ||
+			cluster != tok[1] || class != tok[3] || p >= 4 || m.Subject != fmt.Sprintf("part.%d.events.%s.%s", p, cluster, class) {
+			t.Fatalf("%s stored as %s", orig, m.Subject)
 		}
 		used[p] = true
-		if seen[orig] {
-			t.Fatalf("%s sourced twice", orig)
-		}
-		seen[orig] = true
-		if src, ok := bus.SourceSeq(m.Header); !ok || subjects[src-1] != orig {
-			t.Fatalf("%s: source seq %d (%v) does not name it", m.Subject, src, ok)
-		}
-		cluster, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(orig, "drill."), "events."), ".")
 		if prev, ok := partOf[cluster]; ok && prev != p {
 			t.Fatalf("cluster %s in partitions %d and %d", cluster, prev, p)
 		}
 		partOf[cluster] = p
 	}
-	if len(used) < 2 {
-		t.Fatalf("12 clusters all in partitions %v", used)
+	if len(used) < 2 || len(partOf) != 12 {
+		t.Fatalf("12 clusters in partitions %v", used)
 	}
 	start, caught, err = bus.PartitionStart(ctx, c.JS)
 	if err != nil || start != uint64(len(subjects))+1 || !caught {

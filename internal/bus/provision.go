@@ -169,7 +169,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 		return "", err
 	}
 	have := s.CachedInfo().Config
-	if !sourcesMatch(have.Sources, want.Sources) {
+	if !partitioningMatches(have, want) {
 		return "", fmt.Errorf("%w: %s is %q; remove it and its consumers first (docs/deploy.md)", ErrPartitionCount, want.Name, have.Description)
 	}
 	if streamMatches(have, want) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,12 +29,15 @@ const pinGroup = "router"
 // clusters). Its durable consumer pins one client, so even while two
 // routers disagree about who owns it, only one receives its events.
 type lane struct {
-	name    string
-	stream  string
-	prefix  string // partition subject prefix; "" on EVENTS
-	durable string
-	r       *Router
-	log     *slog.Logger
+	name string
+	// src is where its events are stored, as a rebuild reads them.
+	src replaySource
+	// fixedFilters are its consumer's filters; nil for the fleet lane,
+	// whose follow its rules.
+	fixedFilters []string
+	durable      string
+	r            *Router
+	log          *slog.Logger
 
 	mu     sync.Mutex // one event, rebuild or clock tick at a time
 	engine *correlate.Engine
@@ -83,31 +85,31 @@ func (l *lane) consumerConfig(filters []string, start uint64) jetstream.Consumer
 // after what the stream holds now, or updates its settings that may change.
 func (l *lane) ensureConsumer(ctx context.Context, filters []string) (jetstream.Consumer, error) {
 	js := l.r.conn.JS
-	cons, err := js.Consumer(ctx, l.stream, l.durable)
+	cons, err := js.Consumer(ctx, l.src.stream, l.durable)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		start, err := l.start(ctx)
 		if err != nil {
 			return nil, err
 		}
-		cons, err = js.CreateConsumer(ctx, l.stream, l.consumerConfig(filters, start))
+		cons, err = js.CreateConsumer(ctx, l.src.stream, l.consumerConfig(filters, start))
 		if errors.Is(err, jetstream.ErrConsumerExists) { // another router was first
-			cons, err = js.Consumer(ctx, l.stream, l.durable)
+			cons, err = js.Consumer(ctx, l.src.stream, l.durable)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("consumer %s on %s: %w", l.durable, l.stream, err)
+			return nil, fmt.Errorf("consumer %s on %s: %w", l.durable, l.src.stream, err)
 		}
 		return cons, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("consumer %s on %s: %w", l.durable, l.stream, err)
+		return nil, fmt.Errorf("consumer %s on %s: %w", l.durable, l.src.stream, err)
 	}
 	have := cons.CachedInfo().Config
 	want := l.consumerConfig(filters, have.OptStartSeq)
 	want.DeliverPolicy, want.OptStartTime = have.DeliverPolicy, have.OptStartTime
 	if have.AckWait != want.AckWait || have.PinnedTTL != want.PinnedTTL ||
 		have.FilterSubject != want.FilterSubject || !slices.Equal(have.FilterSubjects, want.FilterSubjects) {
-		if cons, err = js.UpdateConsumer(ctx, l.stream, want); err != nil {
-			return nil, fmt.Errorf("update consumer %s on %s: %w", l.durable, l.stream, err)
+		if cons, err = js.UpdateConsumer(ctx, l.src.stream, want); err != nil {
+			return nil, fmt.Errorf("update consumer %s on %s: %w", l.durable, l.src.stream, err)
 		}
 	}
 	return cons, nil
@@ -116,7 +118,7 @@ func (l *lane) ensureConsumer(ctx context.Context, filters []string) (jetstream.
 // start is where a new consumer begins: after the events already stored,
 // which a rebuild replays silently (see bus.PartitionStart).
 func (l *lane) start(ctx context.Context) (uint64, error) {
-	if l.stream == bus.StreamPartitioned {
+	if l.src.stream == bus.StreamPartitioned {
 		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		start, caught, err := bus.PartitionStart(wctx, l.r.conn.JS)
@@ -125,9 +127,9 @@ func (l *lane) start(ctx context.Context) (uint64, error) {
 		}
 		return start, err
 	}
-	st, err := l.r.conn.JS.Stream(ctx, l.stream)
+	st, err := l.r.conn.JS.Stream(ctx, l.src.stream)
 	if err != nil {
-		return 0, fmt.Errorf("stream %s: %w", l.stream, err)
+		return 0, fmt.Errorf("stream %s: %w", l.src.stream, err)
 	}
 	return st.CachedInfo().State.LastSeq + 1, nil
 }
@@ -143,6 +145,9 @@ func (l *lane) acquire(ctx context.Context, filters []string) error {
 	l.mu.Lock()
 	err = l.rebuild(ctx, "acquire", nil)
 	from := l.lastSeq + 1
+	if err != nil {
+		l.engine = nil
+	}
 	l.mu.Unlock()
 	if err != nil {
 		return err
@@ -155,6 +160,9 @@ func (l *lane) acquire(ctx context.Context, filters []string) error {
 			l.log.Debug("consume", "err", err)
 		}))
 	if err != nil {
+		l.mu.Lock()
+		l.engine, l.nextDseq, l.lastSeq = nil, 0, 0 // not ours: no idle clock on it
+		l.mu.Unlock()
 		return fmt.Errorf("consume %s: %w", l.durable, err)
 	}
 	l.cc, l.filters = cc, filters
@@ -179,7 +187,7 @@ func (l *lane) release() {
 	l.owned.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if st, err := l.r.conn.JS.Stream(ctx, l.stream); err == nil {
+	if st, err := l.r.conn.JS.Stream(ctx, l.src.stream); err == nil {
 		if err := st.UnpinConsumer(ctx, l.durable, pinGroup); err != nil {
 			l.log.Debug("unpin", "err", err)
 		}
@@ -200,7 +208,7 @@ func (l *lane) rebuild(ctx context.Context, reason string, inflight jetstream.Ms
 		stop := keepInProgress(inflight, l.r.opts.AckWait/3)
 		defer stop()
 	}
-	cons, err := l.r.conn.JS.Consumer(ctx, l.stream, l.durable)
+	cons, err := l.r.conn.JS.Consumer(ctx, l.src.stream, l.durable)
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", l.name, err)
 	}
@@ -211,7 +219,9 @@ func (l *lane) rebuild(ctx context.Context, reason string, inflight jetstream.Ms
 	set := l.r.part.setFor(l)
 	l.engine = correlate.New(set, l.log.With("component", "engine"), correlate.Options{})
 	acked, delivered := info.AckFloor.Stream, info.Delivered.Stream
-	n, phases, err := l.r.replay(ctx, replaySource{stream: l.stream, prefix: l.prefix, engine: l.engine}, begin, acked, delivered)
+	src := l.src
+	src.engine = l.engine
+	n, phases, err := l.r.replay(ctx, src, begin, acked, delivered)
 	if err != nil {
 		l.nextDseq = 0
 		return err
@@ -277,10 +287,7 @@ func (l *lane) handle(msg jetstream.Msg) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.opts.AckWait)
 	defer cancel()
-	subject, seq := strings.TrimPrefix(msg.Subject(), l.prefix), md.Sequence.Stream
-	if l.prefix != "" {
-		seq, _ = bus.SourceSeq(msg.Headers())
-	}
+	subject, seq := l.src.published(msg, md)
 	drill, err := event.IsDrill(subject)
 	var ev *event.Event
 	if err == nil {

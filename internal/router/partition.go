@@ -22,8 +22,13 @@ import (
 	"github.com/aftershock/aftershock/internal/rule"
 )
 
-// fleetLane names the lane of rules that group across clusters.
-const fleetLane = "fleet"
+// Lanes besides the partitions: the fleet lane evaluates the rules that
+// group across clusters, the drills lane every drill (and dead-letters
+// malformed subjects, which are not partitioned).
+const (
+	fleetLane  = "fleet"
+	drillsLane = "drills"
+)
 
 // partitioner runs a partitioned router (Options.Partitions > 0): it keeps
 // this router's heartbeat key in ROUTERS, divides the lanes among the
@@ -103,7 +108,7 @@ func fleetFilters(fleet *rule.Set) []string {
 		return nil
 	}
 	if all {
-		return []string{event.LivePrefix + ".>", event.DrillPrefix + ".>"}
+		return []string{} // everything EVENTS holds: no filter is the cheapest
 	}
 	var out []string
 	for _, cl := range slices.Sorted(maps.Keys(classes)) {
@@ -140,9 +145,18 @@ func (r *Router) newPartitioner(ctx context.Context, set *rule.Set) (*partitione
 	}, []string{"lane"})
 	r.ops.Registry.MustRegister(p.owned, p.rebuilds, p.events)
 	for i := range r.opts.Partitions {
-		p.lanes = append(p.lanes, p.newLane("p"+strconv.Itoa(i), bus.StreamPartitioned, bus.PartitionPrefix(i)))
+		p.lanes = append(p.lanes, p.newLane("p"+strconv.Itoa(i), []string{bus.PartitionSubjects(i)}, replaySource{
+			stream: bus.StreamPartitioned, sourced: true,
+			patterns: []string{fmt.Sprintf("%s.%d.%s.*.%%s", bus.PartitionToken, i, event.LivePrefix)},
+		}))
 	}
-	p.lanes = append(p.lanes, p.newLane(fleetLane, bus.StreamEvents, ""))
+	fleetSrc := eventsSource(nil)
+	fleetSrc.sparse = true
+	p.lanes = append(p.lanes,
+		p.newLane(drillsLane, []string{event.DrillPrefix + ".>", event.LivePrefix + ".>"}, replaySource{
+			stream: bus.StreamPartitioned, sourced: true, patterns: []string{event.DrillPrefix + ".*.*.%s"},
+		}),
+		p.newLane(fleetLane, nil, fleetSrc))
 	if err := p.beat(ctx); err != nil {
 		return nil, fmt.Errorf("router heartbeat in %s: %w", bus.BucketRouters, err)
 	}
@@ -166,9 +180,9 @@ func (p *partitioner) run() {
 	p.log.Info("partitioned routing", "partitions", p.r.opts.Partitions, "fleet_rules", len(p.fleet.Rules))
 }
 
-func (p *partitioner) newLane(name, stream, prefix string) *lane {
+func (p *partitioner) newLane(name string, filters []string, src replaySource) *lane {
 	return &lane{
-		name: name, stream: stream, prefix: prefix,
+		name: name, src: src, fixedFilters: filters,
 		durable: p.r.opts.Consumer + "-" + name,
 		r:       p.r, log: p.log.With("lane", name),
 	}
@@ -290,7 +304,7 @@ func (p *partitioner) assignOnce(ctx context.Context) error {
 		if owner[l.name] != p.r.opts.RouterID || l.cc != nil || ctx.Err() != nil {
 			continue
 		}
-		lf := []string{l.prefix + ">"}
+		lf := l.fixedFilters
 		if l.name == fleetLane {
 			lf = filters
 		}

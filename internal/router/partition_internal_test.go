@@ -19,7 +19,7 @@ import (
 )
 
 func TestAssignLanes(t *testing.T) {
-	lanes := []string{"p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", fleetLane}
+	lanes := []string{"p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", drillsLane, fleetLane}
 	tests := []struct {
 		name    string
 		members []string
@@ -256,7 +256,7 @@ func TestTakeOverJudgesSilence(t *testing.T) {
 	a := start("a")
 	closeA := sync.OnceFunc(a.Close)
 	t.Cleanup(closeA)
-	bustest.Eventually(t, "a to own both partitions", func() bool { return len(a.Lanes()) == 2 })
+	bustest.Eventually(t, "a to own both partitions and the drills", func() bool { return len(a.Lanes()) == 3 })
 	hb := time.Now().UTC()
 	body := fmt.Sprintf(`{"specversion":"1.0","id":"hb-1","source":"test","type":"node.heartbeat","time":%q,"cluster":"dev","node":"n1","data":{"boot_id":"b","uptime_seconds":5}}`, hb.Format(time.RFC3339Nano))
 	if _, err := a.conn.JS.PublishMsg(context.Background(), &nats.Msg{Subject: "events.dev.n1.heartbeat", Data: []byte(body)}); err != nil {
@@ -286,7 +286,7 @@ func TestTakeOverJudgesSilence(t *testing.T) {
 	if got.State != alert.Firing || got.Summary != "n1 silent" || !got.StartsAt.Equal(hb.Add(6*time.Second)) {
 		t.Fatalf("alert %+v", got)
 	}
-	if len(b.Lanes()) != 2 {
+	if len(b.Lanes()) != 3 {
 		t.Fatalf("b owns %v", b.Lanes())
 	}
 }

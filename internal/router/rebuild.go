@@ -101,33 +101,63 @@ func rebuildPlan(set *rule.Set, now time.Time, latestHorizon time.Duration) []re
 	return plan
 }
 
-// filters are the server-side subject filters of a phase, under prefix
-// (a partition's). Only the long phases use them (days of heartbeats are
-// what they skip): filtering every message by many wildcard subjects costs
-// the server more than reading them, so the shortest phase reads
-// everything (of the partition) and skips what it does not need (wants)
-// itself.
-func (p rebuildPhase) filters(prefix string) []string {
-	if p.all || p.last {
-		if prefix != "" {
-			return []string{prefix + ">"}
-		}
-		return nil
-	}
+// filters are the server-side subject filters of a phase over src. Only
+// the long phases use them (days of heartbeats are what they skip):
+// filtering every message by many wildcard subjects costs the server more
+// than reading them, so the shortest phase reads everything (of src's
+// subjects) and skips what it does not need (wants) itself, unless src is
+// sparse.
+func (p rebuildPhase) filters(src replaySource) []string {
 	var out []string
+	if p.all || p.last && !src.sparse {
+		if src.whole {
+			return nil
+		}
+		for _, pat := range src.patterns {
+			out = append(out, fmt.Sprintf(pat, ">"))
+		}
+		return out
+	}
 	for _, cl := range p.classes {
-		out = append(out, prefix+event.LivePrefix+".*.*."+string(cl), prefix+event.DrillPrefix+".*.*."+string(cl))
+		for _, pat := range src.patterns {
+			out = append(out, fmt.Sprintf(pat, cl))
+		}
 	}
 	return out
 }
 
 // replaySource is where a rebuild reads events back from, and the engine
-// it feeds: EVENTS for the single consumer, one partition of
-// EVENTS_PARTITIONED (subjects under prefix) for a partitioned router.
+// it feeds: EVENTS for the single consumer, a lane's share of
+// EVENTS_PARTITIONED or EVENTS for a partitioned router.
 type replaySource struct {
 	stream string
-	prefix string
-	engine *correlate.Engine
+	// patterns are the stored subjects with %s for the class
+	// (events.*.*.%s, part.3.events.*.%s); whole means they are all the
+	// stream holds, so reading every class needs no filter.
+	patterns []string
+	whole    bool
+	// sparse: the classes read are few among many (the fleet lane), so
+	// filtering beats reading everything even in the last phase.
+	sparse bool
+	// sourced: the stored subject is not the published one, which (with
+	// the EVENTS sequence) is in the sourcing header.
+	sourced bool
+	engine  *correlate.Engine
+}
+
+// eventsSource is all of EVENTS.
+func eventsSource(e *correlate.Engine) replaySource {
+	return replaySource{stream: bus.StreamEvents, patterns: []string{event.LivePrefix + ".*.*.%s", event.DrillPrefix + ".*.*.%s"}, whole: true, engine: e}
+}
+
+// published is the subject msg was published on and its EVENTS sequence.
+func (src replaySource) published(msg jetstream.Msg, md *jetstream.MsgMetadata) (string, uint64) {
+	if src.sourced {
+		if seq, subj, ok := bus.Origin(msg.Headers()); ok {
+			return subj, seq
+		}
+	}
+	return msg.Subject(), md.Sequence.Stream
 }
 
 // rebuild reads EVENTS back through ordered consumers (which leave the
@@ -154,7 +184,7 @@ func (r *Router) rebuild(ctx context.Context) error {
 	if delivered == 0 {
 		return nil
 	}
-	n, phases, err := r.replay(ctx, replaySource{stream: bus.StreamEvents, engine: r.engine}, start, acked, delivered)
+	n, phases, err := r.replay(ctx, eventsSource(r.engine), start, acked, delivered)
 	if err != nil {
 		return err
 	}
@@ -193,7 +223,7 @@ func (r *Router) replay(ctx context.Context, src replaySource, now time.Time, ac
 // the engine: silently, or for real (live) when their alerts may never
 // have been published.
 func (r *Router) replayPhase(ctx context.Context, src replaySource, p rebuildPhase, through uint64, live bool) (int, error) {
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: p.filters(src.prefix)}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: p.filters(src)}
 	if p.fromSeq > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, p.fromSeq
 	} else {
@@ -241,7 +271,7 @@ func (r *Router) replayPhase(ctx context.Context, src replaySource, p rebuildPha
 // replayOne feeds one stored event to the engine; live means its alerts
 // may not have been published yet.
 func (r *Router) replayOne(ctx context.Context, src replaySource, msg jetstream.Msg, md *jetstream.MsgMetadata, live bool) {
-	subject := strings.TrimPrefix(msg.Subject(), src.prefix)
+	subject, _ := src.published(msg, md)
 	drill, err := event.IsDrill(subject)
 	if err != nil {
 		return
