@@ -290,3 +290,89 @@ func TestTakeOverJudgesSilence(t *testing.T) {
 		t.Fatalf("b owns %v", b.Lanes())
 	}
 }
+
+// TestPartitionedReload: a reload that adds a rule grouping across
+// clusters brings the fleet lane up (and removing it takes it down); a set
+// the partitioned mode cannot run is refused and the old one keeps running.
+func TestPartitionedReload(t *testing.T) {
+	s := bustest.Server(t)
+	perCluster := `rules:
+  - name: ooms
+    severity: warning
+    match: event.type == "kernel.oom"
+    group_by: [event.cluster]
+    window: 10m
+    condition: window.events() >= 2
+    summary: x
+`
+	dir := writeRules(t, perCluster)
+	r, err := Start(context.Background(), Options{
+		NATS: bus.Options{URL: s.ClientURL()}, RulesDir: dir, HTTPAddr: "127.0.0.1:0",
+		Console: &strings.Builder{}, StateDir: t.TempDir(), NoRulesWatch: true,
+		Partitions: 2, RouterID: "solo", MemberTTL: 3 * time.Second,
+	}, bustest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	lanes := func() string { return strings.Join(r.Lanes(), ",") }
+	bustest.Eventually(t, "partitions and drills owned", func() bool { return lanes() == "p0,p1,drills" })
+
+	fleet := perCluster + `  - name: bad-kernels
+    severity: warning
+    match: event.type == "node.reboot"
+    group_by: [{kernel: event.data.previous_kernel}]
+    window: 1h
+    condition: window.events() >= 3
+    summary: x
+`
+	write := func(yaml string) {
+		if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(fleet)
+	if err := r.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, "the fleet lane", func() bool { return lanes() == "p0,p1,drills,fleet" })
+	c, err := r.conn.JS.Consumer(context.Background(), bus.StreamEvents, "router-fleet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.CachedInfo().Config.FilterSubjects; !slices.Equal(got, []string{"events.*.*.reboot", "drill.events.*.*.reboot"}) {
+		t.Fatalf("fleet consumer filters %v", got)
+	}
+
+	// Its rules now read another class: the consumer follows.
+	write(strings.NewReplacer(`"node.reboot"`, `"kernel.panic"`, "event.data.previous_kernel", "event.data.kernel_release").Replace(fleet))
+	if err := r.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, "the fleet consumer on kernel events", func() bool {
+		info, err := c.Info(context.Background())
+		return err == nil && slices.Equal(info.Config.FilterSubjects, []string{"events.*.*.kernel", "drill.events.*.*.kernel"}) &&
+			lanes() == "p0,p1,drills,fleet"
+	})
+
+	write(fleet + `  - name: crashes-everywhere
+    severity: critical
+    match: event.type == "aftershock.alert"
+    group_by: [{rule: event.data.rule}]
+    window: 1h
+    condition: window.events() >= 3
+    summary: x
+`)
+	if err := r.Reload(context.Background()); err == nil || !strings.Contains(err.Error(), "crashes-everywhere") {
+		t.Fatalf("reload of a set partitions cannot run: %v", err)
+	}
+	if n := len(r.engine.Set().Rules); n != 2 {
+		t.Fatalf("%d rules running after a refused reload, want the previous 2", n)
+	}
+
+	write(perCluster)
+	if err := r.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, "the fleet lane released", func() bool { return lanes() == "p0,p1,drills" })
+}
