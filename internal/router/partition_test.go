@@ -312,6 +312,15 @@ func TestPartitionedRoutersSurviveServerAndRouterLoss(t *testing.T) {
 	t.Cleanup(b.Close)
 	lanesSplit(t, partitions+1, a, b) // + the drills lane
 	t.Logf("split: a %v, b %v", a.Lanes(), b.Lanes())
+	for _, name := range []string{bus.StreamPartitioned, "KV_" + bus.BucketRouters} {
+		st, err := a.Conn().JS.Stream(context.Background(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := st.CachedInfo().Config.Replicas; n != 3 {
+			t.Fatalf("%s has %d replicas on a 3-server cluster", name, n)
+		}
+	}
 
 	pub, err := bus.Connect(context.Background(), bus.Options{URL: url, Name: "publisher"}, bustest.Logger(t))
 	if err != nil {
