@@ -1,11 +1,9 @@
 package kernel
 
 import (
-	"bytes"
 	_ "embed"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"regexp"
@@ -14,9 +12,8 @@ import (
 	"strings"
 	"sync"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/aftershock/aftershock/internal/event"
+	"github.com/aftershock/aftershock/internal/yamlfile"
 )
 
 //go:embed signatures.yaml
@@ -190,23 +187,18 @@ type packFile struct {
 // file:line, all of them at once.
 func ParsePack(file string, b []byte) (*Pack, error) {
 	var f packFile
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, yamlError(file, err)
+	root, probs := yamlfile.Decode(file, b, &f)
+	if len(probs) > 0 {
+		return nil, probs
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(b, &root); err != nil {
-		return nil, yamlError(file, err)
-	}
-	lines := itemLines(&root)
+	items := yamlfile.Items(root, "signatures")
 	p := &Pack{}
 	var errs []error
 	seen := map[string]string{}
 	for i, s := range f.Signatures {
 		pos := fmt.Sprintf("%s:%d", file, 1)
-		if i < len(lines) {
-			pos = fmt.Sprintf("%s:%d", file, lines[i])
+		if i < len(items) {
+			pos = fmt.Sprintf("%s:%d", file, items[i].Line)
 		}
 		if prev, ok := seen[s.Name]; ok && s.Name != "" {
 			errs = append(errs, fmt.Errorf("%s: signature %q: duplicate name (first at %s)", pos, s.Name, prev))
@@ -331,42 +323,4 @@ func requiredLiteral(expr string) string {
 		}
 	}
 	return best
-}
-
-var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-
-func yamlError(file string, err error) error {
-	msgs := []string{err.Error()}
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	}
-	var errs []error
-	for _, m := range msgs {
-		m = strings.TrimPrefix(m, "yaml: ")
-		if sm := yamlLine.FindStringSubmatch(m); sm != nil {
-			errs = append(errs, fmt.Errorf("%s:%s: %s", file, sm[1], sm[2]))
-			continue
-		}
-		errs = append(errs, fmt.Errorf("%s:1: %s", file, m))
-	}
-	return errors.Join(errs...)
-}
-
-// itemLines returns the line of each item of the top-level signatures list.
-func itemLines(root *yaml.Node) []int {
-	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
-		return nil
-	}
-	m := root.Content[0]
-	for k := 0; k+1 < len(m.Content); k += 2 {
-		if m.Content[k].Value == "signatures" {
-			var out []int
-			for _, it := range m.Content[k+1].Content {
-				out = append(out, it.Line)
-			}
-			return out
-		}
-	}
-	return nil
 }

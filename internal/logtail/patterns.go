@@ -11,9 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/aftershock/aftershock/internal/event"
+	"github.com/aftershock/aftershock/internal/yamlfile"
 )
 
 //go:embed patterns.yaml
@@ -62,15 +61,11 @@ func LoadPatterns(path string) ([]Pattern, error) {
 // every regex; each problem names the file, line and pattern.
 func ParsePatterns(name string, b []byte) ([]Pattern, error) {
 	var pf patternFile
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&pf); err != nil {
+	doc, err := yamlfile.Strict(b, &pf)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	// Lines of each pattern, for the messages below.
-	var doc yaml.Node
-	_ = yaml.Unmarshal(b, &doc)
-	lines := patternLines(&doc)
+	items := yamlfile.Items(doc, "patterns") // each pattern's line, for the messages below
 	if len(pf.Patterns) == 0 {
 		return nil, fmt.Errorf("%s: no patterns", name)
 	}
@@ -79,8 +74,8 @@ func ParsePatterns(name string, b []byte) ([]Pattern, error) {
 	seen := map[string]bool{}
 	for i, sp := range pf.Patterns {
 		where := fmt.Sprintf("%s: pattern %d", name, i+1)
-		if i < len(lines) {
-			where = fmt.Sprintf("%s:%d: pattern %q", name, lines[i], sp.Name)
+		if i < len(items) {
+			where = fmt.Sprintf("%s:%d: pattern %q", name, items[i].Line, sp.Name)
 		}
 		if sp.Name == "" {
 			errs = append(errs, fmt.Errorf("%s: name is required", where))
@@ -118,23 +113,6 @@ func ParsePatterns(name string, b []byte) ([]Pattern, error) {
 		return nil, err
 	}
 	return out, nil
-}
-
-func patternLines(doc *yaml.Node) []int {
-	if len(doc.Content) == 0 {
-		return nil
-	}
-	root := doc.Content[0]
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		if root.Content[i].Value == "patterns" {
-			var out []int
-			for _, n := range root.Content[i+1].Content {
-				out = append(out, n.Line)
-			}
-			return out
-		}
-	}
-	return nil
 }
 
 // match returns the named groups of the first pattern matching line.

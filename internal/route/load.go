@@ -1,17 +1,15 @@
 package route
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/aftershock/aftershock/internal/yamlfile"
 )
 
 // FileName is the routing file's name inside the rules directory
@@ -19,23 +17,10 @@ import (
 const FileName = "routing.yaml"
 
 // Problem is one error located in the routing file.
-type Problem struct {
-	Pos string // file:line
-	Msg string
-}
-
-func (p Problem) Error() string { return p.Pos + ": " + p.Msg }
+type Problem = yamlfile.Problem
 
 // Problems lists every problem of a load, so an author sees all at once.
-type Problems []Problem
-
-func (ps Problems) Error() string {
-	lines := make([]string, len(ps))
-	for i, p := range ps {
-		lines[i] = p.Error()
-	}
-	return strings.Join(lines, "\n")
-}
+type Problems = yamlfile.Problems
 
 // Path returns the routing file of a rules directory, or "" when it has none.
 func Path(dir string) (string, error) {
@@ -99,42 +84,19 @@ receivers:
 	return r
 }
 
-var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-
 // Parse decodes and checks one routing file.
 func Parse(file string, b []byte) (*Routing, Problems) {
 	var f File
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, yamlProblems(file, err)
+	root, probs := yamlfile.Decode(file, b, &f)
+	if len(probs) > 0 {
+		return nil, probs
 	}
-	var root yaml.Node
-	_ = yaml.Unmarshal(b, &root) // decoded once already: cannot fail
-	c := &checker{file: file, root: &root}
+	c := &checker{file: file, root: root}
 	r := c.compile(&f)
 	if len(c.probs) > 0 {
 		return nil, c.probs
 	}
 	return r, nil
-}
-
-func yamlProblems(file string, err error) Problems {
-	var te *yaml.TypeError
-	msgs := []string{err.Error()}
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	}
-	var ps Problems
-	for _, m := range msgs {
-		m = strings.TrimPrefix(m, "yaml: ")
-		if sm := yamlLine.FindStringSubmatch(m); sm != nil {
-			ps = append(ps, Problem{file + ":" + sm[1], sm[2]})
-			continue
-		}
-		ps = append(ps, Problem{file + ":1", m})
-	}
-	return ps
 }
 
 // checker collects problems, locating each by its path in the YAML tree.

@@ -135,7 +135,7 @@ type compiler struct {
 }
 
 func (k *compiler) bad(key, format string, args ...any) {
-	k.probs = append(k.probs, Problem{k.r.Source.At(key), fmt.Sprintf("rule %q: ", k.r.Name) + fmt.Sprintf(format, args...)})
+	k.probs = append(k.probs, Problem{Pos: k.r.Source.At(key), Msg: fmt.Sprintf("rule %q: ", k.r.Name) + fmt.Sprintf(format, args...)})
 }
 
 // expr compiles one expression under key in the event or window scope.
@@ -149,8 +149,8 @@ func (k *compiler) expr(key, text string, windowScope bool, want *cel.Type) (*ce
 	if iss.Err() != nil {
 		for _, ce := range iss.Errors() {
 			k.probs = append(k.probs, Problem{
-				k.r.Source.AtExprLine(key, ce.Location.Line()),
-				fmt.Sprintf("rule %q: %s: %s (column %d)", k.r.Name, key, ce.Message, ce.Location.Column()+1),
+				Pos: k.r.Source.AtExprLine(key, ce.Location.Line()),
+				Msg: fmt.Sprintf("rule %q: %s: %s (column %d)", k.r.Name, key, ce.Message, ce.Location.Column()+1),
 			})
 		}
 		return nil, nil
@@ -162,7 +162,7 @@ func (k *compiler) expr(key, text string, windowScope bool, want *cel.Type) (*ce
 	r := analyze(a, k.types, k.pack.Tables)
 	for _, p := range r.probs {
 		loc := a.NativeRep().SourceInfo().GetStartLocation(p.id)
-		k.probs = append(k.probs, Problem{k.r.Source.AtExprLine(key, loc.Line()), fmt.Sprintf("rule %q: %s: %s", k.r.Name, key, p.msg)})
+		k.probs = append(k.probs, Problem{Pos: k.r.Source.AtExprLine(key, loc.Line()), Msg: fmt.Sprintf("rule %q: %s: %s", k.r.Name, key, p.msg)})
 	}
 	k.refs = append(k.refs, r)
 	limit := k.opts.CostLimit

@@ -4,40 +4,26 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/aftershock/aftershock/internal/yamlfile"
 )
 
 // Problem is one error located in a rule file.
-type Problem struct {
-	Pos string // file:line
-	Msg string
-}
-
-func (p Problem) Error() string { return p.Pos + ": " + p.Msg }
+type Problem = yamlfile.Problem
 
 // Problems collects every problem of a load so an author sees all at once.
-type Problems []Problem
-
-func (ps Problems) Error() string {
-	lines := make([]string, len(ps))
-	for i, p := range ps {
-		lines[i] = p.Error()
-	}
-	return strings.Join(lines, "\n")
-}
+type Problems = yamlfile.Problems
 
 // IsRuleFile reports whether a path holds rules (not tests or routing).
 func IsRuleFile(path string) bool {
@@ -79,7 +65,7 @@ func ReadDir(dir string) (*Pack, Problems, error) {
 		pack.Rules = append(pack.Rules, file.Rules...)
 		for _, name := range slices.Sorted(maps.Keys(file.Tables)) {
 			if prev, ok := tableAt[name]; ok {
-				probs = append(probs, Problem{f + ":1", fmt.Sprintf("duplicate table %q (first in %s)", name, prev)})
+				probs = append(probs, Problem{Pos: f + ":1", Msg: fmt.Sprintf("duplicate table %q (first in %s)", name, prev)})
 				continue
 			}
 			tableAt[name] = f
@@ -89,7 +75,7 @@ func ReadDir(dir string) (*Pack, Problems, error) {
 	seen := map[string]string{}
 	for _, r := range pack.Rules {
 		if prev, ok := seen[r.Name]; ok && r.Name != "" {
-			probs = append(probs, Problem{r.Source.At("name"), fmt.Sprintf("duplicate rule name %q (first at %s)", r.Name, prev)})
+			probs = append(probs, Problem{Pos: r.Source.At("name"), Msg: fmt.Sprintf("duplicate rule name %q (first at %s)", r.Name, prev)})
 			continue
 		}
 		seen[r.Name] = r.Source.At("name")
@@ -120,25 +106,15 @@ func RuleFiles(dir string) ([]string, error) {
 	return files, nil
 }
 
-var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-
 // Parse decodes one rule file. Decoding is strict; every problem carries
 // file:line.
 func Parse(file string, b []byte) (*File, Problems) {
 	var f File
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		if errors.Is(err, io.EOF) { // an empty file holds no rules
-			return &f, nil
-		}
-		return nil, yamlProblems(file, err)
+	root, probs := yamlfile.Decode(file, b, &f)
+	if len(probs) > 0 {
+		return nil, probs
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(b, &root); err != nil {
-		return nil, yamlProblems(file, err)
-	}
-	items := ruleNodes(&root)
+	items := yamlfile.Items(root, "rules")
 	for i := range f.Rules {
 		src := Source{File: file, Line: 1, Keys: map[string]int{}, Values: map[string]int{}}
 		if i < len(items) {
@@ -168,37 +144,6 @@ func valueLine(n *yaml.Node) int {
 		return n.Line + 1
 	}
 	return n.Line
-}
-
-func yamlProblems(file string, err error) Problems {
-	var te *yaml.TypeError
-	msgs := []string{err.Error()}
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	}
-	var ps Problems
-	for _, m := range msgs {
-		m = strings.TrimPrefix(m, "yaml: ")
-		if sm := yamlLine.FindStringSubmatch(m); sm != nil {
-			ps = append(ps, Problem{file + ":" + sm[1], sm[2]})
-			continue
-		}
-		ps = append(ps, Problem{file + ":1", m})
-	}
-	return ps
-}
-
-func ruleNodes(root *yaml.Node) []*yaml.Node {
-	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
-		return nil
-	}
-	m := root.Content[0]
-	for k := 0; k+1 < len(m.Content); k += 2 {
-		if m.Content[k].Value == "rules" && m.Content[k+1].Kind == yaml.SequenceNode {
-			return m.Content[k+1].Content
-		}
-	}
-	return nil
 }
 
 // Version identifies the rules: the git commit of dir when it is a clean

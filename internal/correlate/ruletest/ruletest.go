@@ -7,16 +7,12 @@
 package ruletest
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -27,6 +23,7 @@ import (
 	"github.com/aftershock/aftershock/internal/correlate"
 	"github.com/aftershock/aftershock/internal/event"
 	"github.com/aftershock/aftershock/internal/rule"
+	"github.com/aftershock/aftershock/internal/yamlfile"
 )
 
 // File is one test file.
@@ -165,15 +162,11 @@ func Files(dir string) ([]string, error) {
 // Parse reads one test file strictly.
 func Parse(path string, b []byte) (*File, error) {
 	var f File
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, yamlErr(path, err)
+	root, probs := yamlfile.Decode(path, b, &f)
+	if len(probs) > 0 {
+		return nil, probs
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(b, &root); err == nil {
-		locate(&f, &root)
-	}
+	locate(&f, root)
 	if f.Start.IsZero() {
 		f.Start = DefaultStart
 	}
@@ -205,63 +198,24 @@ func Parse(path string, b []byte) (*File, error) {
 	return &f, nil
 }
 
-var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-
-// yamlErr formats YAML errors as file:line: message, one per line.
-func yamlErr(path string, err error) error {
-	msgs := []string{err.Error()}
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	}
-	for i, m := range msgs {
-		if sm := yamlLine.FindStringSubmatch(strings.TrimPrefix(m, "yaml: ")); sm != nil {
-			msgs[i] = path + ":" + sm[1] + ": " + sm[2]
-		} else {
-			msgs[i] = path + ": " + m
-		}
-	}
-	return errors.New(strings.Join(msgs, "\n"))
-}
-
 // locate records the line of each test, input and expectation.
 func locate(f *File, root *yaml.Node) {
-	seq := child(root.Content[0], "tests")
-	if seq == nil {
-		return
-	}
-	for i, tn := range seq.Content {
+	for i, tn := range yamlfile.Items(root, "tests") {
 		if i >= len(f.Tests) {
 			break
 		}
 		f.Tests[i].line = tn.Line
-		if evs := child(tn, "events"); evs != nil {
-			for j, en := range evs.Content {
-				if j < len(f.Tests[i].Events) {
-					f.Tests[i].Events[j].line = en.Line
-				}
+		for j, en := range yamlfile.Items(tn, "events") {
+			if j < len(f.Tests[i].Events) {
+				f.Tests[i].Events[j].line = en.Line
 			}
 		}
-		if exs := child(tn, "expect"); exs != nil {
-			for j, en := range exs.Content {
-				if j < len(f.Tests[i].Expect) {
-					f.Tests[i].Expect[j].line = en.Line
-				}
+		for j, en := range yamlfile.Items(tn, "expect") {
+			if j < len(f.Tests[i].Expect) {
+				f.Tests[i].Expect[j].line = en.Line
 			}
 		}
 	}
-}
-
-func child(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for k := 0; k+1 < len(m.Content); k += 2 {
-		if m.Content[k].Value == key {
-			return m.Content[k+1]
-		}
-	}
-	return nil
 }
 
 // RunDir runs every test file under dir against set.

@@ -127,6 +127,8 @@ func TestBadTestFiles(t *testing.T) {
 		{"tick in a drill", "tests:\n  - name: x\n    drill: true\n    events:\n      - {tick: +1m}\n", "tick advances the live clock only"},
 		{"bad state", "tests:\n  - name: x\n    expect:\n      - {rule: storm, state: on}\n", "state \"on\""},
 		{"invalid event", "tests:\n  - name: x\n    events:\n      - {at: +0s, type: NotAType}\n", "invalid attribute: type"},
+		{"syntax error on the first line", "tests: x: y\n", "r_test.yaml:1: mapping values are not allowed"},
+		{"syntax error further down", "tests:\n  - name: x\n    events: [\n", "r_test.yaml:3: did not find expected node content"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,6 +140,19 @@ func TestBadTestFiles(t *testing.T) {
 			_, err = RunDir(dir, set, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestEmptyTestFile: a test file with no document yet (new, or all
+// commented out) holds no tests; it is not an error.
+func TestEmptyTestFile(t *testing.T) {
+	for name, body := range map[string]string{"empty": "", "only comments": "# tests:\n#   - name: later\n"} {
+		t.Run(name, func(t *testing.T) {
+			res, out := run(t, body)
+			if len(res) != 0 {
+				t.Fatalf("%d results from an empty file:\n%s", len(res), out)
 			}
 		})
 	}
