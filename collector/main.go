@@ -42,12 +42,7 @@ func run(args []string) int {
 	}
 	var o collector.Options
 	var logLevel slog.Level
-	fs.StringVar(&o.NATS.URL, "nats", envOr("AFTERSHOCK_NATS_URL", "nats://127.0.0.1:4222"), "NATS server URL(s), comma-separated [$AFTERSHOCK_NATS_URL]")
-	fs.StringVar(&o.NATS.Creds, "nats-creds", os.Getenv("AFTERSHOCK_NATS_CREDS"), "NATS credentials file [$AFTERSHOCK_NATS_CREDS]")
-	fs.StringVar(&o.NATS.NKey, "nats-nkey", os.Getenv("AFTERSHOCK_NATS_NKEY"), "NATS nkey seed file [$AFTERSHOCK_NATS_NKEY]")
-	fs.StringVar(&o.NATS.TLSCA, "tls-ca", os.Getenv("AFTERSHOCK_TLS_CA"), "CA bundle to verify the NATS server [$AFTERSHOCK_TLS_CA]")
-	fs.StringVar(&o.NATS.TLSCert, "tls-cert", os.Getenv("AFTERSHOCK_TLS_CERT"), "client certificate for NATS [$AFTERSHOCK_TLS_CERT]")
-	fs.StringVar(&o.NATS.TLSKey, "tls-key", os.Getenv("AFTERSHOCK_TLS_KEY"), "client key for NATS [$AFTERSHOCK_TLS_KEY]")
+	o.NATS.RegisterFlags(fs, "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
 	fs.StringVar(&o.Cluster, "cluster", envOr("AFTERSHOCK_CLUSTER", "default"), "cluster name carried by every event [$AFTERSHOCK_CLUSTER]")
 	fs.StringVar(&o.Node, "node", os.Getenv("AFTERSHOCK_NODE"), "node name (default: hostname) [$AFTERSHOCK_NODE]")
 	fs.StringVar(&o.HostRoot, "host-root", envOr("AFTERSHOCK_HOST_ROOT", "/"), "where the host filesystem is mounted [$AFTERSHOCK_HOST_ROOT]")

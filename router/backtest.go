@@ -49,12 +49,7 @@ func backtestCmd(args []string) int {
 	fs.BoolVar(&c.JSON, "json", false, "print the report as JSON (for CI comments)")
 	fs.BoolVar(&drills, "drills", false, "also read the drill namespace (drill.events.>), on drill timelines")
 	fs.Var(&subj, "subject", "subject filter on EVENTS, repeatable (default events.>)")
-	fs.StringVar(&c.Source.NATS.URL, "nats", os.Getenv("AFTERSHOCK_NATS_URL"), "NATS server URL(s); empty reads the embedded store in --state-dir [$AFTERSHOCK_NATS_URL]")
-	fs.StringVar(&c.Source.NATS.Creds, "nats-creds", os.Getenv("AFTERSHOCK_NATS_CREDS"), "NATS credentials file [$AFTERSHOCK_NATS_CREDS]")
-	fs.StringVar(&c.Source.NATS.NKey, "nats-nkey", os.Getenv("AFTERSHOCK_NATS_NKEY"), "NATS nkey seed file [$AFTERSHOCK_NATS_NKEY]")
-	fs.StringVar(&c.Source.NATS.TLSCA, "tls-ca", os.Getenv("AFTERSHOCK_TLS_CA"), "CA bundle to verify the NATS server [$AFTERSHOCK_TLS_CA]")
-	fs.StringVar(&c.Source.NATS.TLSCert, "tls-cert", os.Getenv("AFTERSHOCK_TLS_CERT"), "client certificate for NATS [$AFTERSHOCK_TLS_CERT]")
-	fs.StringVar(&c.Source.NATS.TLSKey, "tls-key", os.Getenv("AFTERSHOCK_TLS_KEY"), "client key for NATS [$AFTERSHOCK_TLS_KEY]")
+	c.Source.NATS.RegisterFlags(fs, "", "NATS server URL(s); empty reads the embedded store in --state-dir")
 	fs.StringVar(&c.Source.StateDir, "state-dir", envOr("AFTERSHOCK_STATE_DIR", "./state/router"), "router state directory holding the embedded store (router stopped) [$AFTERSHOCK_STATE_DIR]")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -58,12 +58,7 @@ func run(args []string) int {
 		partitions = n
 	}
 	var logLevel slog.Level
-	fs.StringVar(&o.NATS.URL, "nats", os.Getenv("AFTERSHOCK_NATS_URL"), "NATS server URL(s), comma-separated; empty starts an embedded server [$AFTERSHOCK_NATS_URL]")
-	fs.StringVar(&o.NATS.Creds, "nats-creds", os.Getenv("AFTERSHOCK_NATS_CREDS"), "NATS credentials file [$AFTERSHOCK_NATS_CREDS]")
-	fs.StringVar(&o.NATS.NKey, "nats-nkey", os.Getenv("AFTERSHOCK_NATS_NKEY"), "NATS nkey seed file [$AFTERSHOCK_NATS_NKEY]")
-	fs.StringVar(&o.NATS.TLSCA, "tls-ca", os.Getenv("AFTERSHOCK_TLS_CA"), "CA bundle to verify the NATS server [$AFTERSHOCK_TLS_CA]")
-	fs.StringVar(&o.NATS.TLSCert, "tls-cert", os.Getenv("AFTERSHOCK_TLS_CERT"), "client certificate for NATS [$AFTERSHOCK_TLS_CERT]")
-	fs.StringVar(&o.NATS.TLSKey, "tls-key", os.Getenv("AFTERSHOCK_TLS_KEY"), "client key for NATS [$AFTERSHOCK_TLS_KEY]")
+	o.NATS.RegisterFlags(fs, "", "NATS server URL(s), comma-separated; empty starts an embedded server")
 	fs.IntVar(&o.NATS.Embedded.Port, "embedded-port", 4222, "client port of the embedded NATS server (-1: any free port)")
 	fs.StringVar(&o.NATS.Embedded.Host, "embedded-host", "127.0.0.1", "listen address of the embedded NATS server")
 	fs.IntVar(&o.Partitions, "partitions", partitions, "split events this many ways by cluster and share the partitions with the other routers using the same value (docs/deploy.md); 0: one consumer all routers share [$AFTERSHOCK_PARTITIONS]")

@@ -46,12 +46,7 @@ func silenceCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, silenceUsage); fs.PrintDefaults() }
 	var o bus.Options
-	fs.StringVar(&o.URL, "nats", envOr("AFTERSHOCK_NATS_URL", "nats://127.0.0.1:4222"), "NATS server URL(s) [$AFTERSHOCK_NATS_URL]")
-	fs.StringVar(&o.Creds, "nats-creds", os.Getenv("AFTERSHOCK_NATS_CREDS"), "NATS credentials file [$AFTERSHOCK_NATS_CREDS]")
-	fs.StringVar(&o.NKey, "nats-nkey", os.Getenv("AFTERSHOCK_NATS_NKEY"), "NATS nkey seed file [$AFTERSHOCK_NATS_NKEY]")
-	fs.StringVar(&o.TLSCA, "tls-ca", os.Getenv("AFTERSHOCK_TLS_CA"), "CA bundle to verify the NATS server [$AFTERSHOCK_TLS_CA]")
-	fs.StringVar(&o.TLSCert, "tls-cert", os.Getenv("AFTERSHOCK_TLS_CERT"), "client certificate for NATS [$AFTERSHOCK_TLS_CERT]")
-	fs.StringVar(&o.TLSKey, "tls-key", os.Getenv("AFTERSHOCK_TLS_KEY"), "client key for NATS [$AFTERSHOCK_TLS_KEY]")
+	o.RegisterFlags(fs, "nats://127.0.0.1:4222", "NATS server URL(s)")
 	var (
 		matchers            stringList
 		comment, author, id string
