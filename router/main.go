@@ -63,7 +63,7 @@ func run(args []string) int {
 	fs.StringVar(&o.NATS.Embedded.Host, "embedded-host", "127.0.0.1", "listen address of the embedded NATS server")
 	fs.IntVar(&o.Partitions, "partitions", partitions, "split events this many ways by cluster and share the partitions with the other routers using the same value (docs/deploy.md); 0: one consumer all routers share [$AFTERSHOCK_PARTITIONS]")
 	fs.StringVar(&o.RouterID, "router-id", os.Getenv("AFTERSHOCK_ROUTER_ID"), "this router's name among partitioned routers (default: the host name) [$AFTERSHOCK_ROUTER_ID]")
-	fs.DurationVar(&o.MemberTTL, "member-ttl", router.DefaultMemberTTL, "with --partitions: how long a router that stops heartbeating keeps its partitions (the hand-over delay after a crash)")
+	fs.DurationVar(&o.MemberTTL, "member-ttl", router.DefaultMemberTTL, "how long a router that stops heartbeating keeps its partitions and the notifier lease (the hand-over delay after a crash)")
 	fs.IntVar(&o.Replicas, "replicas", 0, "replicas of the streams and buckets the router creates; 0: 3 on a NATS cluster, 1 on a single server")
 	fs.StringVar(&o.StateDir, "state-dir", envOr("AFTERSHOCK_STATE_DIR", "./state/router"), "state directory (embedded JetStream store) [$AFTERSHOCK_STATE_DIR]")
 	fs.StringVar(&o.RulesDir, "rules", envOr("AFTERSHOCK_RULES", "./rules"), "rule pack directory [$AFTERSHOCK_RULES]")

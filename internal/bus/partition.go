@@ -80,12 +80,12 @@ func (t Topology) partitionedStream() jetstream.StreamConfig {
 	}
 }
 
-// routersBucket holds one key per live router; a router that stops
-// heartbeating ages out after MemberTTL.
+// routersBucket holds one key per live partitioned router and the notifier
+// lease; a key its router stops refreshing ages out after MemberTTL.
 func (t Topology) routersBucket() jetstream.KeyValueConfig {
 	return jetstream.KeyValueConfig{
 		Bucket:      BucketRouters,
-		Description: "aftershock partitioned routers: one key per live router, refreshed by its heartbeat",
+		Description: "aftershock routers: one key per live partitioned router, and the notifier lease; refreshed by their holders",
 		History:     1,
 		TTL:         t.MemberTTL,
 		Storage:     jetstream.FileStorage,

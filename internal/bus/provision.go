@@ -47,6 +47,7 @@ func DefaultTopology() Topology {
 		DupeWindow:     10 * time.Minute,
 		AlertsMaxAge:   30 * 24 * time.Hour,
 		DLQMaxAge:      30 * 24 * time.Hour,
+		MemberTTL:      15 * time.Second,
 	}
 }
 
@@ -109,9 +110,7 @@ func (t Topology) Buckets() []jetstream.KeyValueConfig {
 	buckets := []jetstream.KeyValueConfig{
 		{Bucket: BucketSilence, Description: "aftershock silences (JSON, see docs/silences.md)", History: 5, Storage: jetstream.FileStorage, Replicas: t.Replicas},
 		{Bucket: BucketState, Description: "aftershock alert lifecycle and delivery state", History: 1, Storage: jetstream.FileStorage, Replicas: t.Replicas},
-	}
-	if t.Partitions > 0 {
-		buckets = append(buckets, t.routersBucket())
+		t.routersBucket(), // router membership and the notifier lease
 	}
 	return buckets
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aftershock/aftershock/internal/bus"
@@ -54,18 +53,6 @@ func (r *Router) startNotifier(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := d.Start(ctx); err != nil {
-		return err
-	}
-	r.stops = append(r.stops, d.Close) // after the consumer drained (stops run in reverse)
-	log.Info("notifier started", "routing", routing.File, "receivers", len(targets))
-	return r.consume(ctx, bus.StreamAlerts, jetstream.ConsumerConfig{
-		Durable:       r.opts.Consumer + "-notify",
-		Description:   "aftershock router: alert lifecycle and delivery",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       r.opts.AckWait,
-		MaxDeliver:    -1,
-		MaxAckPending: 4096,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	}, d.Handler(r.conn.JS, log))
+	log.Info("notifier ready", "routing", routing.File, "receivers", len(targets))
+	return r.leadNotifier(ctx, d, log)
 }

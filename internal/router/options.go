@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/aftershock/aftershock/internal/bus"
@@ -135,12 +136,13 @@ func (o *Options) Validate() error {
 		errs = append(errs, fmt.Errorf("partitions %d: want 0 (one shared consumer) or 1 to %d", o.Partitions, bus.MaxPartitions))
 	}
 	if o.Partitions > 0 {
-		if o.RouterID == "" || routerIDRE.MatchString(o.RouterID) || len(o.RouterID) > 128 {
-			errs = append(errs, fmt.Errorf("router id %q: want 1 to 128 letters, digits, '.', '_' or '-'", o.RouterID))
+		if o.RouterID == "" || routerIDRE.MatchString(o.RouterID) || len(o.RouterID) > 128 || strings.HasPrefix(o.RouterID, leasePrefix) {
+			errs = append(errs, fmt.Errorf("router id %q: want 1 to 128 letters, digits, '.', '_' or '-', not starting %q", o.RouterID, leasePrefix))
 		}
-		if o.MemberTTL < 3*time.Second {
-			errs = append(errs, fmt.Errorf("member ttl %s: must be at least 3s", o.MemberTTL))
-		}
+	}
+	// The notifier lease expires after MemberTTL too, partitioned or not.
+	if o.MemberTTL < 3*time.Second {
+		errs = append(errs, fmt.Errorf("member ttl %s: must be at least 3s", o.MemberTTL))
 	}
 	if o.NATS.URL == "" && (o.NATS.Embedded.Port < -1 || o.NATS.Embedded.Port > 65535) {
 		errs = append(errs, fmt.Errorf("nats port %d: out of range", o.NATS.Embedded.Port))

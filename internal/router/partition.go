@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -333,6 +334,9 @@ func (p *partitioner) members(ctx context.Context) ([]string, error) {
 	defer kl.Stop()
 	var out []string
 	for k := range kl.Keys() {
+		if strings.HasPrefix(k, leasePrefix) {
+			continue // leases share the bucket; Validate keeps router ids out of this prefix
+		}
 		out = append(out, k)
 	}
 	if lctx.Err() != nil {

@@ -32,6 +32,9 @@ type Router struct {
 	stops  []func()
 	// part runs the partitioned mode (Options.Partitions); nil otherwise.
 	part *partitioner
+	// failed carries the error that makes a running router give up (see
+	// Failed).
+	failed chan error
 	rulesRuntime
 }
 
@@ -51,6 +54,10 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 			log.Info("SIGHUP: reloading rules")
 			_ = r.Reload(ctx)
 			continue
+		case err := <-r.Failed():
+			log.Error("router cannot go on; exiting so a fresh start rejoins", "err", err)
+			r.Close()
+			return err
 		case <-ctx.Done():
 		}
 		break
@@ -60,6 +67,17 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 	return nil
 }
 
+// Failed delivers an error when the router cannot go on (it lost the
+// notifier lease); Run then exits non-zero for the supervisor to restart it.
+func (r *Router) Failed() <-chan error { return r.failed }
+
+func (r *Router) fail(err error) {
+	select {
+	case r.failed <- err:
+	default:
+	}
+}
+
 // Start validates opts, connects, provisions, loads rules and starts
 // consuming. Close stops it.
 func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error) {
@@ -67,7 +85,7 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid options: %w", err)
 	}
-	r := &Router{opts: opts, log: log}
+	r := &Router{opts: opts, log: log, failed: make(chan error, 1)}
 	set, err := LoadRules(opts.RulesDir, opts.Receivers)
 	if err != nil {
 		return nil, err
@@ -254,13 +272,18 @@ func (r *Router) consume(ctx context.Context, stream string, cfg jetstream.Consu
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", cfg.Durable, err)
 	}
-	r.stops = append(r.stops, func() {
+	r.stops = append(r.stops, r.drainer(cc, cfg.Durable))
+	return nil
+}
+
+// drainer returns a stop function that drains cc, bounded by AckWait.
+func (r *Router) drainer(cc jetstream.ConsumeContext, name string) func() {
+	return func() {
 		cc.Drain()
 		select {
 		case <-cc.Closed():
 		case <-time.After(r.opts.AckWait):
-			r.log.Warn("consumer did not drain in time", "consumer", cfg.Durable)
+			r.log.Warn("consumer did not drain in time", "consumer", name)
 		}
-	})
-	return nil
+	}
 }
