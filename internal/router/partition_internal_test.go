@@ -187,7 +187,8 @@ func TestPartitionOptionsValidated(t *testing.T) {
 		{"router id with a space", func(o *Options) { o.Partitions, o.RouterID = 4, "a b" }, `router id "a b"`},
 		{"router id with a wildcard", func(o *Options) { o.Partitions, o.RouterID = 4, "a.*" }, `router id "a.*"`},
 		{"short member ttl", func(o *Options) { o.Partitions, o.MemberTTL = 4, time.Second }, "member ttl 1s"},
-		{"short member ttl unused", func(o *Options) { o.MemberTTL = time.Second }, ""},
+		{"short member ttl without partitions: the notifier lease uses it", func(o *Options) { o.MemberTTL = time.Second }, "member ttl 1s"},
+		{"router id in the lease prefix", func(o *Options) { o.Partitions, o.RouterID = 4, "lease.x" }, `router id "lease.x"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
