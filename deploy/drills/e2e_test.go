@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -64,12 +63,12 @@ type stand struct {
 	js                    jetstream.JetStream
 	liveSlack, drillSlack *slacktest.Server
 	liveWeCom, drillWeCom *wecomtest.Server
-	console               *syncBuffer
+	console               *bustest.Buffer
 }
 
 func newStand(tb testing.TB) *stand {
 	tb.Helper()
-	s := &stand{tb: tb, cli: bustest.NATSCLI(tb), console: &syncBuffer{}}
+	s := &stand{tb: tb, cli: bustest.NATSCLI(tb), console: &bustest.Buffer{}}
 	s.liveSlack, s.drillSlack = slacktest.New(tb, "xoxb-live"), slacktest.New(tb, "xoxb-drill")
 	s.liveWeCom, s.drillWeCom = wecomtest.New(tb, "live-key"), wecomtest.New(tb, "drill-key")
 	s.liveWeCom.PerMinute, s.drillWeCom.PerMinute = 10_000, 10_000
@@ -249,23 +248,6 @@ func wecomText(srv *wecomtest.Server) (string, int) {
 		b.WriteString(m.Content + "\n")
 	}
 	return b.String(), len(msgs)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // delivered waits until both drill receivers were sent every expected

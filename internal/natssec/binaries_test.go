@@ -1,13 +1,11 @@
 package natssec_test
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,29 +17,11 @@ import (
 	"github.com/aftershock/aftershock/internal/natssec"
 )
 
-// lockedBuffer collects a process's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // runBinary starts bin with args and a clean environment (no AFTERSHOCK_*
 // from the developer's shell) and stops it with SIGTERM at cleanup.
-func runBinary(t *testing.T, bin string, args ...string) *lockedBuffer {
+func runBinary(t *testing.T, bin string, args ...string) *bustest.Buffer {
 	t.Helper()
-	out := &lockedBuffer{}
+	out := &bustest.Buffer{}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	cmd.Stdout, cmd.Stderr = out, out

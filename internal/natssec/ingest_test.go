@@ -38,7 +38,7 @@ func TestRouterIngestWithItsOwnUser(t *testing.T) {
 			RulesDir:      filepath.Join(root, "rules"),
 			HTTPAddr:      "127.0.0.1:0",
 			StateDir:      t.TempDir(),
-			Console:       &lockedBuffer{},
+			Console:       &bustest.Buffer{},
 			NoRulesWatch:  true,
 			Ingest:        true,
 			IngestOptions: ingest.Options{Token: "tok"},
@@ -109,7 +109,7 @@ func TestPartitionedRoutersWithTheirUser(t *testing.T) {
 				URL: sec.url, TLSCA: sec.tls.CA,
 				NKey: sec.store.SeedPath(natssec.RoleRouter, "", ""),
 			},
-			RulesDir: rules, HTTPAddr: "127.0.0.1:0", StateDir: t.TempDir(), Console: &lockedBuffer{},
+			RulesDir: rules, HTTPAddr: "127.0.0.1:0", StateDir: t.TempDir(), Console: &bustest.Buffer{},
 			NoRulesWatch: true, Partitions: 2, RouterID: id, MemberTTL: 3 * time.Second,
 		}, bustest.Logger(t))
 		if err != nil {

@@ -1,11 +1,9 @@
 package notify_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aftershock/aftershock/internal/alert"
@@ -15,29 +13,12 @@ import (
 	"github.com/aftershock/aftershock/internal/notify/notifytest"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestDeadLettersStored publishes a dead letter to a real JetStream and
 // reads it back from the DLQ stream: reason header, receiver, the messages
 // in webhook form, and a console notice.
 func TestDeadLettersStored(t *testing.T) {
 	conn := bustest.Connect(t, bustest.Server(t))
-	console := &lockedBuffer{}
+	console := &bustest.Buffer{}
 	dl := notify.NewDeadLetters(conn.JS, console, bustest.Logger(t))
 	a := notifytest.Alert("node-crash", "fp1", alert.Firing, map[string]string{"node": "n1"})
 	n := &notify.Notification{Receiver: "wecom-sre", Messages: []*notify.Message{notifytest.Message("wecom-sre", "g1", a)}}

@@ -13,52 +13,19 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/bus/bustest"
-	"github.com/aftershock/aftershock/internal/event"
 	"github.com/aftershock/aftershock/internal/router"
 )
 
-// fillEvents stores n events of a busy fleet in EVENTS: heartbeats of 500
-// nodes in 5 clusters, DNS probe summaries and some DNS timeouts, with
-// event times in the last minutes (inside the pack's windows).
+// fillEvents stores n events of a busy fleet of 5 clusters in EVENTS
+// (publishFleet): heartbeats of 500 nodes, DNS probe summaries and some DNS
+// timeouts, with event times in the last minutes (inside the pack's windows).
 func fillEvents(tb testing.TB, js jetstream.JetStream, n int) {
 	tb.Helper()
-	start := time.Now().Add(-5 * time.Minute)
-	for i := range n {
-		node := fmt.Sprintf("node-%03d", i%500)
-		cluster := fmt.Sprintf("c%d", i%5)
-		at := start.Add(time.Duration(i) * 4 * time.Minute / time.Duration(n))
-		var typ, data string
-		switch i % 10 {
-		case 7:
-			typ, data = event.TypeDNSProbe, `{"interval_seconds":60,"servers":[{"server":"10.96.0.10","transport":"udp","ok":60,"failed":0,"p50_ms":0.4,"p99_ms":2.1}]}`
-		case 9:
-			typ, data = event.TypeDNSTimeout, fmt.Sprintf(`{"server":"10.96.0.10","name":"kubernetes.default","transport":"udp","timeout_ms":2000,"count":1,"first":%q,"last":%q}`, at.Format(time.RFC3339Nano), at.Format(time.RFC3339Nano))
-		default:
-			typ, data = event.TypeHeartbeat, `{"boot_id":"281c2a66-2bb2-4274-b979-e1f50cc56fd0","uptime_seconds":86400.5,"interval_seconds":10,"collector_version":"bench"}`
-		}
-		ev := &event.Event{SpecVersion: "1.0", ID: fmt.Sprintf("01BENCH%019d", i), Source: "aftershock/collector/" + node,
-			Type: typ, Time: at, Subject: node, Cluster: cluster, Node: node, Data: []byte(data)}
-		b, err := ev.Encode()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if _, err := js.PublishMsgAsync(&nats.Msg{Subject: ev.NATSSubject(false), Data: b}, jetstream.WithMsgID(ev.ID)); err != nil {
-			tb.Fatal(err)
-		}
-		if i%5000 == 4999 {
-			<-js.PublishAsyncComplete()
-		}
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(time.Minute):
-		tb.Fatal("publishing the benchmark events timed out")
-	}
+	publishFleet(tb, js, n, 5, 0)
 }
 
 func packDir(tb testing.TB) string {
@@ -78,7 +45,7 @@ func consumeAll(tb testing.TB, s *server.Server, js jetstream.JetStream, consume
 	var start time.Time
 	r, err := router.Start(context.Background(), router.Options{
 		NATS: bus.Options{URL: s.ClientURL()}, RulesDir: packDir(tb), HTTPAddr: "127.0.0.1:0",
-		Console: &syncBuffer{}, StateDir: tb.TempDir(), Consumer: consumer, NoRulesWatch: true,
+		Console: &bustest.Buffer{}, StateDir: tb.TempDir(), Consumer: consumer, NoRulesWatch: true,
 	}, bustest.Logger(tb))
 	if err != nil {
 		tb.Fatal(err)
@@ -167,7 +134,7 @@ func BenchmarkRebuild(b *testing.B) {
 		start := time.Now()
 		r2, err := router.Start(context.Background(), router.Options{
 			NATS: bus.Options{URL: s.ClientURL()}, RulesDir: packDir(b), HTTPAddr: "127.0.0.1:0",
-			Console: &syncBuffer{}, StateDir: b.TempDir(), NoRulesWatch: true,
+			Console: &bustest.Buffer{}, StateDir: b.TempDir(), NoRulesWatch: true,
 		}, bustest.Logger(b))
 		if err != nil {
 			b.Fatal(err)

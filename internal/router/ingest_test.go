@@ -19,7 +19,7 @@ import (
 // alert its rule raises: the central path apps and Alertmanager can use.
 func TestIngestOnRouter(t *testing.T) {
 	s := bustest.Server(t)
-	console := &syncBuffer{}
+	console := &bustest.Buffer{}
 	r, err := router.Start(context.Background(), router.Options{
 		NATS:          bus.Options{URL: s.ClientURL()},
 		RulesDir:      rulesDir(t),

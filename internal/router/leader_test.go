@@ -15,7 +15,7 @@ import (
 	"github.com/aftershock/aftershock/internal/router"
 )
 
-func startRouterID(tb testing.TB, s *server.Server, rules, id string, console *syncBuffer) *router.Router {
+func startRouterID(tb testing.TB, s *server.Server, rules, id string, console *bustest.Buffer) *router.Router {
 	tb.Helper()
 	r, err := router.Start(context.Background(), router.Options{
 		NATS: bus.Options{URL: s.ClientURL()}, RulesDir: rules, HTTPAddr: "127.0.0.1:0",
@@ -34,7 +34,7 @@ func startRouterID(tb testing.TB, s *server.Server, rules, id string, console *s
 func TestOneNotifierAmongRouters(t *testing.T) {
 	s := bustest.Server(t)
 	rules := rulesDir(t)
-	ca, cb := &syncBuffer{}, &syncBuffer{}
+	ca, cb := &bustest.Buffer{}, &bustest.Buffer{}
 	a := startRouterID(t, s, rules, "router-a", ca)
 	b := startRouterID(t, s, rules, "router-b", cb)
 	if metric(t, a, "aftershock_router_notifier_leader") != "1" || metric(t, b, "aftershock_router_notifier_leader") != "0" {
@@ -73,7 +73,7 @@ func TestOneNotifierAmongRouters(t *testing.T) {
 // so its supervisor restarts it as a standby.
 func TestLostLeaseFailsTheRouter(t *testing.T) {
 	s := bustest.Server(t)
-	a := startRouterID(t, s, rulesDir(t), "router-a", &syncBuffer{})
+	a := startRouterID(t, s, rulesDir(t), "router-a", &bustest.Buffer{})
 	c := bustest.Connect(t, s)
 	kv, err := c.JS.KeyValue(context.Background(), bus.BucketRouters)
 	if err != nil {

@@ -85,7 +85,7 @@ func BenchmarkEventToSlack(b *testing.B) {
 				b.Fatal(err)
 			}
 			r, err := router.Start(context.Background(), router.Options{
-				NATS: bus.Options{URL: s.ClientURL()}, RulesDir: dir, HTTPAddr: "127.0.0.1:0", Console: &syncBuffer{},
+				NATS: bus.Options{URL: s.ClientURL()}, RulesDir: dir, HTTPAddr: "127.0.0.1:0", Console: &bustest.Buffer{},
 				StateDir: b.TempDir(), Getenv: func(string) string { return "xoxb-bench" },
 			}, bustest.Logger(b))
 			if err != nil {

@@ -59,7 +59,7 @@ func TestNotifyEndToEnd(t *testing.T) {
 	}
 	env := map[string]string{"TEST_SLACK_TOKEN": "xoxb-e2e", "TEST_WECOM_KEY": "robot-key"}
 	s := bustest.Server(t)
-	console := &syncBuffer{}
+	console := &bustest.Buffer{}
 	r, err := router.Start(context.Background(), router.Options{
 		NATS: bus.Options{URL: s.ClientURL()}, RulesDir: dir, HTTPAddr: "127.0.0.1:0", Console: console,
 		StateDir: t.TempDir(), Getenv: func(k string) string { return env[k] },
@@ -101,7 +101,7 @@ func TestRoutingProblemsStopStart(t *testing.T) {
 	}
 	s := bustest.Server(t)
 	_, err := router.Start(context.Background(), router.Options{
-		NATS: bus.Options{URL: s.ClientURL()}, RulesDir: dir, HTTPAddr: "127.0.0.1:0", Console: &syncBuffer{},
+		NATS: bus.Options{URL: s.ClientURL()}, RulesDir: dir, HTTPAddr: "127.0.0.1:0", Console: &bustest.Buffer{},
 		StateDir: t.TempDir(), Getenv: func(string) string { return "" },
 	}, bustest.Logger(t))
 	if err == nil || !strings.Contains(err.Error(), "receiver hook: url: secret $NOT_SET_ANYWHERE") {
@@ -113,7 +113,7 @@ func TestRoutingProblemsStopStart(t *testing.T) {
 // add` does) mutes the matching alert on a running router; others pass.
 func TestSilenceOnRouter(t *testing.T) {
 	s := bustest.Server(t)
-	console := &syncBuffer{}
+	console := &bustest.Buffer{}
 	r := startRouter(t, s, rulesDir(t), console)
 	kv, err := r.Conn().JS.KeyValue(context.Background(), bus.BucketSilence)
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 )
 
 // publishFleet publishes n events of a fleet of clusters (heartbeats, DNS
-// probe summaries and timeouts, as fillEvents) as fast as JetStream takes
+// probe summaries and timeouts) as fast as JetStream takes
 // them, and returns how long that took.
 func publishFleet(tb testing.TB, js jetstream.JetStream, n, clusters, from int) time.Duration {
 	tb.Helper()
@@ -88,7 +88,7 @@ func BenchmarkPartitionedRouters(b *testing.B) {
 						wg.Go(func() {
 							r, err := router.Start(context.Background(), router.Options{
 								NATS: bus.Options{URL: s.ClientURL()}, RulesDir: benchRules(b), HTTPAddr: "127.0.0.1:0",
-								Console: &syncBuffer{}, StateDir: b.TempDir(), NoRulesWatch: true,
+								Console: &bustest.Buffer{}, StateDir: b.TempDir(), NoRulesWatch: true,
 								Partitions: tc.partitions, RouterID: fmt.Sprintf("r%d", i), MemberTTL: 3 * time.Second,
 							}, bustest.Logger(b))
 							if err != nil {

@@ -90,7 +90,7 @@ func startPartitioned(tb testing.TB, url, id, rules string, partitions int) *rou
 		NATS:         bus.Options{URL: url},
 		RulesDir:     rules,
 		HTTPAddr:     "127.0.0.1:0",
-		Console:      &syncBuffer{},
+		Console:      &bustest.Buffer{},
 		StateDir:     tb.TempDir(),
 		NoRulesWatch: true,
 		Partitions:   partitions,

@@ -26,7 +26,7 @@ func TestReplicasFollowTheCluster(t *testing.T) {
 			NATS:     bus.Options{URL: strings.Join(urls, ",")},
 			RulesDir: rulesDir(t),
 			HTTPAddr: "127.0.0.1:0",
-			Console:  &syncBuffer{},
+			Console:  &bustest.Buffer{},
 			StateDir: t.TempDir(),
 			Replicas: replicas,
 		}, bustest.Logger(t))
@@ -63,7 +63,7 @@ func TestReplicasFollowTheCluster(t *testing.T) {
 	single := bustest.Server(t)
 	rs, err := router.Start(ctx, router.Options{
 		NATS: bus.Options{URL: single.ClientURL()}, RulesDir: rulesDir(t), HTTPAddr: "127.0.0.1:0",
-		Console: &syncBuffer{}, StateDir: t.TempDir(),
+		Console: &bustest.Buffer{}, StateDir: t.TempDir(),
 	}, bustest.Logger(t))
 	if err != nil {
 		t.Fatal(err)

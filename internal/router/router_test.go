@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,24 +23,6 @@ import (
 	"github.com/aftershock/aftershock/internal/event"
 	"github.com/aftershock/aftershock/internal/router"
 )
-
-// syncBuffer is the console receiver's output, read while it is written.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 const testRules = `rules:
   - name: pipeline-test
@@ -65,7 +46,7 @@ func rulesDir(tb testing.TB) string {
 	return dir
 }
 
-func startRouter(tb testing.TB, s *server.Server, rules string, console *syncBuffer) *router.Router {
+func startRouter(tb testing.TB, s *server.Server, rules string, console *bustest.Buffer) *router.Router {
 	tb.Helper()
 	r, err := router.Start(context.Background(), router.Options{
 		NATS:     bus.Options{URL: s.ClientURL()},
@@ -126,7 +107,7 @@ func writeFile(tb testing.TB, path, content string) {
 // the alert is stored in ALERTS and printed by the console receiver.
 func TestEndToEnd(t *testing.T) {
 	s := bustest.Server(t)
-	console := &syncBuffer{}
+	console := &bustest.Buffer{}
 	r := startRouter(t, s, rulesDir(t), console)
 
 	root := t.TempDir()
@@ -205,7 +186,7 @@ func getLast(js jetstream.JetStream, subject string) (*jetstream.RawStreamMsg, e
 func TestNATSCLIPublish(t *testing.T) {
 	cli := bustest.NATSCLI(t)
 	s := bustest.Server(t)
-	console := &syncBuffer{}
+	console := &bustest.Buffer{}
 	r := startRouter(t, s, rulesDir(t), console)
 
 	body := testEvent("01JCLI00000000000000000001", "node1", "from the nats CLI", time.Now())
@@ -228,7 +209,7 @@ func TestNATSCLIPublish(t *testing.T) {
 // lands on dlq.events with a reason, without stopping the next valid event.
 func TestInvalidEventsDeadLettered(t *testing.T) {
 	s := bustest.Server(t)
-	console := &syncBuffer{}
+	console := &bustest.Buffer{}
 	r := startRouter(t, s, rulesDir(t), console)
 	js := r.Conn().JS
 	now := time.Now()
@@ -284,7 +265,7 @@ func TestInvalidEventsDeadLettered(t *testing.T) {
 func TestRestartProcessesBacklogOnce(t *testing.T) {
 	s := bustest.Server(t)
 	rules := rulesDir(t)
-	console := &syncBuffer{}
+	console := &bustest.Buffer{}
 	r := startRouter(t, s, rules, console)
 	js := r.Conn().JS
 	publish(t, js, "events.dev.n1.app", "a", testEvent("01JRESTART0000000000000001", "n1", "before", time.Now()))
@@ -298,7 +279,7 @@ func TestRestartProcessesBacklogOnce(t *testing.T) {
 	// router must not turn into a second alert.
 	publish(t, pub.JS, "events.dev.n1.app", "b-again", ev)
 
-	console2 := &syncBuffer{}
+	console2 := &bustest.Buffer{}
 	startRouter(t, s, rules, console2)
 	bustest.Eventually(t, "backlog processed after restart", func() bool {
 		return strings.Contains(console2.String(), "while down")

@@ -83,7 +83,7 @@ func TestRestartRebuildsWindows(t *testing.T) {
 	pub := bustest.Connect(t, s)
 	now := time.Now()
 
-	r1 := startRouter(t, s, dir, &syncBuffer{})
+	r1 := startRouter(t, s, dir, &bustest.Buffer{})
 	for i := range 3 {
 		publish(t, pub.JS, "events.prod.n1.dns", "", dnsTimeout(fmt.Sprintf("01REBUILD%016d", i), "n1", now.Add(time.Duration(i)*time.Second)))
 	}
@@ -98,7 +98,7 @@ func TestRestartRebuildsWindows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r2 := startRouter(t, s, dir, &syncBuffer{})
+	r2 := startRouter(t, s, dir, &bustest.Buffer{})
 	after, err := cons.Info(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +107,7 @@ func TestRestartRebuildsWindows(t *testing.T) {
 		t.Fatalf("rebuild moved the durable consumer: %+v → %+v", before.AckFloor, after.AckFloor)
 	}
 	r2.Close()
-	startRouter(t, s, dir, &syncBuffer{}) // a second restart: still three, not six
+	startRouter(t, s, dir, &bustest.Buffer{}) // a second restart: still three, not six
 
 	for i := 3; i < 5; i++ {
 		publish(t, pub.JS, "events.prod.n1.dns", "", dnsTimeout(fmt.Sprintf("01REBUILD%016d", i), "n1", now.Add(time.Duration(i)*time.Second)))
@@ -128,7 +128,7 @@ func TestDeliveredButUnackedIsProcessedOnce(t *testing.T) {
 	rules := rulesDir(t)
 	pub := bustest.Connect(t, s)
 	// A short ack wait so the unacked delivery comes back quickly.
-	start := func(console *syncBuffer) *router.Router {
+	start := func(console *bustest.Buffer) *router.Router {
 		r, err := router.Start(context.Background(), router.Options{
 			NATS: bus.Options{URL: s.ClientURL()}, RulesDir: rules, HTTPAddr: "127.0.0.1:0",
 			Console: console, StateDir: t.TempDir(), AckWait: time.Second,
@@ -139,7 +139,7 @@ func TestDeliveredButUnackedIsProcessedOnce(t *testing.T) {
 		t.Cleanup(r.Close)
 		return r
 	}
-	r1 := start(&syncBuffer{})
+	r1 := start(&bustest.Buffer{})
 	publish(t, pub.JS, "events.dev.n1.app", "", testEvent("01UNACKED00000000000000001", "n1", "first", time.Now()))
 	bustest.Eventually(t, "first consumed", caughtUp(t, pub.JS))
 	r1.Close()
@@ -156,7 +156,7 @@ func TestDeliveredButUnackedIsProcessedOnce(t *testing.T) {
 	for m := range batch.Messages() { // delivered, never acked
 		_ = m
 	}
-	console := &syncBuffer{}
+	console := &bustest.Buffer{}
 	r2 := start(console)
 	bustest.Eventually(t, "alert of the unacked event", func() bool {
 		return strings.Contains(console.String(), "crashed before ack")
@@ -199,7 +199,7 @@ func metric(tb testing.TB, r *router.Router, name string) string {
 func TestReloadGoodAndBad(t *testing.T) {
 	s := bustest.Server(t)
 	dir := rulesDir(t)
-	console := &syncBuffer{}
+	console := &bustest.Buffer{}
 	r := startRouter(t, s, dir, console)
 	js := r.Conn().JS
 
@@ -243,7 +243,7 @@ func TestReloadGoodAndBad(t *testing.T) {
 func TestSIGHUPReloads(t *testing.T) {
 	s := bustest.Server(t)
 	dir := rulesDir(t)
-	console := &syncBuffer{}
+	console := &bustest.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -283,7 +283,7 @@ func TestIncidentDrillThroughJetStream(t *testing.T) {
 	s := bustest.Server(t)
 	r, err := router.Start(context.Background(), router.Options{
 		NATS: bus.Options{URL: s.ClientURL()}, RulesDir: packDir(t), HTTPAddr: "127.0.0.1:0",
-		Console: &syncBuffer{}, StateDir: t.TempDir(), NoRulesWatch: true,
+		Console: &bustest.Buffer{}, StateDir: t.TempDir(), NoRulesWatch: true,
 	}, bustest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
