@@ -111,7 +111,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 	var spoolDone sync.WaitGroup
 	spoolDone.Go(func() { sp.Run(ctx) })
 	defer spoolDone.Wait()
-	c.log.Info("collector started", "nats", bus.Redact(opts.NATS.URL), "heartbeat", opts.Heartbeat)
+	c.log.Info("collector started", "nats", bus.Redact(opts.NATS.URL), "heartbeat", opts.Heartbeat.String())
 	var wg sync.WaitGroup
 	for _, s := range c.sources {
 		wg.Go(func() { c.runSource(ctx, s) })

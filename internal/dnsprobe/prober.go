@@ -85,7 +85,7 @@ func (p *Prober) Run(ctx context.Context, emit Emitter) error {
 	for _, pr := range p.probes {
 		servers[pr.server] = true
 	}
-	p.log.Info("dns probing", "servers", len(servers), "probes", len(p.probes), "interval", p.cfg.Interval)
+	p.log.Info("dns probing", "servers", len(servers), "probes", len(p.probes), "interval", p.cfg.Interval.String())
 	t := time.NewTicker(p.cfg.Interval)
 	defer t.Stop()
 	for {
