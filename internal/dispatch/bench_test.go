@@ -2,13 +2,11 @@ package dispatch_test
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -40,72 +38,13 @@ func BenchmarkAlertToSlack(b *testing.B) {
 		b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) {
 			srv := bustest.Server(b)
 			conn := bustest.Connect(b, srv)
-			js := transportLatency(b, conn.JS, rate, b.N)
+			js := bustest.TransportLatency(b, conn.JS, rate, b.N)
 			path := alertToSlack(b, conn, rate, b.N)
 			b.ReportMetric(0, "ns/op")
-			report(b, "", path)
-			report(b, "js-", js)
+			bustest.ReportLatency(b, "", path)
+			bustest.ReportLatency(b, "js-", js)
 		})
 	}
-}
-
-func report(b *testing.B, prefix string, lat []time.Duration) {
-	if len(lat) == 0 {
-		return
-	}
-	slices.Sort(lat)
-	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) }
-	b.ReportMetric(q(0.5), prefix+"p50-µs")
-	b.ReportMetric(q(0.99), prefix+"p99-µs")
-}
-
-// pace calls f(i) for i in [0,n) at rate per second.
-func pace(rate, n int, f func(i int)) {
-	start := time.Now()
-	interval := time.Second / time.Duration(rate)
-	for i := range n {
-		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
-			time.Sleep(d)
-		}
-		f(i)
-	}
-}
-
-func transportLatency(b *testing.B, js jetstream.JetStream, rate, n int) []time.Duration {
-	ctx := context.Background()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "BENCH", Subjects: []string{"bench.>"}, Storage: jetstream.FileStorage}); err != nil {
-		b.Fatal(err)
-	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, "BENCH", jetstream.ConsumerConfig{Durable: "bench", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 4096})
-	if err != nil {
-		b.Fatal(err)
-	}
-	lat := make([]time.Duration, 0, n)
-	var mu sync.Mutex
-	done := make(chan struct{})
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		d := time.Since(time.Unix(0, int64(binary.BigEndian.Uint64(m.Data()))))
-		_ = m.Ack()
-		mu.Lock()
-		lat = append(lat, d)
-		if len(lat) == n {
-			close(done)
-		}
-		mu.Unlock()
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cc.Stop()
-	pace(rate, n, func(int) {
-		var buf [8]byte
-		binary.BigEndian.PutUint64(buf[:], uint64(time.Now().UnixNano()))
-		if _, err := js.PublishAsync("bench.x", buf[:]); err != nil {
-			b.Error(err)
-		}
-	})
-	waitOrFail(b, done, "transport")
-	return lat
 }
 
 var seqRE = regexp.MustCompile(`seq=(\d+)`)
@@ -208,7 +147,7 @@ receivers:
 	defer cc.Stop()
 	base := time.Now()
 	b.ResetTimer()
-	pace(rate, n, func(i int) {
+	bustest.Pace(rate, n, func(i int) {
 		fp := alert.Fingerprint("bench", strconv.Itoa(i))
 		a := &alert.Alert{ID: alert.MakeID(fp, base, alert.Firing), Fingerprint: fp, Rule: "bench", Severity: "critical",
 			State: alert.Firing, Labels: map[string]string{"cluster": "c", "node": "n" + strconv.Itoa(i%100)},
@@ -221,8 +160,8 @@ receivers:
 	})
 	waitOrFail(b, done, "alerts to Slack")
 	b.StopTimer()
-	report(b, "consume-", consumeLat)
-	report(b, "send-", sendLat)
+	bustest.ReportLatency(b, "consume-", consumeLat)
+	bustest.ReportLatency(b, "send-", sendLat)
 	return lat
 }
 

@@ -2,14 +2,12 @@ package router_test
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,7 +15,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/bus/bustest"
@@ -53,7 +50,7 @@ func BenchmarkEventToSlack(b *testing.B) {
 		b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) {
 			s := bustest.Server(b)
 			conn := bustest.Connect(b, s)
-			js := benchTransport(b, conn.JS, rate, b.N)
+			js := bustest.TransportLatency(b, conn.JS, rate, b.N)
 
 			fake := slacktest.New(b, "xoxb-bench")
 			sent := make([]atomic.Int64, b.N)
@@ -108,7 +105,7 @@ func BenchmarkEventToSlack(b *testing.B) {
 			_ = sub.SetPendingLimits(-1, -1)
 			defer func() { _ = sub.Unsubscribe() }()
 			b.ResetTimer()
-			benchPace(rate, b.N, func(i int) {
+			bustest.Pace(rate, b.N, func(i int) {
 				body := testEvent(fmt.Sprintf("01JBENCH%018d", i), "node1", "seq="+strconv.Itoa(i), time.Now())
 				sent[i].Store(time.Now().UnixNano())
 				if _, err := conn.JS.PublishMsgAsync(&nats.Msg{Subject: "events.dev.node1.app", Data: body}); err != nil {
@@ -122,70 +119,9 @@ func BenchmarkEventToSlack(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(0, "ns/op")
-			benchReport(b, "", lat)
-			benchReport(b, "js-", js)
-			benchReport(b, "alerts-", alat)
+			bustest.ReportLatency(b, "", lat)
+			bustest.ReportLatency(b, "js-", js)
+			bustest.ReportLatency(b, "alerts-", alat)
 		})
 	}
-}
-
-func benchReport(b *testing.B, prefix string, lat []time.Duration) {
-	if len(lat) == 0 {
-		return
-	}
-	slices.Sort(lat)
-	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) }
-	b.ReportMetric(q(0.5), prefix+"p50-µs")
-	b.ReportMetric(q(0.99), prefix+"p99-µs")
-}
-
-func benchPace(rate, n int, f func(i int)) {
-	start := time.Now()
-	interval := time.Second / time.Duration(rate)
-	for i := range n {
-		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
-			time.Sleep(d)
-		}
-		f(i)
-	}
-}
-
-func benchTransport(b *testing.B, js jetstream.JetStream, rate, n int) []time.Duration {
-	ctx := context.Background()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "BENCH", Subjects: []string{"bench.>"}, Storage: jetstream.FileStorage}); err != nil {
-		b.Fatal(err)
-	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, "BENCH", jetstream.ConsumerConfig{Durable: "bench", AckPolicy: jetstream.AckExplicitPolicy})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var mu sync.Mutex
-	lat := make([]time.Duration, 0, n)
-	done := make(chan struct{})
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		d := time.Since(time.Unix(0, int64(binary.BigEndian.Uint64(m.Data()))))
-		_ = m.Ack()
-		mu.Lock()
-		defer mu.Unlock()
-		if lat = append(lat, d); len(lat) == n {
-			close(done)
-		}
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cc.Stop()
-	benchPace(rate, n, func(int) {
-		var buf [8]byte
-		binary.BigEndian.PutUint64(buf[:], uint64(time.Now().UnixNano()))
-		if _, err := js.PublishAsync("bench.x", buf[:]); err != nil {
-			b.Error(err)
-		}
-	})
-	select {
-	case <-done:
-	case <-time.After(time.Minute):
-		b.Fatal("transport: not all messages consumed")
-	}
-	return lat
 }
