@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aftershock/aftershock/internal/alert"
+	"github.com/aftershock/aftershock/internal/event"
 	"github.com/aftershock/aftershock/internal/notify"
 )
 
@@ -148,4 +149,17 @@ func DeliverOnce(tb testing.TB, recv notify.Receiver, m *notify.Message, b notif
 	q.Enqueue(m)
 	o := <-done
 	return Result{Ref: o.ref, Err: o.err, Dead: dlq.Got()}
+}
+
+// CrashAlert is the incident's page for node: a node-crash alert with a
+// kernel BUG in its details and the unclean node.reboot as evidence.
+func CrashAlert(node string) *alert.Alert {
+	a := Alert("node-crash", "fp-"+node, alert.Firing, map[string]string{"node": node, "cluster": "prod"})
+	a.Details = "kernel BUG at include/linux/fs.h:2582; 3.1 GiB free: not OOM"
+	ev, err := event.New("node.reboot", "test", "prod", node, a.StartsAt, map[string]any{"clean": false})
+	if err != nil {
+		panic(err) // a fixed, valid event
+	}
+	a.Evidence = []event.Event{*ev}
+	return a
 }

@@ -37,14 +37,6 @@ func newSlack(t *testing.T, fake *slacktest.Server, webhook bool) *slack.Slack {
 	return s
 }
 
-func crash(node string) *alert.Alert {
-	a := notifytest.Alert("node-crash", "fp-"+node, alert.Firing, map[string]string{"node": node, "cluster": "prod"})
-	a.Details = "kernel BUG at include/linux/fs.h:2582; 3.1 GiB free: not OOM"
-	ev, _ := event.New("node.reboot", "test", "prod", node, a.StartsAt, map[string]any{"clean": false})
-	a.Evidence = []event.Event{*ev}
-	return a
-}
-
 func TestFaults(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -67,7 +59,7 @@ func TestFaults(t *testing.T) {
 					fake := slacktest.New(t, token)
 					fake.Script = notifytest.NewScript(tt.faults...)
 					start := time.Now()
-					res := notifytest.DeliverOnce(t, newSlack(t, fake, webhook), notifytest.Message("oncall", "g1", crash("n1")), backoff)
+					res := notifytest.DeliverOnce(t, newSlack(t, fake, webhook), notifytest.Message("oncall", "g1", notifytest.CrashAlert("n1")), backoff)
 					if took := time.Since(start); took < tt.minWait {
 						t.Errorf("outcome after %s, want at least %s", took, tt.minWait)
 					}
@@ -98,7 +90,7 @@ func TestAPIErrors(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				fake := slacktest.New(t, token)
 				fake.Script = notifytest.NewScript(notifytest.Fault{Hook: "api:" + tt.code})
-				res := notifytest.DeliverOnce(t, newSlack(t, fake, false), notifytest.Message("oncall", "g1", crash("n1")), backoff)
+				res := notifytest.DeliverOnce(t, newSlack(t, fake, false), notifytest.Message("oncall", "g1", notifytest.CrashAlert("n1")), backoff)
 				checkOutcome(t, fake, res, tt.wantReason)
 			})
 		})
@@ -153,8 +145,8 @@ func TestThread(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fake := slacktest.New(t, token)
 		s := newSlack(t, fake, false)
-		first := notifytest.DeliverOnce(t, s, notifytest.Message("oncall", "g1", crash("n1")), backoff)
-		resolved := crash("n1")
+		first := notifytest.DeliverOnce(t, s, notifytest.Message("oncall", "g1", notifytest.CrashAlert("n1")), backoff)
+		resolved := notifytest.CrashAlert("n1")
 		resolved.State = alert.Resolved
 		m := notifytest.Message("oncall", "g1", resolved)
 		m.Ref = first.Ref
@@ -176,7 +168,7 @@ func TestInjection(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fake := slacktest.New(t, token)
 		s := newSlack(t, fake, false)
-		a := crash("n1")
+		a := notifytest.CrashAlert("n1")
 		line := strings.Repeat("内核错误：文件系统崩溃，节点重启。", 100) // ~5000 bytes
 		a.Summary = "<!channel> <!here> @channel @all <@U123> <https://evil.example|click> *bold* `code` & done"
 		a.Details = line + "\n" + line
@@ -201,16 +193,16 @@ func TestInjection(t *testing.T) {
 func TestLimits(t *testing.T) {
 	big := notifytest.Message("oncall", "g1")
 	for i := range 30 {
-		big.Firing = append(big.Firing, crash(fmt.Sprintf("n%d", i)))
+		big.Firing = append(big.Firing, notifytest.CrashAlert(fmt.Sprintf("n%d", i)))
 	}
 	digest := &notify.Notification{Receiver: "oncall"}
 	for i := range 80 {
-		digest.Messages = append(digest.Messages, notifytest.Message("oncall", fmt.Sprintf("g%d", i), crash(fmt.Sprintf("n%d", i))))
+		digest.Messages = append(digest.Messages, notifytest.Message("oncall", fmt.Sprintf("g%d", i), notifytest.CrashAlert(fmt.Sprintf("n%d", i))))
 	}
 	for name, n := range map[string]*notify.Notification{
 		"30 alerts":   {Receiver: "oncall", Messages: []*notify.Message{big}},
 		"80 groups":   digest,
-		"one alert":   {Receiver: "oncall", Messages: []*notify.Message{notifytest.Message("oncall", "g", crash("n"))}},
+		"one alert":   {Receiver: "oncall", Messages: []*notify.Message{notifytest.Message("oncall", "g", notifytest.CrashAlert("n"))}},
 		"no evidence": {Receiver: "oncall", Messages: []*notify.Message{notifytest.Message("oncall", "g", notifytest.Alert("r", "f", alert.Resolved, nil))}},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -249,10 +241,10 @@ func TestThrottleCoalesces(t *testing.T) {
 		}})
 		fake.Script = notifytest.NewScript(notifytest.Fault{Delay: 300 * time.Millisecond})
 		go q.Run(t.Context())
-		q.Enqueue(notifytest.Message("oncall", "g0", crash("n0")))
+		q.Enqueue(notifytest.Message("oncall", "g0", notifytest.CrashAlert("n0")))
 		synctest.Wait() // g0 is being posted (slowly)
 		for i := 1; i < 10; i++ {
-			q.Enqueue(notifytest.Message("oncall", fmt.Sprintf("g%d", i), crash(fmt.Sprintf("n%d", i))))
+			q.Enqueue(notifytest.Message("oncall", fmt.Sprintf("g%d", i), notifytest.CrashAlert(fmt.Sprintf("n%d", i))))
 		}
 		total := 0
 		for total < 10 {
@@ -278,7 +270,7 @@ func TestRealNetwork(t *testing.T) {
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	s, _ := slack.New(slack.Options{Name: "oncall", Token: token, Channel: "#oncall", APIURL: srv.URL + "/api/", Client: &http.Client{Timeout: 2 * time.Second}})
-	res := notifytest.DeliverOnce(t, s, notifytest.Message("oncall", "g1", crash("n1")), notify.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, MaxElapsed: 5 * time.Second})
+	res := notifytest.DeliverOnce(t, s, notifytest.Message("oncall", "g1", notifytest.CrashAlert("n1")), notify.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, MaxElapsed: 5 * time.Second})
 	if res.Err != nil || len(fake.Posts()) != 1 {
 		t.Fatalf("err %v posts %d", res.Err, len(fake.Posts()))
 	}

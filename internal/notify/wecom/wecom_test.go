@@ -10,8 +10,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/aftershock/aftershock/internal/alert"
-	"github.com/aftershock/aftershock/internal/event"
 	"github.com/aftershock/aftershock/internal/notify"
 	"github.com/aftershock/aftershock/internal/notify/notifytest"
 	"github.com/aftershock/aftershock/internal/notify/wecom"
@@ -34,14 +32,6 @@ func newRobot(t *testing.T, fake *wecomtest.Server, o wecom.Options) *wecom.WeCo
 		t.Fatal(err)
 	}
 	return w
-}
-
-func crash(node string) *alert.Alert {
-	a := notifytest.Alert("node-crash", "fp-"+node, alert.Firing, map[string]string{"node": node, "cluster": "prod"})
-	a.Details = "kernel BUG at include/linux/fs.h:2582; 3.1 GiB free: not OOM"
-	ev, _ := event.New("node.reboot", "test", "prod", node, a.StartsAt, map[string]any{"clean": false})
-	a.Evidence = []event.Event{*ev}
-	return a
 }
 
 func TestFaults(t *testing.T) {
@@ -76,7 +66,7 @@ func TestFaults(t *testing.T) {
 					o.Key = "wrong-key-value"
 				}
 				start := time.Now()
-				res := notifytest.DeliverOnce(t, newRobot(t, fake, o), notifytest.Message("sre", "g1", crash("n1")), backoff)
+				res := notifytest.DeliverOnce(t, newRobot(t, fake, o), notifytest.Message("sre", "g1", notifytest.CrashAlert("n1")), backoff)
 				if took := time.Since(start); took < tt.minWait {
 					t.Errorf("outcome after %s, want at least %s", took, tt.minWait)
 				}
@@ -122,7 +112,7 @@ func TestOversizeAndInjection(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fake := wecomtest.New(t, key)
 		w := newRobot(t, fake, wecom.Options{})
-		a := crash("n1")
+		a := notifytest.CrashAlert("n1")
 		line := strings.Repeat("内核错误：文件系统崩溃，节点重启。", 100) // ~5100 bytes, no newline
 		a.Summary = "<@zhangsan> @all <!channel> [click](https://evil.example) <font color=\"warning\">fake</font>"
 		a.Details = line + "\n" + line + "\n" + line
@@ -157,10 +147,10 @@ func TestMentionsForCritical(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fake := wecomtest.New(t, key)
 		w := newRobot(t, fake, wecom.Options{MentionMobiles: []string{"13800000000", "@all"}})
-		warn := crash("n2")
+		warn := notifytest.CrashAlert("n2")
 		warn.Severity = "warning"
 		notifytest.DeliverOnce(t, w, notifytest.Message("sre", "g1", warn), backoff)
-		notifytest.DeliverOnce(t, w, notifytest.Message("sre", "g2", crash("n1")), backoff)
+		notifytest.DeliverOnce(t, w, notifytest.Message("sre", "g2", notifytest.CrashAlert("n1")), backoff)
 		msgs := fake.Msgs()
 		if len(msgs) != 3 || msgs[0].Type != "markdown" || msgs[1].Type != "markdown" || msgs[2].Type != "text" {
 			t.Fatalf("messages %+v, want markdown, markdown, text (only critical pages)", msgs)
@@ -188,7 +178,7 @@ func TestRateLimitCoalesces(t *testing.T) {
 		go q.Run(t.Context())
 		total := 0
 		for i := range 45 {
-			q.Enqueue(notifytest.Message("sre", fmt.Sprintf("g%d", i), crash(fmt.Sprintf("node-%02d", i))))
+			q.Enqueue(notifytest.Message("sre", fmt.Sprintf("g%d", i), notifytest.CrashAlert(fmt.Sprintf("node-%02d", i))))
 			if i%5 == 4 {
 				time.Sleep(100 * time.Millisecond)
 			}
@@ -219,7 +209,7 @@ func TestShared45009(t *testing.T) {
 		fake.PerMinute = 2
 		w := newRobot(t, fake, wecom.Options{Limiter: notify.NewWindowLimiter(20, time.Minute)})
 		for i := range 4 {
-			res := notifytest.DeliverOnce(t, w, notifytest.Message("sre", fmt.Sprintf("g%d", i), crash(fmt.Sprint(i))), backoff)
+			res := notifytest.DeliverOnce(t, w, notifytest.Message("sre", fmt.Sprintf("g%d", i), notifytest.CrashAlert(fmt.Sprint(i))), backoff)
 			if res.Err != nil {
 				t.Fatal(res.Err)
 			}
@@ -239,7 +229,7 @@ func TestRealNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := notifytest.DeliverOnce(t, w, notifytest.Message("sre", "g1", crash("n1")), notify.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, MaxElapsed: 5 * time.Second})
+	res := notifytest.DeliverOnce(t, w, notifytest.Message("sre", "g1", notifytest.CrashAlert("n1")), notify.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, MaxElapsed: 5 * time.Second})
 	if res.Err != nil || len(fake.Msgs()) != 1 {
 		t.Fatalf("err %v msgs %d", res.Err, len(fake.Msgs()))
 	}
