@@ -22,6 +22,11 @@ const (
 	Resolved State = "resolved"
 )
 
+// MaxEvidence caps the events an alert carries: the key ones (every type's
+// latest, rare types first); its Tally counts the rest, and EVENTS keeps
+// them all.
+const MaxEvidence = 8
+
 // Alert is published to the ALERTS stream, with ID as Nats-Msg-Id so a
 // replay after a crash cannot store (or notify) it twice.
 type Alert struct {
@@ -29,29 +34,82 @@ type Alert struct {
 	ID string `json:"id"`
 	// Fingerprint identifies the thing alerted on (rule + group key): the
 	// key for dedup, repeat and resolve.
-	Fingerprint  string            `json:"fingerprint"`
-	Rule         string            `json:"rule"`
-	Severity     string            `json:"severity"`
-	State        State             `json:"state"`
-	Labels       map[string]string `json:"labels,omitempty"`
-	Annotations  map[string]string `json:"annotations,omitempty"`
-	Summary      string            `json:"summary"`
-	Details      string            `json:"details,omitempty"`
-	GroupKey     string            `json:"group_key"`
-	Receivers    []string          `json:"receivers,omitempty"`
-	WindowStart  time.Time         `json:"window_start"`
-	WindowEnd    time.Time         `json:"window_end"`
-	StartsAt     time.Time         `json:"starts_at"`
-	EndsAt       time.Time         `json:"ends_at,omitzero"`
-	Evidence     []event.Event     `json:"evidence,omitempty"`
-	EvidenceSeen int               `json:"evidence_seen"`
-	Drill        bool              `json:"drill"`
-	RulesVersion string            `json:"rules_version,omitempty"`
+	Fingerprint string            `json:"fingerprint"`
+	Rule        string            `json:"rule"`
+	Severity    string            `json:"severity"`
+	State       State             `json:"state"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// Headline is the rule's short title, for a phone's notification
+	// line; empty: use the summary.
+	Headline string `json:"headline,omitempty"`
+	Summary  string `json:"summary"`
+	Details  string `json:"details,omitempty"`
+	// NoteOrder lists the annotations in the order the rule wrote them,
+	// most important first (Annotations is a map for Alertmanager-shaped
+	// consumers).
+	NoteOrder   []string  `json:"note_order,omitempty"`
+	GroupKey    string    `json:"group_key"`
+	Receivers   []string  `json:"receivers,omitempty"`
+	WindowStart time.Time `json:"window_start"`
+	WindowEnd   time.Time `json:"window_end"`
+	StartsAt    time.Time `json:"starts_at"`
+	// Since is when what the alert is about began (a crash: the node's last
+	// heartbeat), which may be before it fired; zero: StartsAt.
+	Since        time.Time     `json:"since,omitzero"`
+	EndsAt       time.Time     `json:"ends_at,omitzero"`
+	Evidence     []event.Event `json:"evidence,omitempty"`
+	EvidenceSeen int           `json:"evidence_seen"`
+	Drill        bool          `json:"drill"`
+	RulesVersion string        `json:"rules_version,omitempty"`
 	// Update counts re-publications of a firing alert whose window grew
 	// (more timeouts, more nodes, the crash cause now known); 0 for the first.
 	Update int `json:"update,omitempty"`
+	// Change says what the update brings; nil for the first firing.
+	Change *Change `json:"change,omitempty"`
+	// Tally counts the window's evidence by type (window alerts): the
+	// evidence itself is a few key events.
+	Tally []TypeTally `json:"tally,omitempty"`
 	// CreatedAt is the router's wall clock; all other times are event time.
 	CreatedAt time.Time `json:"created_at"`
+}
+
+// Change is what an update of a firing alert brings.
+type Change struct {
+	// Significant marks news that cannot wait (a cause found, another node
+	// crashed): receivers hear of it at once. Otherwise the alert grew.
+	Significant bool `json:"significant"`
+	// Notes say what changed, for people ("cause found: kernel BUG at …").
+	Notes []string `json:"notes,omitempty"`
+	// Values are the rule values that changed (significant updates).
+	Values []string `json:"values,omitempty"`
+}
+
+// TypeTally counts one event type of an alert's window.
+type TypeTally struct {
+	Type string `json:"type"`
+	// Events are the window's records; Occurrences add up their counts
+	// (a rolled-up dns.timeout of 11 failures is one event, 11 occurrences).
+	Events      int64       `json:"events"`
+	Occurrences int64       `json:"occurrences"`
+	Nodes       int64       `json:"nodes"`
+	First       time.Time   `json:"first"`
+	Last        time.Time   `json:"last"`
+	TopNodes    []NodeCount `json:"top_nodes,omitempty"`
+}
+
+// NodeCount is one node's events of a type.
+type NodeCount struct {
+	Node   string `json:"node"`
+	Events int64  `json:"events"`
+}
+
+// Begins is when what the alert is about began: Since, else StartsAt.
+func (a *Alert) Begins() time.Time {
+	if !a.Since.IsZero() {
+		return a.Since
+	}
+	return a.StartsAt
 }
 
 // Fingerprint hashes a rule name and group key.

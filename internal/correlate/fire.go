@@ -18,11 +18,9 @@ import (
 	"github.com/aftershock/aftershock/internal/rule"
 )
 
-// MaxEvidence caps the events an alert carries.
-const MaxEvidence = 50
-
 func (e *Engine) fire(tl *timeline, rs *ruleState, g *group, v *rule.EventView, at int64, depth int) {
-	g.firing, g.startsAt, g.updates, g.lastUpdate = true, at, 0, at
+	g.firing, g.startsAt, g.updates, g.lastUpdate = true, at, 0, max(at, tl.high)
+	g.updateDue, g.change = 0, nil
 	g.lastText = growthMark(g)
 	e.stats[rs.c.Name].Fired++
 	e.raise(tl, rs, g, g.key, v, alert.Firing, at, 0, depth)
@@ -32,41 +30,6 @@ func (e *Engine) resolve(tl *timeline, rs *ruleState, g *group, v *rule.EventVie
 	g.firing = false
 	e.stats[rs.c.Name].Resolved++
 	e.raise(tl, rs, g, g.key, v, alert.Resolved, g.startsAt, at, depth)
-}
-
-// update republishes a firing window alert when its window has grown
-// materially since it was last published (half again as many events or
-// nodes, or a new event type: the crashed node's reboot arriving after the
-// timeouts). The decision reads only the window, so a replay makes the
-// same updates with the same ids.
-func (e *Engine) update(tl *timeline, rs *ruleState, g *group, v *rule.EventView, depth int) {
-	mark := growthMark(g)
-	if !grown(g.lastText, mark) {
-		return
-	}
-	g.lastText, g.lastUpdate = mark, g.newest
-	g.updates++
-	e.raise(tl, rs, g, g.key, v, alert.Firing, g.startsAt, 0, depth)
-}
-
-// growthMark summarises a window's size: events, nodes, types present.
-func growthMark(g *group) string {
-	var evs int64
-	types := 0
-	for _, tc := range g.byType {
-		evs += tc.events
-		if tc.events > 0 {
-			types++
-		}
-	}
-	return fmt.Sprintf("%d %d %d", evs, len(g.nodes), types)
-}
-
-func grown(before, now string) bool {
-	var e0, n0, t0, e1, n1, t1 int64
-	fmt.Sscanf(before, "%d %d %d", &e0, &n0, &t0)
-	fmt.Sscanf(now, "%d %d %d", &e1, &n1, &t1)
-	return t1 > t0 || e1 >= e0+max(1, (e0+1)/2) || n1 >= n0+max(1, (n0+1)/2)
 }
 
 // emit raises the one-shot alert of an event rule.
@@ -90,11 +53,11 @@ func (e *Engine) raise(tl *timeline, rs *ruleState, g *group, key string, v *rul
 	if g.updates > 0 && state == alert.Firing {
 		id = alert.UpdateID(fp, start, g.updates)
 	}
-	labels := e.labels(c, g, v)
 	// Build even when replaying: a resolve after a restart repeats the text
 	// of the firing alert, which only the build knows.
-	a := e.build(tl, rs, g, v, labels, state, start, endsAt)
+	a := e.build(tl, rs, g, v, e.labels(c, g, v), state, start, endsAt)
 	a.ID, a.Fingerprint, a.GroupKey = id, fp, key
+	labels := a.Labels
 	if !e.replay {
 		e.out = append(e.out, a)
 	}
@@ -128,7 +91,11 @@ func (e *Engine) labels(c *rule.Compiled, g *group, v *rule.EventView) map[strin
 		l["cluster"], l["node"], l["type"] = v.Ev.Cluster, v.Ev.Node, v.Ev.Type
 	}
 	maps.Copy(l, g.labels)
-	maps.Copy(l, c.Labels)
+	for k, v := range c.Labels {
+		if c.LabelTemplates[k] == nil { // templates are rendered with the values
+			l[k] = v
+		}
+	}
 	return l
 }
 
@@ -140,7 +107,12 @@ func (e *Engine) build(tl *timeline, rs *ruleState, g *group, v *rule.EventView,
 		// gone (that is why it resolved).
 		a := *g.text
 		a.State, a.EndsAt, a.WindowEnd, a.CreatedAt = alert.Resolved, time.Unix(0, endsAt).UTC(), time.Unix(0, endsAt).UTC(), e.opts.Now().UTC()
-		a.Labels, a.Annotations, a.RulesVersion, a.Update = labels, maps.Clone(a.Annotations), e.set.Version, 0
+		for k := range c.LabelTemplates {
+			if v, ok := a.Labels[k]; ok {
+				labels[k] = v
+			}
+		}
+		a.Labels, a.Annotations, a.RulesVersion, a.Update, a.Change = labels, maps.Clone(a.Annotations), e.set.Version, 0, nil
 		e.resolvedReason(c, g, &a)
 		return &a
 	}
@@ -168,18 +140,14 @@ func (e *Engine) build(tl *timeline, rs *ruleState, g *group, v *rule.EventView,
 	}
 	evs := e.evidence(g, trigger)
 	evMaps := make([]map[string]any, len(evs))
-	evidence := make([]event.Event, 0, min(len(evs), MaxEvidence))
 	for i, x := range evs {
 		evMaps[i] = x.Map()
-		if i < MaxEvidence {
-			evidence = append(evidence, *x.Ev)
-		}
 	}
 	a := &alert.Alert{
 		Rule: c.Name, Severity: c.Severity, State: state, Labels: labels, Receivers: c.Receivers,
-		StartsAt: start, Evidence: evidence, EvidenceSeen: len(evs), Drill: tl.drill,
-		RulesVersion: e.set.Version, CreatedAt: e.opts.Now().UTC(), Update: g.updates,
-		WindowStart: start, WindowEnd: start,
+		StartsAt: start, Evidence: keyEvidence(evs, alert.MaxEvidence), EvidenceSeen: len(evs), Drill: tl.drill,
+		RulesVersion: e.set.Version, CreatedAt: e.opts.Now().UTC(), Update: g.updates, Change: g.change,
+		WindowStart: start, WindowEnd: start, NoteOrder: c.AnnotationOrder,
 	}
 	if endsAt != 0 {
 		a.EndsAt = time.Unix(0, endsAt).UTC()
@@ -196,11 +164,24 @@ func (e *Engine) build(tl *timeline, rs *ruleState, g *group, v *rule.EventView,
 	}
 	if c.Kind == rule.KindWindow {
 		a.EvidenceSeen = int(w.Events(nil))
+		a.Tally = e.tally(g)
+	}
+	if c.SinceExpr != nil {
+		e.bindWindow(tl, c, g, trigger, w)
+		e.act.Events = evs
+		if out, _, err := c.SinceExpr.Eval(&e.act); err == nil {
+			if t, ok := out.(types.Timestamp); ok {
+				a.Since = t.UTC()
+			}
+		} else {
+			e.stats[c.Name].EvalErrors++
+			e.log.Debug("rule since error (left at the start)", "rule", c.Name, "err", err)
+		}
 	}
 	data := map[string]any{
 		"rule": c.Name, "severity": c.Severity, "state": string(state), "labels": labels, "key": g.labels,
 		"group_key": g.key, "values": values, "events": evMaps, "count": a.EvidenceSeen, "window": win,
-		"starts_at": a.StartsAt, "ends_at": a.EndsAt, "drill": tl.drill, "run": tl.run,
+		"starts_at": a.StartsAt, "ends_at": a.EndsAt, "since": a.Begins(), "drill": tl.drill, "run": tl.run,
 	}
 	if trigger != nil {
 		data["event"] = trigger.Map()
@@ -208,8 +189,17 @@ func (e *Engine) build(tl *timeline, rs *ruleState, g *group, v *rule.EventView,
 	if len(evMaps) > 0 {
 		data["first"], data["last"] = evMaps[0], evMaps[len(evMaps)-1]
 	}
+	for name, t := range c.LabelTemplates {
+		if v := e.render(c, t, data); v != "" {
+			a.Labels[name] = v
+		}
+	}
+	a.Headline = e.render(c, c.TitleTemplate, data)
 	a.Summary = e.render(c, c.Summary, data)
 	a.Details = e.render(c, c.Details, data)
+	if a.Change != nil && a.Change.Significant {
+		a.Change.Notes = e.changeNotes(c, a.Change.Values, data)
+	}
 	for name, t := range c.Annotated {
 		if s := e.render(c, t, data); s != "" {
 			if a.Annotations == nil {
@@ -220,6 +210,7 @@ func (e *Engine) build(tl *timeline, rs *ruleState, g *group, v *rule.EventView,
 	}
 	if state == alert.Firing {
 		g.text = a
+		rememberSignificant(c, g, values)
 	} else {
 		e.resolvedReason(c, g, a)
 	}

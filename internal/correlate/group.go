@@ -38,6 +38,12 @@ type group struct {
 	updates    int
 	lastUpdate int64
 	lastText   string
+	// sig holds the significant values as last published; updateDue is
+	// when a growth update held back by update_every is due (0: none);
+	// change is what the update being raised brings.
+	sig       map[string]string
+	updateDue int64
+	change    *alert.Change
 	// text is the latest firing alert as rendered, for its resolve notice.
 	text *alert.Alert
 

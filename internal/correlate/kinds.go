@@ -276,13 +276,13 @@ func (e *Engine) offerWindow(tl *timeline, rs *ruleState, st *RuleStats, key str
 		switch {
 		case ok && !g.firing:
 			e.fire(tl, rs, g, v, g.newest, depth)
-		case ok && g.firing && g.newest-g.lastUpdate >= int64(c.UpdateEvery):
-			e.update(tl, rs, g, v, depth)
+		case ok && g.firing:
+			e.maybeUpdate(tl, rs, g, v, depth)
 		case !ok && g.firing:
 			e.resolve(tl, rs, g, v, g.newest, depth)
 		}
 	}
-	tl.schedule(rs, g, g.oldest()+w+late)
+	e.rearm(tl, rs, g)
 }
 
 // onTimer handles a group whose time has come: a window whose oldest record
@@ -326,8 +326,9 @@ func (e *Engine) onTimer(tl *timeline, rs *ruleState, g *group) {
 			delete(rs.groups, g.key)
 			return
 		}
+		e.dueUpdate(tl, rs, g)
 		if !g.empty() {
-			tl.schedule(rs, g, g.oldest()+w+late)
+			e.rearm(tl, rs, g)
 		}
 	}
 }

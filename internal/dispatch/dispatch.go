@@ -225,9 +225,6 @@ func (d *Dispatcher) logErr(what string) func(error) {
 	}
 }
 
-// maxEvidence bounds the evidence kept in the store and sent to receivers.
-const maxEvidence = 5
-
 func (d *Dispatcher) ingest(a *alert.Alert, persisted func(error)) {
 	now := time.Now()
 	fp := a.Fingerprint
@@ -250,8 +247,8 @@ func (d *Dispatcher) ingest(a *alert.Alert, persisted func(error)) {
 		persisted(nil)
 		return
 	}
-	if len(a.Evidence) > maxEvidence {
-		a.Evidence = a.Evidence[:maxEvidence]
+	if len(a.Evidence) > alert.MaxEvidence { // an alert from an older router
+		a.Evidence = a.Evidence[:alert.MaxEvidence]
 	}
 	dup := e != nil && e.a.ID == a.ID && e.a.State == a.State
 	if e == nil {

@@ -43,6 +43,7 @@ type Compiled struct {
 	Summary    *template.Template
 	Details    *template.Template
 	Annotated  map[string]*template.Template
+	Presentation
 	// LatestTypes are the event types this rule reads through latest[...].
 	LatestTypes []string
 	// UsesEvents is set when condition or values read `events`, so the
@@ -166,7 +167,7 @@ func (k *compiler) expr(key, text string, windowScope bool, want *cel.Type) (*ce
 	}
 	k.refs = append(k.refs, r)
 	limit := k.opts.CostLimit
-	if strings.HasPrefix(key, "values.") {
+	if raiseTime(key) {
 		limit *= ValuesCostFactor
 	}
 	cost, err := e.EstimateCost(a, k.est)
@@ -175,7 +176,7 @@ func (k *compiler) expr(key, text string, windowScope bool, want *cel.Type) (*ce
 	} else if cost.Max > limit {
 		k.bad(key, "%s: estimated cost %d exceeds the limit %d (nested loops over events or large lists?)", key, cost.Max, limit)
 	}
-	if strings.HasPrefix(key, "values.") {
+	if raiseTime(key) {
 		k.valuesCost = max(k.valuesCost, cost.Max)
 	} else {
 		k.cost = max(k.cost, cost.Max)
@@ -268,6 +269,7 @@ func compileOne(env *Env, pack *Pack, r Rule, opts CheckOptions) (*Compiled, Pro
 	c.LatestTypes = slices.Compact(c.LatestTypes)
 	c.Cost, c.ValuesCost = k.cost, k.valuesCost
 	k.templates(c)
+	k.presentation(c)
 	c.StateKey = stateKey(&r)
 	if len(k.probs) > 0 {
 		return nil, k.probs

@@ -27,10 +27,12 @@ type File struct {
 
 // Rule is one correlation rule as written in YAML (see docs/rules.md).
 type Rule struct {
-	Name        string            `yaml:"name"`
-	Description string            `yaml:"description"`
-	Severity    string            `yaml:"severity"`
-	Labels      map[string]string `yaml:"labels"`
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	Severity    string `yaml:"severity"`
+	// Labels are fixed, or templates over the alert's values (the crashed
+	// node of a cluster-wide crash alert).
+	Labels map[string]string `yaml:"labels"`
 	// Annotations are templates rendered into the alert's annotations.
 	Annotations map[string]string `yaml:"annotations"`
 	// Match is a cheap CEL predicate over `event` deciding which events the
@@ -64,9 +66,21 @@ type Rule struct {
 	// time) and publishes it again when its text changed: the blast radius
 	// of a crash keeps growing after the first page.
 	UpdateEvery Duration `yaml:"update_every"`
-	Summary     string   `yaml:"summary"`
-	Details     string   `yaml:"details"`
-	Receivers   []string `yaml:"receivers"`
+	// Title is a short headline template (what a phone shows of the page);
+	// receivers fall back to the summary without it.
+	Title   string `yaml:"title"`
+	Summary string `yaml:"summary"`
+	Details string `yaml:"details"`
+	// Since is a CEL timestamp over the window: when what the alert is about
+	// began (a crash, at the node's last heartbeat), shown as "since". The
+	// alert's identity keeps the time it fired.
+	Since string `yaml:"since"`
+	// Significant names values whose change, while a window alert fires, is
+	// news that cannot wait for update_every (a cause found, another node
+	// crashed): the alert is updated at once, and the template (empty: a
+	// default) says what changed.
+	Significant map[string]string `yaml:"significant"`
+	Receivers   []string          `yaml:"receivers"`
 
 	// Source locates the rule for error messages: file and line of each key.
 	Source Source `yaml:"-"`

@@ -100,6 +100,13 @@ func mismatch(x Expect, a *alert.Alert, start time.Time) []string {
 			out = append(out, fmt.Sprintf("details lack %q (details: %q)", s, a.Details))
 		}
 	}
+	if x.Title != "" && a.Headline != x.Title {
+		out = append(out, fmt.Sprintf("title is %q, want %q", a.Headline, x.Title))
+	}
+	if x.Since != nil && !a.Begins().Equal(x.Since.Time(start)) {
+		out = append(out, fmt.Sprintf("since is %s, want %s", rel(a.Begins(), start), rel(x.Since.Time(start), start)))
+	}
+	out = append(out, compareChange(x, a)...)
 	for _, k := range slices.Sorted(maps.Keys(x.Annotations)) {
 		if !strings.Contains(a.Annotations[k], x.Annotations[k]) {
 			out = append(out, fmt.Sprintf("annotation %s is %q, want it to contain %q", k, a.Annotations[k], x.Annotations[k]))
@@ -121,6 +128,24 @@ func closest(x Expect, got []*alert.Alert, used []bool, start time.Time) *alert.
 		}
 	}
 	return best
+}
+
+func compareChange(x Expect, a *alert.Alert) []string {
+	var out []string
+	var notes []string
+	significant := false
+	if a.Change != nil {
+		notes, significant = a.Change.Notes, a.Change.Significant
+	}
+	if x.Significant != nil && *x.Significant != significant {
+		out = append(out, fmt.Sprintf("significant is %v, want %v (change notes: %q)", significant, *x.Significant, notes))
+	}
+	for _, s := range x.ChangeContains {
+		if !slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, s) }) {
+			out = append(out, fmt.Sprintf("change notes lack %q (notes: %q)", s, notes))
+		}
+	}
+	return out
 }
 
 func describeWant(x Expect, start time.Time) string {

@@ -84,8 +84,16 @@ type Expect struct {
 	SummaryContains []string          `yaml:"summary_contains"`
 	DetailsContains []string          `yaml:"details_contains"`
 	Annotations     map[string]string `yaml:"annotations"` // substrings
+	// Title must equal the alert's headline (the rule's title).
+	Title string `yaml:"title"`
+	// Since is when the alert says it began (the rule's since).
+	Since *Offset `yaml:"since"`
 	// Update is which update of a firing alert (0: the first page).
 	Update int `yaml:"update"`
+	// ChangeContains must each be in one of the update's change notes;
+	// Significant says the update is news that is sent at once.
+	ChangeContains []string `yaml:"change_contains"`
+	Significant    *bool    `yaml:"significant"`
 
 	line int
 }

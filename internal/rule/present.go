@@ -1,0 +1,95 @@
+package rule
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"text/template"
+
+	"github.com/google/cel-go/cel"
+)
+
+// Presentation is how a rule's alerts read, beyond summary and details:
+// compiled at load like everything else, evaluated only when an alert is
+// raised.
+type Presentation struct {
+	// TitleTemplate renders the short headline; nil: receivers use the summary.
+	TitleTemplate *template.Template
+	// SinceExpr is the CEL timestamp of `since`; nil: the alert's start.
+	SinceExpr cel.Program
+	// SignificantValues are the values whose change is news, sorted by name.
+	SignificantValues []Significant
+	// LabelTemplates are the labels whose values are templates.
+	LabelTemplates map[string]*template.Template
+	// AnnotationOrder lists the annotations as written, for people: the
+	// rule author knows which matters most.
+	AnnotationOrder []string
+}
+
+// Significant is one value whose change updates a firing alert at once.
+type Significant struct {
+	Value string
+	// Note says what changed; nil: "<value> changed".
+	Note *template.Template
+}
+
+// raiseTime reports whether the expression under key runs when an alert
+// is raised (and may cost more), not for every event.
+func raiseTime(key string) bool {
+	return strings.HasPrefix(key, "values.") || key == "since"
+}
+
+func (k *compiler) presentation(c *Compiled) {
+	r := k.r
+	var err error
+	if strings.TrimSpace(r.Title) != "" {
+		if c.TitleTemplate, err = parseTemplate(c.Name+".title", r.Title); err != nil {
+			k.bad("title", "title: %v", err)
+		}
+	}
+	if strings.TrimSpace(r.Since) != "" {
+		if c.Kind != KindWindow {
+			k.bad("since", "since applies to window rules only (others start at their event)")
+		} else {
+			_, c.SinceExpr = k.expr("since", r.Since, true, cel.TimestampType)
+		}
+	}
+	if len(r.Significant) > 0 && c.Kind != KindWindow {
+		k.bad("significant", "significant applies to window rules only (only they are updated while firing)")
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.Significant)) {
+		if _, ok := r.Values[name]; !ok {
+			k.bad("significant."+name, "significant %q is not one of the rule's values", name)
+			continue
+		}
+		s := Significant{Value: name}
+		if text := r.Significant[name]; strings.TrimSpace(text) != "" {
+			if s.Note, err = parseTemplate(c.Name+".significant."+name, text); err != nil {
+				k.bad("significant."+name, "significant %s: %v", name, err)
+				continue
+			}
+		}
+		c.SignificantValues = append(c.SignificantValues, s)
+	}
+	for name, v := range r.Labels {
+		if !strings.Contains(v, "{{") {
+			continue
+		}
+		t, err := parseTemplate(c.Name+".labels."+name, v)
+		if err != nil {
+			k.bad("labels", "label %s: %v", name, err)
+			continue
+		}
+		if c.LabelTemplates == nil {
+			c.LabelTemplates = map[string]*template.Template{}
+		}
+		c.LabelTemplates[name] = t
+	}
+	c.AnnotationOrder = slices.SortedFunc(maps.Keys(r.Annotations), func(a, b string) int {
+		la, lb := r.Source.Keys["annotations."+a], r.Source.Keys["annotations."+b]
+		if la != lb {
+			return la - lb
+		}
+		return strings.Compare(a, b)
+	})
+}
