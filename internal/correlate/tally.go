@@ -49,7 +49,9 @@ func (e *Engine) tally(g *group) []alert.TypeTally {
 	for i := range out {
 		out[i].First, out[i].Last = time.Unix(0, first[i]).UTC(), time.Unix(0, last[i]).UTC()
 		t := tops[i]
-		slices.SortFunc(t, func(a, b alert.NodeCount) int { return cmp.Or(cmp.Compare(b.Events, a.Events), cmp.Compare(a.Node, b.Node)) })
+		slices.SortFunc(t, func(a, b alert.NodeCount) int {
+			return cmp.Or(cmp.Compare(b.Events, a.Events), cmp.Compare(a.Node, b.Node))
+		})
 		out[i].TopNodes = t[:min(len(t), topNodes)]
 	}
 	// Rare types first: a crash is one reboot among a thousand timeouts.
