@@ -186,9 +186,12 @@ func (c *Collector) heartbeat(ctx context.Context) {
 	if up, err := c.host.Uptime(); err == nil {
 		d.UptimeSeconds = up.Seconds()
 	}
+	if mi, err := c.host.Meminfo(); err == nil {
+		d.Meminfo = mi
+	}
 	now := c.now()
 	if c.emitAt(ctx, event.TypeHeartbeat, now, d) && c.reboots != nil {
-		if err := c.reboots.Heartbeat(now); err != nil {
+		if err := c.reboots.Heartbeat(now, d.Meminfo); err != nil {
 			c.log.Warn("record heartbeat", "err", err)
 		}
 	}

@@ -78,6 +78,9 @@ type Heartbeat struct {
 	UptimeSeconds float64 `json:"uptime_seconds"`
 	IntervalSecs  float64 `json:"interval_seconds"`
 	Version       string  `json:"collector_version,omitempty"`
+	// Meminfo is /proc/meminfo at the heartbeat: the node's memory when it
+	// was last heard, kept for node.reboot's "memory before the crash".
+	Meminfo *Meminfo `json:"meminfo,omitempty"`
 }
 
 // Posture is the data of node.posture: what the node is and whether a crash

@@ -106,6 +106,8 @@ type Reboot struct {
 	CauseDetail string `json:"cause_detail,omitempty"`
 	// CauseType is the kernel event type behind Cause (kernel.bug, …).
 	CauseType string `json:"cause_type,omitempty"`
+	// CauseTime is when the kernel logged the cause, when its line is dated.
+	CauseTime time.Time `json:"cause_time,omitzero"`
 	// PreviousKernel is the kernel release of the previous boot, when known.
 	PreviousKernel string `json:"previous_kernel,omitempty"`
 	// Sources lists where last words were found: journal, kern.log, pstore, kdump.
@@ -113,9 +115,23 @@ type Reboot struct {
 	// LastWords is the tail of the previous boot's kernel log (bounded).
 	LastWords []string `json:"last_words,omitempty"`
 	// Vmcore is the path of a kdump vmcore of the previous boot, if any.
-	Vmcore  string   `json:"vmcore,omitempty"`
-	Meminfo *Meminfo `json:"meminfo,omitempty"`
+	Vmcore string `json:"vmcore,omitempty"`
+	// Meminfo is the memory before the crash: the kernel report's snapshot
+	// when the live watcher took one (MeminfoSource "kernel_report"), else
+	// the last one the collector saved with a heartbeat of the previous boot
+	// ("heartbeat"). MeminfoAt is when it was taken, and MeminfoAgeSeconds
+	// how long before the cause was logged (set when both times are known).
+	Meminfo           *Meminfo  `json:"meminfo,omitempty"`
+	MeminfoSource     string    `json:"meminfo_source,omitempty"`
+	MeminfoAt         time.Time `json:"meminfo_at,omitzero"`
+	MeminfoAgeSeconds float64   `json:"meminfo_age_seconds,omitempty"`
 }
+
+// Where a node.reboot's Meminfo comes from.
+const (
+	MeminfoFromReport    = "kernel_report"
+	MeminfoFromHeartbeat = "heartbeat"
+)
 
 // DNSFailure is the data of dns.timeout and dns.error, rolled up per
 // (server, name, transport) and interval.

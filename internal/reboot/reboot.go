@@ -14,6 +14,7 @@ package reboot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -146,11 +147,12 @@ func (t *Tracker) Check(ctx context.Context) (*event.Reboot, error) {
 	if prev.BootID == t.cur.BootID {
 		return nil, nil
 	}
+	beat := t.readHeartbeat(prev.BootID)
 	r := &event.Reboot{
 		PreviousBootID: prev.BootID,
 		BootID:         t.cur.BootID,
 		BootTime:       t.cur.BootTime,
-		LastHeartbeat:  t.readHeartbeat(prev.BootID),
+		LastHeartbeat:  beat.at,
 		PreviousKernel: prev.KernelRelease,
 	}
 	var stop stopMarker
@@ -185,6 +187,9 @@ func (t *Tracker) Check(ctx context.Context) (*event.Reboot, error) {
 		r.Cause = event.CauseUnknown
 		if ok {
 			r.Cause, r.CauseType, r.CauseDetail, r.Meminfo = describe(cause.Finding)
+			if !cause.Time.IsZero() {
+				r.CauseTime = cause.Time.UTC()
+			}
 			if r.PreviousKernel == "" {
 				r.PreviousKernel = kernelOf(cause.Finding)
 			}
@@ -199,6 +204,7 @@ func (t *Tracker) Check(ctx context.Context) (*event.Reboot, error) {
 		}
 	}
 	r.LastWords = t.lastWordsOf(lws, cause, ok)
+	memoryBefore(r, beat)
 	return r, nil
 }
 
@@ -214,10 +220,34 @@ func (t *Tracker) Commit() error {
 	return nil
 }
 
-// Heartbeat records the time of a heartbeat: after a crash, the last one is
-// the best estimate of when the node died. One small atomic file write.
-func (t *Tracker) Heartbeat(at time.Time) error {
-	return writeAtomic(t.statePath(heartbeatFile), fmt.Appendf(nil, "%s %s\n", t.cur.BootID, at.UTC().Format(time.RFC3339Nano)))
+// Heartbeat records the time of a heartbeat and the memory then (nil: not
+// read): after a crash, the last one is the best estimate of when the node
+// died and of the memory it died with, whatever the last words hold. One
+// small atomic file write.
+func (t *Tracker) Heartbeat(at time.Time, mem *event.Meminfo) error {
+	line := fmt.Appendf(nil, "%s %s", t.cur.BootID, at.UTC().Format(time.RFC3339Nano))
+	if mem != nil {
+		b, err := json.Marshal(mem)
+		if err != nil {
+			return fmt.Errorf("encode memory snapshot: %w", err)
+		}
+		line = append(append(line, ' '), b...)
+	}
+	return writeAtomic(t.statePath(heartbeatFile), append(line, '\n'))
+}
+
+// memoryBefore fills the memory before the crash: the kernel report's own
+// snapshot when the cause carried one, else the last heartbeat's.
+func memoryBefore(r *event.Reboot, beat lastBeat) {
+	switch {
+	case r.Meminfo != nil:
+		r.MeminfoSource = event.MeminfoFromReport
+	case beat.mem != nil:
+		r.Meminfo, r.MeminfoSource, r.MeminfoAt = beat.mem, event.MeminfoFromHeartbeat, beat.at.UTC()
+		if !r.CauseTime.IsZero() && !r.CauseTime.Before(r.MeminfoAt) {
+			r.MeminfoAgeSeconds = r.CauseTime.Sub(r.MeminfoAt).Seconds()
+		}
+	}
 }
 
 // Stopped writes the stop marker, saying whether the host is shutting down.

@@ -356,7 +356,8 @@ func TestBootTracking(t *testing.T) {
 		t.Fatal(err)
 	}
 	beat := curBoot.Add(time.Hour)
-	if err := tr.Heartbeat(beat); err != nil {
+	mem := &event.Meminfo{MemTotalKB: 16266500, MemFreeKB: 3250000, MemAvailableKB: 12860000, CachedKB: 13000000}
+	if err := tr.Heartbeat(beat, mem); err != nil {
 		t.Fatal(err)
 	}
 	// A collector restart in the same boot: a plain stop, then a start.
@@ -387,6 +388,11 @@ func TestBootTracking(t *testing.T) {
 	}
 	if r.PreviousBootID != curID || r.BootID != next || !r.LastHeartbeat.Equal(beat) || r.Clean || r.Cause != event.CauseUnknown {
 		t.Fatalf("after a reboot: %+v", r)
+	}
+	// No last words carried memory: the last heartbeat's snapshot is the
+	// memory before the crash.
+	if r.Meminfo == nil || *r.Meminfo != *mem || r.MeminfoSource != event.MeminfoFromHeartbeat || !r.MeminfoAt.Equal(beat) {
+		t.Fatalf("memory before the crash: %+v from %q at %s; want %+v from the heartbeat at %s", r.Meminfo, r.MeminfoSource, r.MeminfoAt, mem, beat)
 	}
 	// Not committed (say the publish failed): the next start reports it again.
 	tr = f.tracker(t, reboot.Options{})
@@ -458,6 +464,11 @@ func TestBadState(t *testing.T) {
 		{"garbage heartbeat", map[string]string{"heartbeat": prevID + " yesterday"}, func(t *testing.T, r *event.Reboot) {
 			if r == nil || !r.LastHeartbeat.IsZero() {
 				t.Fatalf("got %+v, want a reboot without a last heartbeat", r)
+			}
+		}},
+		{"garbage memory snapshot", map[string]string{"heartbeat": prevID + " " + lastBeat.Format(time.RFC3339) + " {mem"}, func(t *testing.T, r *event.Reboot) {
+			if r == nil || !r.LastHeartbeat.Equal(lastBeat) || r.Meminfo != nil || r.MeminfoSource != "" {
+				t.Fatalf("got %+v, want the last heartbeat without memory", r)
 			}
 		}},
 		{"heartbeat of another boot", map[string]string{"heartbeat": curID + " " + lastBeat.Format(time.RFC3339)}, func(t *testing.T, r *event.Reboot) {
@@ -542,5 +553,29 @@ func TestLastWordsBounded(t *testing.T) {
 		if b, _ := ev.Encode(); len(b) > 24<<10 {
 			t.Fatalf("max %d: event is %d bytes", n, len(b))
 		}
+	}
+}
+
+// TestMemoryBeforeTheCrash: last words read after the reboot carry no
+// memory, so the last heartbeat's snapshot is the memory before the crash,
+// dated, and its age is counted up to the cause's own log time.
+func TestMemoryBeforeTheCrash(t *testing.T) {
+	mem := `{"mem_total_kb":16266500,"mem_free_kb":3250000,"mem_available_kb":12860000,"cached_kb":13000000}`
+	f := newFixture(t, map[string]string{"var/log/journal/": ""}, map[string]string{
+		"heartbeat": prevID + " " + lastBeat.Format(time.RFC3339Nano) + " " + mem + "\n",
+	})
+	f.journalKernel, f.journalAll = "journal-kernel-incident.txt", "journal-all-crash.txt"
+	r, err := f.tracker(t, reboot.Options{}).Check(context.Background())
+	if err != nil || r == nil {
+		t.Fatalf("Check: %+v, %v", r, err)
+	}
+	if r.Cause != event.CauseKernelBug || r.Meminfo == nil || r.Meminfo.MemAvailableKB != 12860000 {
+		t.Fatalf("cause %q memory %+v: want the kernel BUG and the heartbeat's memory", r.Cause, r.Meminfo)
+	}
+	// The BUG was logged at 13:14:38 +0800, 8 s after the last heartbeat.
+	wantCause := time.Date(2020, 6, 14, 5, 14, 38, 0, time.UTC)
+	if r.MeminfoSource != event.MeminfoFromHeartbeat || !r.MeminfoAt.Equal(lastBeat) || !r.CauseTime.Equal(wantCause) || r.MeminfoAgeSeconds != 8 {
+		t.Fatalf("memory from %q at %s, cause at %s, age %vs; want the heartbeat at %s, the cause at %s, 8s",
+			r.MeminfoSource, r.MeminfoAt, r.CauseTime, r.MeminfoAgeSeconds, lastBeat, wantCause)
 	}
 }

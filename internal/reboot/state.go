@@ -9,13 +9,15 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/aftershock/aftershock/internal/event"
 )
 
 // Files in the state directory. Each is replaced atomically (write a
 // temporary file, rename), so a crash leaves the old or the new content.
 const (
 	bootFile      = "boot.json" // the boot this collector last started in
-	heartbeatFile = "heartbeat" // "<boot id> <RFC 3339 time>" of the last heartbeat
+	heartbeatFile = "heartbeat" // "<boot id> <RFC 3339 time>[ <meminfo JSON>]" of the last heartbeat
 	stopFile      = "stop.json" // the clean-stop marker
 )
 
@@ -64,22 +66,39 @@ func (t *Tracker) writeJSON(name string, v any) error {
 	return writeAtomic(t.statePath(name), b)
 }
 
-// readHeartbeat returns the last heartbeat time recorded in boot id.
-func (t *Tracker) readHeartbeat(bootID string) time.Time {
+// lastBeat is what the state dir says of a boot's last heartbeat.
+type lastBeat struct {
+	at  time.Time
+	mem *event.Meminfo
+}
+
+// readHeartbeat returns the last heartbeat recorded in boot id, with the
+// memory snapshot taken then (older collectors wrote none).
+func (t *Tracker) readHeartbeat(bootID string) lastBeat {
 	b, err := os.ReadFile(t.statePath(heartbeatFile))
 	if err != nil {
-		return time.Time{}
+		return lastBeat{}
 	}
-	id, ts, ok := strings.Cut(strings.TrimSpace(string(b)), " ")
+	id, rest, ok := strings.Cut(strings.TrimSpace(string(b)), " ")
 	if !ok || id != bootID {
-		return time.Time{}
+		return lastBeat{}
 	}
+	ts, mem, _ := strings.Cut(rest, " ")
 	hb, err := time.Parse(time.RFC3339Nano, ts)
 	if err != nil {
 		t.log.Warn("ignoring unreadable heartbeat state", "content", string(b))
-		return time.Time{}
+		return lastBeat{}
 	}
-	return hb
+	out := lastBeat{at: hb}
+	if mem != "" {
+		var mi event.Meminfo
+		if err := json.Unmarshal([]byte(mem), &mi); err != nil || mi.MemTotalKB <= 0 {
+			t.log.Warn("ignoring unreadable memory snapshot in heartbeat state", "err", err)
+		} else {
+			out.mem = &mi
+		}
+	}
+	return out
 }
 
 func writeAtomic(path string, b []byte) error {
