@@ -1,0 +1,418 @@
+package ratiobench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftershock/aftershock/internal/bus"
+)
+
+// Case is one load: a backlog and the rules on top of the shipped pack.
+type Case struct {
+	Name  string
+	Load  Load
+	Rules int // generated rules added to the pack
+}
+
+// DefaultCases are issue #12's three loads.
+var DefaultCases = []Case{
+	{"shipped pack, fleet mix", Fleet, 0},
+	{"pack + 100 rules, 20 app types", App, 100},
+	{"pack + 1000 rules, 20 app types", App, 1000},
+}
+
+// Options of a measurement.
+type Options struct {
+	// Bin holds the router, nats-server and nats binaries.
+	Bin string
+	// Pack is the shipped rule pack's directory.
+	Pack   string
+	Events int
+	Runs   int
+	Cases  []Case
+	// Profile, when set, adds one router run per case in this process with
+	// a CPU profile written there (not counted in the shares).
+	Profile string
+	Out     io.Writer
+	Log     *slog.Logger
+}
+
+// Result of one alternating run.
+type Result struct {
+	NATSBench, Router float64 // messages or events per second
+}
+
+// Share is the router's rate as a percentage of nats bench's.
+func (r Result) Share() float64 { return 100 * r.Router / r.NATSBench }
+
+// Run measures every case and prints the table.
+func Run(ctx context.Context, o Options) error {
+	all := map[string][]Result{}
+	for _, c := range o.Cases {
+		res, err := runCase(ctx, o, c)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.Name, err)
+		}
+		all[c.Name] = res
+	}
+	fmt.Fprintf(o.Out, "\n| load | nats bench msgs/s | router events/s (5→95 %%) | share |\n|---|---|---|---|\n")
+	for _, c := range o.Cases {
+		res := all[c.Name]
+		nb, rt, sh := span(res, func(r Result) float64 { return r.NATSBench / 1000 }), span(res, func(r Result) float64 { return r.Router / 1000 }), span(res, Result.Share)
+		fmt.Fprintf(o.Out, "| %s, %d events | %.0f–%.0fk/s | %.0f–%.0fk/s | **%.0f–%.0f %%** |\n", c.Name, o.Events, nb[0], nb[1], rt[0], rt[1], sh[0], sh[1])
+	}
+	return nil
+}
+
+func span(res []Result, f func(Result) float64) [2]float64 {
+	lo, hi := f(res[0]), f(res[0])
+	for _, r := range res[1:] {
+		lo, hi = min(lo, f(r)), max(hi, f(r))
+	}
+	return [2]float64{lo, hi}
+}
+
+func runCase(ctx context.Context, o Options, c Case) ([]Result, error) {
+	dir, err := os.MkdirTemp("", "bench-ratio-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	rules := filepath.Join(dir, "rules")
+	if err := packWith(o.Pack, rules, c.Rules); err != nil {
+		return nil, err
+	}
+	srv, url, err := startServer(ctx, o.Bin, filepath.Join(dir, "js"))
+	if err != nil {
+		return nil, err
+	}
+	defer stop(srv)
+	nc, err := connect(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	// A first start on the empty stream provisions it and creates the
+	// router's consumer at its beginning; each run starts from a copy.
+	r, err := startRouter(ctx, o.Bin, url, rules, filepath.Join(dir, "router-0"))
+	if err != nil {
+		return nil, err
+	}
+	stop(r.cmd)
+	cons, err := js.Consumer(ctx, bus.StreamEvents, "router")
+	if err != nil {
+		return nil, fmt.Errorf("router consumer: %w", err)
+	}
+	cfg := cons.CachedInfo().Config
+	fmt.Fprintf(o.Out, "## %s: storing %d events … ", c.Name, o.Events)
+	took, err := store(ctx, js, c.Load, o.Events)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(o.Out, "%.1fs; load average %s\n", took.Seconds(), loadavg())
+	var res []Result
+	for run := 1; run <= o.Runs; run++ {
+		nb, err := natsBench(ctx, js, o.Bin, url, o.Events, dir)
+		if err != nil {
+			return nil, err
+		}
+		if err := resetConsumer(ctx, js, cfg); err != nil {
+			return nil, err
+		}
+		rate, err := routerRun(ctx, o.Bin, url, rules, filepath.Join(dir, fmt.Sprintf("router-%d", run)), o.Events)
+		if err != nil {
+			return nil, err
+		}
+		res = append(res, Result{NATSBench: nb, Router: rate})
+		fmt.Fprintf(o.Out, "run %d: nats bench %.0f msgs/s, router %.0f events/s: %.0f %% (load average %s)\n", run, nb, rate, res[len(res)-1].Share(), loadavg())
+	}
+	if o.Profile != "" {
+		if err := resetConsumer(ctx, js, cfg); err != nil {
+			return nil, err
+		}
+		path := filepath.Join(o.Profile, fmt.Sprintf("router-%d-rules.pprof", c.Rules))
+		rate, err := profileRun(ctx, url, rules, filepath.Join(dir, "router-prof"), o.Events, path, o.Log)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(o.Out, "profile: router in-process %.0f events/s, CPU profile %s\n", rate, path)
+	}
+	return res, nil
+}
+
+// packWith copies the pack's rule and routing files (not its tests) to dir
+// and adds n generated rules.
+func packWith(pack, dir string, n int) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	files, err := filepath.Glob(filepath.Join(pack, "*.yaml"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.yaml") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644); err != nil {
+			return err
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return os.WriteFile(filepath.Join(dir, "generated.yaml"), []byte(Rules(n)), 0o644)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func startServer(ctx context.Context, bin, store string) (*exec.Cmd, string, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "nats-server"), "-js", "-sd", store, "-a", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, "", fmt.Errorf("nats-server: %w", err)
+	}
+	return cmd, fmt.Sprintf("nats://127.0.0.1:%d", port), nil
+}
+
+func connect(ctx context.Context, url string) (*nats.Conn, error) {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		nc, err := nats.Connect(url)
+		if err == nil {
+			return nc, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("connect %s: %w", url, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop ends a child process with SIGTERM, then SIGKILL after 30 s.
+func stop(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+func store(ctx context.Context, js jetstream.JetStream, l Load, n int) (time.Duration, error) {
+	begin := time.Now()
+	start := begin.Add(-5 * time.Minute)
+	for i := range n {
+		m, err := Backlog(l, i, n, start)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := js.PublishMsgAsync(&nats.Msg{Subject: m.Subject, Data: m.Data}, jetstream.WithMsgID(m.ID)); err != nil {
+			return 0, fmt.Errorf("publish: %w", err)
+		}
+		if i%2000 == 1999 {
+			<-js.PublishAsyncComplete()
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		return 0, fmt.Errorf("publishing the backlog timed out")
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	return time.Since(begin), nil
+}
+
+// resetConsumer puts the router's consumer back at the stream's beginning.
+func resetConsumer(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig) error {
+	if err := js.DeleteConsumer(ctx, bus.StreamEvents, cfg.Durable); err != nil {
+		return fmt.Errorf("delete consumer: %w", err)
+	}
+	if _, err := js.CreateConsumer(ctx, bus.StreamEvents, cfg); err != nil {
+		return fmt.Errorf("create consumer: %w", err)
+	}
+	return nil
+}
+
+// natsBench runs `nats bench js consume --acks explicit` on EVENTS from the
+// beginning. The CLI creates its consumer (deliver all) only under its
+// default name, so a previous run's is deleted first.
+func natsBench(ctx context.Context, js jetstream.JetStream, bin, url string, n int, dir string) (float64, error) {
+	const consumer = "nats-bench"
+	if err := js.DeleteConsumer(ctx, bus.StreamEvents, consumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return 0, fmt.Errorf("delete consumer %s: %w", consumer, err)
+	}
+	path := filepath.Join(dir, "nats-bench.csv")
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "nats"), "--server", url, "bench", "js", "consume",
+		"--stream", bus.StreamEvents, "--msgs", strconv.Itoa(n), "--acks", "explicit",
+		"--no-progress", "--csv", path)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("nats bench: %w\n%s", err, out)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	if err != nil || len(rows) < 2 {
+		return 0, fmt.Errorf("nats bench csv %q: %v", b, err)
+	}
+	for i, h := range rows[0] {
+		if h == "MsgsPerSec" || h == "Msgs/s" || h == "MsgPerSec" {
+			return strconv.ParseFloat(rows[1][i], 64)
+		}
+	}
+	return 0, fmt.Errorf("no msgs/s column in %v", rows[0])
+}
+
+type routerProc struct {
+	cmd     *exec.Cmd
+	metrics string
+}
+
+func startRouter(ctx context.Context, bin, url, rules, state string) (*routerProc, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "router"), "--nats", url, "--rules", rules, "--state-dir", state,
+		"--http", addr, "--no-rules-watch", "--log-level", "error")
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("router: %w", err)
+	}
+	r := &routerProc{cmd: cmd, metrics: "http://" + addr + "/metrics"}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return r, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			stop(cmd)
+			return nil, fmt.Errorf("router not ready in 60s: %s", errOut.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// routerRun starts the router and returns its rate while its events
+// counter rises from 5 % to 95 % of n.
+func routerRun(ctx context.Context, bin, url, rules, state string, n int) (float64, error) {
+	r, err := startRouter(ctx, bin, url, rules, state)
+	if err != nil {
+		return 0, err
+	}
+	defer stop(r.cmd)
+	return watch(ctx, n, func() (float64, error) { return scrape(r.metrics) })
+}
+
+// watch polls count until it passes 95 % of n.
+func watch(ctx context.Context, n int, count func() (float64, error)) (float64, error) {
+	lo, hi := 0.05*float64(n), 0.95*float64(n)
+	var t5 time.Time
+	var c5 float64
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		c, err := count()
+		now := time.Now()
+		if err == nil {
+			if t5.IsZero() && c >= lo {
+				t5, c5 = now, c
+			}
+			if c >= hi && !t5.IsZero() {
+				if c == c5 {
+					return 0, fmt.Errorf("counter jumped past 5 %% and 95 %% between two polls")
+				}
+				return (c - c5) / now.Sub(t5).Seconds(), nil
+			}
+		}
+		if now.After(deadline) || ctx.Err() != nil {
+			return 0, fmt.Errorf("router did not reach 95 %% of %d events (last count %v, %v)", n, c, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// scrape sums aftershock_router_events_total over its outcomes.
+func scrape(url string) (float64, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "aftershock_router_events_total{") {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			return 0, err
+		}
+		sum += v
+	}
+	return sum, sc.Err()
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
