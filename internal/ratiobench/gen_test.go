@@ -16,7 +16,7 @@ import (
 func TestGeneratedPack(t *testing.T) {
 	for _, n := range []int{100, 1000} {
 		dir := filepath.Join(t.TempDir(), "rules")
-		if err := packWith("../../rules", dir, n); err != nil {
+		if err := WritePack("../../rules", dir, n); err != nil {
 			t.Fatal(err)
 		}
 		set, err := rule.LoadDir(dir, rule.CheckOptions{})

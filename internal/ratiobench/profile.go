@@ -3,19 +3,20 @@ package ratiobench
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"runtime/pprof"
-
-	"github.com/aftershock/aftershock/internal/bus"
-	"github.com/aftershock/aftershock/internal/router"
 )
+
+// StartFunc starts a router in this process on url with the rules and state
+// directories and returns its /metrics URL and how to stop it. The command
+// supplies it (this package does not import the router, whose engine's
+// benchmarks use the generator here).
+type StartFunc func(ctx context.Context, url, rules, state string) (metrics string, stop func(), err error)
 
 // profileRun runs the router in this process on the same server, backlog
 // and rules as the binary, with a CPU profile of the whole run written to
 // path, and returns its rate as routerRun does.
-func profileRun(ctx context.Context, url, rules, state string, n int, path string, log *slog.Logger) (float64, error) {
+func profileRun(ctx context.Context, start StartFunc, url, rules, state string, n int, path string) (float64, error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return 0, err
@@ -25,13 +26,10 @@ func profileRun(ctx context.Context, url, rules, state string, n int, path strin
 		return 0, fmt.Errorf("cpu profile: %w", err)
 	}
 	defer pprof.StopCPUProfile()
-	r, err := router.Start(ctx, router.Options{
-		NATS: bus.Options{URL: url}, RulesDir: rules, StateDir: state, HTTPAddr: "127.0.0.1:0",
-		Console: io.Discard, NoRulesWatch: true,
-	}, log)
+	metrics, stop, err := start(ctx, url, rules, state)
 	if err != nil {
 		return 0, fmt.Errorf("router: %w", err)
 	}
-	defer r.Close()
-	return watch(ctx, n, func() (float64, error) { return scrape("http://" + r.HTTPAddr() + "/metrics") })
+	defer stop()
+	return watch(ctx, n, func() (float64, error) { return scrape(metrics) })
 }

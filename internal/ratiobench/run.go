@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -48,11 +47,12 @@ type Options struct {
 	Events int
 	Runs   int
 	Cases  []Case
-	// Profile, when set, adds one router run per case in this process with
-	// a CPU profile written there (not counted in the shares).
+	// Profile, when set, adds one router run per case in this process
+	// (started by Start) with a CPU profile written there (not counted in
+	// the shares).
 	Profile string
+	Start   StartFunc
 	Out     io.Writer
-	Log     *slog.Logger
 }
 
 // Result of one alternating run.
@@ -97,7 +97,7 @@ func runCase(ctx context.Context, o Options, c Case) ([]Result, error) {
 	}
 	defer os.RemoveAll(dir)
 	rules := filepath.Join(dir, "rules")
-	if err := packWith(o.Pack, rules, c.Rules); err != nil {
+	if err := WritePack(o.Pack, rules, c.Rules); err != nil {
 		return nil, err
 	}
 	srv, url, err := startServer(ctx, o.Bin, filepath.Join(dir, "js"))
@@ -153,7 +153,7 @@ func runCase(ctx context.Context, o Options, c Case) ([]Result, error) {
 			return nil, err
 		}
 		path := filepath.Join(o.Profile, fmt.Sprintf("router-%d-rules.pprof", c.Rules))
-		rate, err := profileRun(ctx, url, rules, filepath.Join(dir, "router-prof"), o.Events, path, o.Log)
+		rate, err := profileRun(ctx, o.Start, url, rules, filepath.Join(dir, "router-prof"), o.Events, path)
 		if err != nil {
 			return nil, err
 		}
@@ -162,9 +162,9 @@ func runCase(ctx context.Context, o Options, c Case) ([]Result, error) {
 	return res, nil
 }
 
-// packWith copies the pack's rule and routing files (not its tests) to dir
+// WritePack copies the pack's rule and routing files (not its tests) to dir
 // and adds n generated rules.
-func packWith(pack, dir string, n int) error {
+func WritePack(pack, dir string, n int) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}

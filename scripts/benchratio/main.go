@@ -7,12 +7,15 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/ratiobench"
+	"github.com/aftershock/aftershock/internal/router"
 )
 
 func main() {
@@ -31,7 +34,17 @@ func main() {
 	if *only >= 0 {
 		o.Cases = o.Cases[*only : *only+1]
 	}
-	o.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	o.Start = func(ctx context.Context, url, rules, state string) (string, func(), error) {
+		r, err := router.Start(ctx, router.Options{
+			NATS: bus.Options{URL: url}, RulesDir: rules, StateDir: state, HTTPAddr: "127.0.0.1:0",
+			Console: io.Discard, NoRulesWatch: true,
+		}, log)
+		if err != nil {
+			return "", nil, err
+		}
+		return "http://" + r.HTTPAddr() + "/metrics", r.Close, nil
+	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	if err := ratiobench.Run(ctx, o); err != nil {
