@@ -17,6 +17,7 @@ import (
 	"github.com/aftershock/aftershock/internal/alert"
 	"github.com/aftershock/aftershock/internal/event"
 	"github.com/aftershock/aftershock/internal/rule"
+	"github.com/aftershock/aftershock/internal/ruleplan"
 )
 
 // Options tune the engine; zero values take the defaults below.
@@ -59,6 +60,8 @@ type Engine struct {
 	mu   sync.Mutex
 	set  *rule.Set
 	idx  *index
+	plan *ruleplan.Plan
+	pe   *ruleplan.Eval
 	opts Options
 	log  *slog.Logger
 
@@ -111,7 +114,9 @@ func (e *Engine) Set() *rule.Set {
 
 func (e *Engine) install(set *rule.Set) {
 	e.set = set
-	e.idx = newIndex(set)
+	e.plan = ruleplan.New(set)
+	e.pe = e.plan.NewEval()
+	e.idx = newIndex(set, e.plan)
 	e.act.Tables = set.TablesVal
 	for _, c := range set.Rules {
 		if e.stats[c.Name] == nil {
@@ -189,18 +194,33 @@ func (e *Engine) timelineFor(ev *event.Event, m Meta) *timeline {
 	return tl
 }
 
-// dispatch offers an event to the rules the index selected.
-func (e *Engine) dispatch(tl *timeline, v *rule.EventView, rules []int, depth int) {
+// dispatch offers an event to the rules that may match it. The caller
+// passes the type index's answer (and calls only when it is not empty or
+// the type is remembered for latest[...]); the plan narrows it down by the
+// event's attributes, and offer asks the plan for each rule's verdict.
+func (e *Engine) dispatch(tl *timeline, v *rule.EventView, _ []int, depth int) {
 	if e.idx.latest[v.Ev.Type] {
 		tl.remember(v)
 	}
-	for _, i := range rules {
+	run := e.pe.Begin(depth, v)
+	for _, i := range run.Candidates() {
 		rs := tl.rules[i]
 		if v.Ev.Type == rule.TypeAlert && derivedFrom(v) == rs.c.Name {
 			continue // a rule never builds on its own alerts
 		}
 		e.offer(tl, rs, v, depth)
 	}
+}
+
+// match is rule c's verdict on v, the event being dispatched at depth: the
+// plan's, which is the verdict of c.Match.
+func (e *Engine) match(c *rule.Compiled, v *rule.EventView, depth int) (bool, error) {
+	if run := e.pe.Run(depth); run.View() == v {
+		if i := e.plan.Index(c); i >= 0 {
+			return run.Match(i)
+		}
+	}
+	return e.evalBool(c.Match, v)
 }
 
 // derivedFrom is the rule an aftershock.alert event came from.
@@ -213,32 +233,16 @@ func derivedFrom(v *rule.EventView) string {
 	return ""
 }
 
-// index maps event types to the rules that may accept them.
+// index answers which rules' type sets accept an event type (the plan
+// holds the answer per type) and which types latest[...] remembers.
 type index struct {
-	byType   map[string][]int
-	prefixed []int // rules accepting type prefixes
-	all      []int // rules the analysis could not narrow
-	latest   map[string]bool
-	cache    map[string][]int
-	nRules   int
-	sets     []rule.TypeSet
+	plan   *ruleplan.Plan
+	latest map[string]bool
 }
 
-func newIndex(set *rule.Set) *index {
-	x := &index{byType: map[string][]int{}, latest: map[string]bool{}, cache: map[string][]int{}, nRules: len(set.Rules)}
-	for i, c := range set.Rules {
-		x.sets = append(x.sets, c.Types)
-		switch {
-		case c.Types.All:
-			x.all = append(x.all, i)
-		default:
-			for _, t := range c.Types.Types {
-				x.byType[t] = append(x.byType[t], i)
-			}
-			if len(c.Types.Prefixes) > 0 {
-				x.prefixed = append(x.prefixed, i)
-			}
-		}
+func newIndex(set *rule.Set, plan *ruleplan.Plan) *index {
+	x := &index{plan: plan, latest: map[string]bool{}}
+	for _, c := range set.Rules {
 		for _, t := range c.LatestTypes {
 			x.latest[t] = true
 		}
@@ -246,44 +250,9 @@ func newIndex(set *rule.Set) *index {
 	return x
 }
 
-// maxIndexCache bounds the per-type cache against a flood of distinct
-// application event types.
-const maxIndexCache = 10_000
-
 // rulesFor returns the indexes of the rules whose match may accept typ, in
 // rule order. The answer per type is computed once.
-func (x *index) rulesFor(typ string) []int {
-	if rs, ok := x.cache[typ]; ok {
-		return rs
-	}
-	var rs []int
-	if len(x.prefixed) == 0 && len(x.all) == 0 {
-		rs = x.byType[typ]
-	} else {
-		mark := make([]bool, x.nRules)
-		for _, i := range x.byType[typ] {
-			mark[i] = true
-		}
-		for _, i := range x.all {
-			mark[i] = true
-		}
-		for _, i := range x.prefixed {
-			if x.sets[i].Accepts(typ) {
-				mark[i] = true
-			}
-		}
-		rs = []int{}
-		for i, m := range mark {
-			if m {
-				rs = append(rs, i)
-			}
-		}
-	}
-	if len(x.cache) < maxIndexCache {
-		x.cache[typ] = rs
-	}
-	return rs
-}
+func (x *index) rulesFor(typ string) []int { return x.plan.ForType(typ).Rules() }
 
 // interner maps strings to small ids so window records stay compact.
 type interner struct {

@@ -18,7 +18,7 @@ func (e *Engine) offer(tl *timeline, rs *ruleState, v *rule.EventView, depth int
 	c := rs.c
 	st := e.stats[c.Name]
 	if c.Match != nil {
-		ok, err := e.evalBool(c.Match, v)
+		ok, err := e.match(c, v, depth)
 		if err != nil {
 			e.evalError(st, c, "match", v, err)
 			return

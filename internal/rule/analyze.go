@@ -316,3 +316,17 @@ func latestIndexType(e ast.Expr) (string, bool) {
 	}
 	return stringLit(args[1])
 }
+
+// CompileEventExpr compiles a boolean or value expression over `event` and
+// `tables` in the set's environment, as match is compiled: the rule plan
+// (internal/ruleplan) evaluates parts of matches on their own with it.
+func (s *Set) CompileEventExpr(text string) (cel.Program, error) {
+	if s.env == nil {
+		return nil, fmt.Errorf("rule set has no environment")
+	}
+	a, iss := s.env.event.Compile(text)
+	if iss.Err() != nil {
+		return nil, iss.Err()
+	}
+	return s.env.event.Program(a, cel.EvalOptions(cel.OptOptimize))
+}

@@ -26,6 +26,9 @@ type Compiled struct {
 	Types TypeSet
 	// Match is what the index cannot decide; nil when the index decides it.
 	Match cel.Program
+	// MatchAst is Match's checked expression (internal/ruleplan plans the
+	// rule set from it).
+	MatchAst *cel.Ast
 	// At is nil when the event's time is the time it happened.
 	At      cel.Program
 	GroupBy []Group
@@ -88,6 +91,8 @@ type Set struct {
 	Tables  map[string][]map[string]string
 	// TablesVal is Tables as a CEL value, built once.
 	TablesVal ref.Val
+
+	env *Env
 }
 
 // CheckOptions are the facts a rule is checked against.
@@ -105,7 +110,7 @@ func Compile(env *Env, pack *Pack, opts CheckOptions) (*Set, Problems) {
 	if opts.CostLimit == 0 {
 		opts.CostLimit = DefaultCostLimit
 	}
-	set := &Set{Tables: pack.Tables, TablesVal: TablesValue(pack.Tables)}
+	set := &Set{Tables: pack.Tables, TablesVal: TablesValue(pack.Tables), env: env}
 	var probs Problems
 	for i := range pack.Rules {
 		c, ps := compileOne(env, pack, pack.Rules[i], opts)
@@ -209,9 +214,9 @@ func compileOne(env *Env, pack *Pack, r Rule, opts CheckOptions) (*Compiled, Pro
 			k.types = ts.Known()
 			switch {
 			case err != nil:
-				_, c.Match = k.expr("match", r.Match, false, cel.BoolType)
+				c.MatchAst, c.Match = k.expr("match", r.Match, false, cel.BoolType)
 			case rest != "":
-				_, c.Match = k.expr("match", rest, false, cel.BoolType)
+				c.MatchAst, c.Match = k.expr("match", rest, false, cel.BoolType)
 			}
 		}
 	}
