@@ -61,6 +61,27 @@ func (s TypeSet) Known() []string {
 
 func allTypes() TypeSet { return TypeSet{All: true} }
 
+// within reports whether every type s accepts, u accepts too.
+func (s TypeSet) within(u TypeSet) bool {
+	if u.All {
+		return true
+	}
+	if s.All {
+		return false
+	}
+	for _, t := range s.Types {
+		if !u.Accepts(t) {
+			return false
+		}
+	}
+	for _, p := range s.Prefixes {
+		if !slices.ContainsFunc(u.Prefixes, func(q string) bool { return strings.HasPrefix(p, q) }) {
+			return false
+		}
+	}
+	return true
+}
+
 func setOf(types, prefixes []string) TypeSet {
 	slices.Sort(types)
 	slices.Sort(prefixes)
@@ -182,7 +203,10 @@ func splitMatch(a *cel.Ast) (TypeSet, string, error) {
 	}
 	var rest []string
 	for _, c := range conjuncts(root) {
-		if cs := typeSetOf(c); !cs.All && cs.Exact {
+		// A type conjunct may be left to the index only if it holds for
+		// every type the index accepts: `startsWith("app.") && in ["app.a",
+		// "node.reboot"]` is indexed as the list, so the prefix test stays.
+		if cs := typeSetOf(c); !cs.All && cs.Exact && ts.within(cs) {
 			continue
 		}
 		s, err := cel.ExprToString(c, a.NativeRep().SourceInfo())

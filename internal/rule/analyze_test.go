@@ -34,6 +34,11 @@ func TestTypeIndexFromMatch(t *testing.T) {
 		{`event.type in ["a.b", "c.d"] && event.type == "a.b"`, "a.b", "", false},
 		{`event.node == "x"`, "*", "", true},
 		{`event.type == "a.b" || event.node == "x"`, "*", "", true},
+		// The index takes the list; the prefix test must still run for
+		// node.reboot (found by ruleplan's FuzzPlan).
+		{`event.type.startsWith("app.") && event.type in ["app.a", "node.reboot"]`, "app.a,node.reboot", "", true},
+		{`event.type in ["app.a", "node.reboot"] && event.type.startsWith("app.")`, "app.a,node.reboot", "", true},
+		{`event.type in ["app.a", "app.b"] && event.type.startsWith("app.")`, "app.a,app.b", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.match, func(t *testing.T) {

@@ -49,6 +49,7 @@ var matches = []string{
 	`event.type == "app.a" && false || event.type == "app.b"`,
 	`event.type == "app.a" && event.time > timestamp("2020-01-01T00:00:00Z")`,
 	`event.type == "app.a" && event.data.value > 900 && event.data.value > 950 && event.data.rule == "node-down"`,
+	`event.type.startsWith("app.") && event.type in ["app.a", "node.reboot"]`,
 }
 
 var events = []*event.Event{
