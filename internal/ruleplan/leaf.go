@@ -1,6 +1,8 @@
 package ruleplan
 
 import (
+	"slices"
+
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/functions"
@@ -8,6 +10,9 @@ import (
 	"github.com/google/cel-go/common/stdlib"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
+
+	"github.com/aftershock/aftershock/internal/rule"
 )
 
 // slot is an attribute of the event that leaves compare with constants:
@@ -17,7 +22,9 @@ type slot struct {
 	text string
 	// field is an envelope field, read through the view's own getter;
 	// empty for data paths, which prog evaluates.
-	field  string
+	field string
+	// path is a data path of selects only, read without the program.
+	path   []string
 	prog   cel.Program
 	leaves int
 }
@@ -176,39 +183,73 @@ func domainOf(v ref.Val) domain {
 var envelopeFields = map[string]bool{"id": true, "type": true, "source": true, "cluster": true, "node": true, "subject": true, "time": true, "drill": true}
 
 // attribute recognises event.<field> and paths into data
-// (event.data.a.b, event.data["a"]) and returns the slot's key.
-func attribute(e ast.Expr) (field string, isData bool) {
+// (event.data.a.b, event.data["a"]); path holds the names of a path of
+// selects only, outermost last.
+func attribute(e ast.Expr) (field string, path []string, isData bool) {
 	if e.Kind() == ast.SelectKind {
 		s := e.AsSelect()
 		if !s.IsTestOnly() && isEvent(s.Operand()) && envelopeFields[s.FieldName()] {
-			return s.FieldName(), false
+			return s.FieldName(), nil, false
 		}
 	}
-	depth := 0
-	for cur := e; ; depth++ {
+	selects := true
+	for cur := e; ; {
 		switch cur.Kind() {
 		case ast.SelectKind:
 			s := cur.AsSelect()
 			if s.IsTestOnly() {
-				return "", false
+				return "", nil, false
 			}
 			if s.FieldName() == "data" && isEvent(s.Operand()) {
-				return "", depth > 0
+				if len(path) == 0 {
+					return "", nil, false
+				}
+				slices.Reverse(path)
+				if !selects {
+					path = nil
+				}
+				return "", path, true
 			}
+			path = append(path, s.FieldName())
 			cur = s.Operand()
 		case ast.CallKind:
 			c := cur.AsCall()
 			if c.FunctionName() != operators.Index || len(c.Args()) != 2 {
-				return "", false
+				return "", nil, false
 			}
-			if _, ok := stringLit(c.Args()[1]); !ok {
-				return "", false
+			k, ok := stringLit(c.Args()[1])
+			if !ok {
+				return "", nil, false
 			}
+			path, selects = append(path, k), false
 			cur = c.Args()[0]
 		default:
-			return "", false
+			return "", nil, false
 		}
 	}
+}
+
+// read resolves a path of selects into data as the interpreter does
+// (field by field, each a map lookup; a missing key is an error); ok is
+// false where the interpreter's other cases apply (lists, other values),
+// and the slot's program reads it instead.
+func (s *slot) read(v *rule.EventView) (ref.Val, bool) {
+	cur := v.Get(types.String("data"))
+	for _, name := range s.path {
+		m, ok := cur.(traits.Mapper)
+		if !ok {
+			return nil, false
+		}
+		val, found := m.Find(types.String(name))
+		if types.IsError(val) {
+			return val, true
+		}
+		if !found {
+			return types.NewErr("no such key: %s", name), true
+		}
+		cur = val
+	}
+	return cur, true
 }
 
 func literal(e ast.Expr) (ref.Val, bool) {

@@ -243,7 +243,7 @@ func (p *Plan) classify(l *leaf, e ast.Expr, cx astCtx) error {
 // slotOf finds or makes the slot of an attribute expression; nil if e is
 // not one.
 func (p *Plan) slotOf(e ast.Expr, cx astCtx) (*slot, error) {
-	field, isData := attribute(e)
+	field, path, isData := attribute(e)
 	if field == "" && !isData {
 		return nil, nil
 	}
@@ -257,7 +257,7 @@ func (p *Plan) slotOf(e ast.Expr, cx astCtx) (*slot, error) {
 	if s := p.slotsBy[text]; s != nil {
 		return s, nil
 	}
-	s := &slot{id: len(p.slots), text: text, field: field}
+	s := &slot{id: len(p.slots), text: text, field: field, path: path}
 	if isData {
 		prg, err := p.set.CompileEventExpr(text)
 		if err != nil {
@@ -376,6 +376,11 @@ func (p *Plan) Index(c *rule.Compiled) int {
 func slotValue(s *slot, r *Run) ref.Val {
 	if s.field != "" {
 		return r.v.Get(types.String(s.field))
+	}
+	if s.path != nil {
+		if v, ok := s.read(r.v); ok {
+			return v
+		}
 	}
 	return evalProg(s.prog, &r.act)
 }
