@@ -34,7 +34,7 @@ func main() {
 
 func run(args []string) int {
 	if len(args) > 0 && args[0] == "rules" {
-		return rulesCmd(args[1:])
+		return rulesCmd(args[1:], os.Stdout, os.Stderr)
 	}
 	if len(args) > 0 && args[0] == "silence" {
 		return silenceCmd(args[1:], os.Stdout, os.Stderr)
