@@ -169,7 +169,7 @@ func (p *Plan) build(e ast.Expr, cx astCtx) (*node, error) {
 func (p *Plan) leafOf(e ast.Expr, cx astCtx) (*leaf, error) {
 	text, err := cel.ExprToString(e, cx.info)
 	if err != nil {
-		return nil, fmt.Errorf("cannot print %v back to CEL: %w", e.Kind(), err)
+		return nil, fmt.Errorf("%s does not print back to CEL", kindName(e.Kind()))
 	}
 	if l := p.byText[text]; l != nil {
 		return l, nil
@@ -238,6 +238,16 @@ func (p *Plan) classify(l *leaf, e ast.Expr, cx astCtx) error {
 		return nil
 	}
 	return nil
+}
+
+func kindName(k ast.ExprKind) string {
+	switch k {
+	case ast.ComprehensionKind:
+		return "a comprehension (a macro such as cel.bind, exists, all, filter or map)"
+	case ast.StructKind, ast.MapKind:
+		return "a message or map literal"
+	}
+	return "an expression"
 }
 
 // slotOf finds or makes the slot of an attribute expression; nil if e is
