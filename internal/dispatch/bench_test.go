@@ -17,12 +17,15 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aftershock/aftershock/internal/alert"
+	"github.com/aftershock/aftershock/internal/brief"
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/bus/bustest"
 	"github.com/aftershock/aftershock/internal/dispatch"
 	"github.com/aftershock/aftershock/internal/notify"
+	"github.com/aftershock/aftershock/internal/notify/console"
 	"github.com/aftershock/aftershock/internal/notify/slack"
 	"github.com/aftershock/aftershock/internal/notify/slack/slacktest"
+	"github.com/aftershock/aftershock/internal/receivers"
 	"github.com/aftershock/aftershock/internal/route"
 )
 
@@ -113,8 +116,8 @@ receivers:
 					}
 				}
 			}
-		}}, Coalesce: dispatch.SlackCoalesce, Backoff: notify.Backoff{Initial: 10 * time.Millisecond, Max: time.Second, MaxElapsed: time.Minute}},
-		{Receiver: notify.NewConsole("console", nil), Coalesce: 1},
+		}}, Coalesce: receivers.SlackCoalesce, Backoff: notify.Backoff{Initial: 10 * time.Millisecond, Max: time.Second, MaxElapsed: time.Minute}},
+		{Receiver: console.New("console", nil, brief.Options{}), Coalesce: 1},
 	}})
 	if err != nil {
 		b.Fatal(err)

@@ -32,6 +32,9 @@ type Target struct {
 	Coalesce int
 	// Drills says drill alerts may reach it.
 	Drills bool
+	// Edits says it refreshes its first message of a group in place
+	// (notify.Editor), so grown counts need not wait for group_interval.
+	Edits bool
 }
 
 // Muter says whether active silences mute an alert with labels.
@@ -82,7 +85,13 @@ type entry struct {
 	labels  map[string]string
 	updated time.Time
 	groups  map[string]*group
+	// news are the alert's recent significant updates (groups tell those
+	// after the update they last told).
+	news []News
 }
+
+// maxNews bounds the significant updates an alert remembers.
+const maxNews = 20
 
 type ack struct {
 	p  Pending
@@ -112,6 +121,9 @@ func New(o Options) (*Dispatcher, error) {
 		name := t.Receiver.Name()
 		if _, dup := d.targets[name]; dup {
 			return nil, fmt.Errorf("dispatch: receiver %q given twice", name)
+		}
+		if ed, ok := t.Receiver.(notify.Editor); ok && ed.EditsInPlace() {
+			t.Edits = true
 		}
 		d.targets[name] = t
 		d.queues[name] = notify.NewQueue(t.Receiver, notify.QueueOptions{
@@ -257,14 +269,29 @@ func (d *Dispatcher) ingest(a *alert.Alert, persisted func(error)) {
 		delete(d.resolvedAt, fp)
 	}
 	e.a, e.labels, e.updated = a, route.Labels(a), now
+	significant := !dup && a.State == alert.Firing && a.Change != nil && a.Change.Significant
+	if significant {
+		e.news = append(e.news, News{Update: a.Update, Notes: a.Change.Notes})
+		e.news = e.news[max(0, len(e.news)-maxNews):]
+	}
 	// A duplicate is written again too: its first write may have failed.
-	d.track(d.o.Store.PutAlert(&AlertRecord{Alert: a, Updated: now}), persisted)
+	d.track(d.o.Store.PutAlert(&AlertRecord{Alert: a, Updated: now, News: e.news}), persisted)
 	if dup {
 		d.m.ingested.WithLabelValues("duplicate").Inc()
 		return
 	}
 	d.m.ingested.WithLabelValues(string(a.State)).Inc()
 	d.place(e, now, true)
+	if a.State == alert.Firing && a.Update > 0 {
+		// News about an alert groups already told: significant changes go
+		// out after update_interval, not group_interval; receivers that
+		// edit in place refresh grown counts as soon.
+		for _, g := range e.groups {
+			if significant || g.edits {
+				d.hurry(g, now)
+			}
+		}
+	}
 }
 
 // place updates the inhibitor and puts a firing alert into the groups of
@@ -293,7 +320,7 @@ func (d *Dispatcher) place(e *entry, now time.Time, schedule bool) {
 		g := d.groups[id]
 		if g == nil {
 			g = &group{id: id, route: t.route, receiver: t.receiver, labels: glabels, drill: a.Drill,
-				alerts: map[string]*entry{}, sent: sentState{Firing: map[string]string{}}, created: now}
+				alerts: map[string]*entry{}, sent: newSent(time.Time{}, 0), created: now, edits: d.targets[t.receiver].Edits}
 			d.groups[id] = g
 			d.m.groups.Inc()
 			g.alerts[a.Fingerprint] = e
@@ -354,7 +381,7 @@ func (d *Dispatcher) restore(recs []*AlertRecord, logs []*LogRecord) {
 		if rec.Alert == nil || rec.Alert.Fingerprint == "" {
 			continue
 		}
-		e := &entry{a: rec.Alert, labels: route.Labels(rec.Alert), updated: rec.Updated, groups: map[string]*group{}}
+		e := &entry{a: rec.Alert, labels: route.Labels(rec.Alert), updated: rec.Updated, groups: map[string]*group{}, news: rec.News}
 		d.alerts[rec.Alert.Fingerprint] = e
 		d.place(e, now, false)
 	}
@@ -364,9 +391,12 @@ func (d *Dispatcher) restore(recs []*AlertRecord, logs []*LogRecord) {
 			d.track(d.o.Store.DeleteLog(l.GroupID), d.logErr("delete stale log"))
 			continue
 		}
-		g.sent = sentState{At: l.At, Firing: l.Firing}
+		g.sent = sentState{At: l.At, Firing: l.Firing, Updates: l.Updates}
 		if g.sent.Firing == nil {
 			g.sent.Firing = map[string]string{}
+		}
+		if g.sent.Updates == nil {
+			g.sent.Updates = map[string]int{}
 		}
 		g.ref = l.Ref
 	}
@@ -393,7 +423,7 @@ func (d *Dispatcher) sweep(now time.Time) {
 		}
 		d.m.ingested.WithLabelValues("timed_out").Inc()
 		e.a, e.updated = &r, now
-		d.track(d.o.Store.PutAlert(&AlertRecord{Alert: &r, Updated: now}), d.logErr("auto-resolve"))
+		d.track(d.o.Store.PutAlert(&AlertRecord{Alert: &r, Updated: now, News: e.news}), d.logErr("auto-resolve"))
 		d.inhib.Remove(fp)
 	}
 	for fp, at := range d.resolvedAt {

@@ -33,16 +33,29 @@ type group struct {
 	// deferred: a flush came while a message was in flight.
 	deferred bool
 	timer    *time.Timer
+	// soon is an early flush for news that cannot wait for group_interval.
+	soon *time.Timer
+	// edits: the receiver refreshes its first message in place.
+	edits bool
 }
 
 type sentState struct {
-	At     time.Time
-	Firing map[string]string // fingerprint → alert id
+	At      time.Time
+	Firing  map[string]string // fingerprint → alert id
+	Updates map[string]int    // fingerprint → update number
+}
+
+func newSent(at time.Time, n int) sentState {
+	return sentState{At: at, Firing: make(map[string]string, n), Updates: make(map[string]int, n)}
 }
 
 func (g *group) stop() {
 	if g.timer != nil {
 		g.timer.Stop()
+	}
+	if g.soon != nil {
+		g.soon.Stop()
+		g.soon = nil
 	}
 }
 
@@ -80,7 +93,7 @@ func (d *Dispatcher) tick(g *group) {
 	if d.groups[g.id] != g {
 		return // deleted meanwhile
 	}
-	d.flush(g, time.Now())
+	d.flush(g, time.Now(), true)
 	if d.groups[g.id] == g {
 		g.stop()
 		g.timer = time.AfterFunc(g.route.GroupInterval, func() { d.do(func() { d.tick(g) }) })
@@ -89,8 +102,11 @@ func (d *Dispatcher) tick(g *group) {
 
 // flush sends the group's news, if any: alerts firing that the receiver
 // has not heard of (or with a new id), resolve notices for alerts it heard
-// fire, or a reminder once repeat_interval has passed.
-func (d *Dispatcher) flush(g *group, now time.Time) {
+// fire, or a reminder once repeat_interval has passed. regular says the
+// group's own timer (group_wait, group_interval) runs it; an early flush
+// (update_interval after the last message) sends only news that cannot
+// wait: significant updates, and refreshes of receivers that edit in place.
+func (d *Dispatcher) flush(g *group, now time.Time, regular bool) {
 	if g.inflight != nil {
 		g.deferred = true
 		return
@@ -110,19 +126,44 @@ func (d *Dispatcher) flush(g *group, now time.Time) {
 		}
 		firing = append(firing, e.a)
 	}
-	changed := len(resolved) > 0
+	fresh, news := map[string]bool{}, map[string][]string{}
+	grew := false
 	for _, a := range firing {
-		if g.sent.Firing[a.Fingerprint] != a.ID {
-			changed = true
+		told, ok := g.sent.Firing[a.Fingerprint]
+		switch {
+		case !ok:
+			fresh[a.Fingerprint] = true
+		case told != a.ID:
+			grew = true
+			for _, n := range g.alerts[a.Fingerprint].news {
+				if n.Update > g.sent.Updates[a.Fingerprint] {
+					news[a.Fingerprint] = append(news[a.Fingerprint], n.Notes...)
+				}
+			}
 		}
 	}
+	kind := notify.KindRepeat
+	switch {
+	case len(fresh) > 0:
+		kind = notify.KindPage
+	case len(news) > 0 || len(resolved) > 0 && len(firing) > 0:
+		kind = notify.KindUpdate
+	case len(resolved) > 0:
+		kind = notify.KindResolved
+	case grew:
+		kind = notify.KindRefresh
+	}
+	changed := kind != notify.KindRepeat
 	repeat := !changed && len(firing) > 0 && now.Sub(g.sent.At) >= g.route.RepeatInterval
-	if !changed && !repeat {
-		if len(firing) == 0 && len(g.sent.Firing) > 0 {
+	early := len(news) > 0 || kind == notify.KindRefresh && g.edits && g.ref != ""
+	if !changed && !repeat || !regular && !early {
+		if regular && len(firing) == 0 && len(g.sent.Firing) > 0 {
 			// Everything it was told of is muted or resolved quietly.
-			g.sent = sentState{At: g.sent.At, Firing: map[string]string{}}
+			g.sent = sentState{At: g.sent.At, Firing: map[string]string{}, Updates: map[string]int{}}
 		}
-		d.maybeDelete(g)
+		if regular {
+			d.maybeDelete(g)
+		}
 		return
 	}
 	order := func(a, b *alert.Alert) int {
@@ -131,21 +172,37 @@ func (d *Dispatcher) flush(g *group, now time.Time) {
 	slices.SortFunc(firing, order)
 	slices.SortFunc(resolved, order)
 	m := &notify.Message{GroupID: g.id, Receiver: g.receiver, GroupLabels: g.labels, Firing: firing,
-		Resolved: resolved, Drill: g.drill, Ref: g.ref, Repeat: repeat}
-	sent := sentState{At: now, Firing: make(map[string]string, len(firing))}
+		Resolved: resolved, Drill: g.drill, Ref: g.ref, Repeat: repeat, Kind: kind, Fresh: fresh, News: news}
+	sent := newSent(now, len(firing))
 	for _, a := range firing {
-		sent.Firing[a.Fingerprint] = a.ID
+		sent.Firing[a.Fingerprint], sent.Updates[a.Fingerprint] = a.ID, a.Update
 	}
 	g.sent, g.inflight = sent, m
-	kind := "update"
-	switch {
-	case repeat:
-		kind = "repeat"
-	case len(firing) == 0:
-		kind = "resolved"
+	if g.soon != nil {
+		g.soon.Stop()
+		g.soon = nil
 	}
-	d.m.messages.WithLabelValues(g.receiver, kind).Inc()
+	d.m.messages.WithLabelValues(g.receiver, kind.String()).Inc()
 	d.queues[g.receiver].Enqueue(m)
+}
+
+// hurry asks for an early flush of g, update_interval after its last
+// message: news that cannot wait for group_interval. A group that has not
+// sent its first message yet waits for group_wait as usual.
+func (d *Dispatcher) hurry(g *group, now time.Time) {
+	if g.sent.At.IsZero() || g.soon != nil {
+		return
+	}
+	wait := max(0, g.sent.At.Add(g.route.UpdateInterval).Sub(now))
+	g.soon = time.AfterFunc(wait, func() {
+		d.do(func() {
+			if d.groups[g.id] != g {
+				return
+			}
+			g.soon = nil
+			d.flush(g, time.Now(), false)
+		})
+	})
 }
 
 func (d *Dispatcher) muted(e *entry, now time.Time) bool {
@@ -188,11 +245,11 @@ func (d *Dispatcher) outcome(n *notify.Notification, ref string, err error) {
 		}
 		d.track(d.o.Store.PutLog(&LogRecord{
 			GroupID: g.id, Receiver: g.receiver, Route: g.route.ID, Labels: g.labels, Drill: g.drill,
-			At: g.sent.At, Firing: g.sent.Firing, Ref: g.ref,
+			At: g.sent.At, Firing: g.sent.Firing, Updates: g.sent.Updates, Ref: g.ref,
 		}), d.logErr("notification log"))
 		if g.deferred {
 			g.deferred = false
-			d.flush(g, time.Now())
+			d.flush(g, time.Now(), true)
 		}
 	}
 }

@@ -32,6 +32,15 @@ type AlertRecord struct {
 	// Updated is when the router last heard of the alert (wall clock):
 	// resolve_timeout counts from here.
 	Updated time.Time `json:"updated"`
+	// News are the alert's recent significant changes, which a group may
+	// not have told yet.
+	News []News `json:"news,omitempty"`
+}
+
+// News is one significant update of an alert: its number and notes.
+type News struct {
+	Update int      `json:"update"`
+	Notes  []string `json:"notes"`
 }
 
 // LogRecord is the notification log of one group (key nflog.<group id>):
@@ -43,8 +52,10 @@ type LogRecord struct {
 	Labels   map[string]string `json:"labels"`
 	Drill    bool              `json:"drill"`
 	At       time.Time         `json:"at"`
-	// Firing maps the fingerprints notified as firing to the alert ids.
-	Firing map[string]string `json:"firing"`
+	// Firing maps the fingerprints notified as firing to the alert ids,
+	// and Updates to the update numbers (news after them is untold).
+	Firing  map[string]string `json:"firing"`
+	Updates map[string]int    `json:"updates,omitempty"`
 	// Ref is the receiver's reference for the group (Slack channel and
 	// thread ts).
 	Ref string `json:"ref,omitempty"`

@@ -25,6 +25,12 @@ type Receiver interface {
 	Send(ctx context.Context, n *Notification) (ref string, err error)
 }
 
+// Editor is a receiver that edits its first message of a group in place
+// (Slack with a bot token): grown counts then need no new message.
+type Editor interface {
+	EditsInPlace() bool
+}
+
 // Message is what a receiver is asked to say about one alert group.
 type Message struct {
 	// GroupID identifies the group (route, receiver, group labels,
@@ -42,6 +48,81 @@ type Message struct {
 	Ref string
 	// Repeat marks a reminder: nothing changed since the last message.
 	Repeat bool
+	// Kind is what the message is to its readers; Fresh names (by
+	// fingerprint) the firing alerts they have not heard of, and News the
+	// significant changes of alerts they heard of, since they did.
+	Kind  Kind
+	Fresh map[string]bool
+	News  map[string][]string
+}
+
+// Kind is what a message is to the people who read it.
+type Kind int
+
+// Message kinds.
+const (
+	// KindPage tells of alerts its readers have not heard of: the group's
+	// first message, or new alerts joining it.
+	KindPage Kind = iota
+	// KindUpdate brings news about alerts they heard of (a crash's cause
+	// found); Message.News says what.
+	KindUpdate
+	// KindRefresh only has grown counts: receivers that edit their first
+	// message refresh it quietly; others send it at group_interval.
+	KindRefresh
+	// KindRepeat is a reminder: nothing changed in repeat_interval.
+	KindRepeat
+	// KindResolved says everything its readers heard of resolved.
+	KindResolved
+)
+
+func (k Kind) String() string {
+	return [...]string{"page", "update", "refresh", "repeat", "resolved"}[k]
+}
+
+// Critical reports whether a firing alert of m is critical and, when
+// fresh is set, new to its readers.
+func (m *Message) Critical(fresh bool) bool {
+	for _, a := range m.Firing {
+		if a.Severity == "critical" && (!fresh || m.Fresh[a.Fingerprint]) {
+			return true
+		}
+	}
+	return false
+}
+
+// Priority orders messages waiting for a busy receiver: critical pages
+// first, quiet refreshes last (lower is sooner).
+func (m *Message) Priority() int {
+	p := [...]int{KindPage: 0, KindUpdate: 1, KindResolved: 4, KindRepeat: 5, KindRefresh: 6}[m.Kind]
+	if p < 2 && !m.Critical(false) {
+		p += 2
+	}
+	return p
+}
+
+// Absorb merges an older message of the same group that was never sent
+// into m, which replaces it: what the older one would have told (fresh
+// alerts, news) must still be told.
+func (m *Message) Absorb(old *Message) {
+	if m.Ref == "" {
+		m.Ref = old.Ref
+	}
+	for fp := range old.Fresh {
+		if m.Fresh == nil {
+			m.Fresh = map[string]bool{}
+		}
+		m.Fresh[fp] = true
+	}
+	for fp, notes := range old.News {
+		if m.News == nil {
+			m.News = map[string][]string{}
+		}
+		m.News[fp] = append(slices.Clip(notes), m.News[fp]...)
+	}
+	if m.Kind != KindResolved && old.Kind < m.Kind {
+		m.Kind = old.Kind
+	}
 }
 
 // Status is "firing" while any alert fires, else "resolved".

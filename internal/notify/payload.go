@@ -31,6 +31,10 @@ type Payload struct {
 	Drill   bool   `json:"drill"`
 	GroupID string `json:"groupId"`
 	Repeat  bool   `json:"repeat"`
+	// Kind is what the message is to its readers: page, update (news
+	// about alerts an earlier message of this groupKey told, in each
+	// alert's change), refresh, repeat or resolved.
+	Kind string `json:"kind"`
 }
 
 // PayloadAlert is one alert in a Payload.
@@ -52,6 +56,12 @@ type PayloadAlert struct {
 	RulesVersion string        `json:"rulesVersion,omitempty"`
 	EvidenceSeen int           `json:"evidenceSeen"`
 	Evidence     []event.Event `json:"evidence,omitempty"`
+	// Headline is the rule's short title; Since when what the alert is
+	// about began; Change the news this message brings about it.
+	Headline string            `json:"headline,omitempty"`
+	Since    time.Time         `json:"since,omitzero"`
+	Change   []string          `json:"change,omitempty"`
+	Tally    []alert.TypeTally `json:"tally,omitempty"`
 }
 
 // NewPayload renders m; maxAlerts > 0 keeps only that many alerts (firing
@@ -69,6 +79,7 @@ func NewPayload(m *Message, maxAlerts int) *Payload {
 		Drill:             m.Drill,
 		GroupID:           m.GroupID,
 		Repeat:            m.Repeat,
+		Kind:              m.Kind.String(),
 	}
 	if maxAlerts > 0 && len(as) > maxAlerts {
 		p.TruncatedAlerts = len(as) - maxAlerts
@@ -76,6 +87,7 @@ func NewPayload(m *Message, maxAlerts int) *Payload {
 	}
 	for i, a := range as {
 		pa := NewPayloadAlert(a)
+		pa.Change = m.News[a.Fingerprint]
 		p.Alerts = append(p.Alerts, pa)
 		if i == 0 {
 			p.CommonLabels, p.CommonAnnotations = maps.Clone(pa.Labels), maps.Clone(pa.Annotations)
@@ -88,6 +100,19 @@ func NewPayload(m *Message, maxAlerts int) *Payload {
 		p.Alerts = []PayloadAlert{}
 	}
 	return p
+}
+
+// SetExternalURL points the payload at the router's web pages, as
+// Alertmanager's externalURL and generatorURL do: each alert links to its
+// page.
+func (p *Payload) SetExternalURL(u string) {
+	if u == "" {
+		return
+	}
+	p.ExternalURL = u
+	for i := range p.Alerts {
+		p.Alerts[i].GeneratorURL = u + "/alerts/" + p.Alerts[i].Fingerprint
+	}
 }
 
 // NewPayloadAlert renders one alert: labels gain alertname (the rule) and
@@ -114,6 +139,7 @@ func NewPayloadAlert(a *alert.Alert) PayloadAlert {
 		Status: a.State, Labels: labels, Annotations: ann, StartsAt: a.StartsAt, EndsAt: a.EndsAt,
 		Fingerprint: a.Fingerprint, ID: a.ID, Rule: a.Rule, Severity: a.Severity, Summary: a.Summary,
 		Details: a.Details, Drill: a.Drill, RulesVersion: a.RulesVersion, EvidenceSeen: a.EvidenceSeen, Evidence: a.Evidence,
+		Headline: a.Headline, Since: a.Since, Tally: a.Tally,
 	}
 }
 

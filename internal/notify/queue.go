@@ -66,9 +66,7 @@ func (q *Queue) Enqueue(m *Message) {
 	q.mu.Lock()
 	i, replaced := q.byGroup[m.GroupID]
 	if replaced {
-		if m.Ref == "" {
-			m.Ref = q.pending[i].Ref
-		}
+		m.Absorb(q.pending[i])
 		q.pending[i] = m
 	} else {
 		q.byGroup[m.GroupID] = len(q.pending)
@@ -114,15 +112,38 @@ func (q *Queue) Run(ctx context.Context) {
 	}
 }
 
+// take picks the next notification: the most urgent message (critical
+// pages first when a rate limit backs the queue up), merged with others of
+// the same kind of timeline into a digest when the receiver coalesces.
+// Drills and live alerts never share a notification, and quiet refreshes
+// (edits in place) are never merged into a digest.
 func (q *Queue) take() *Notification {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.pending) == 0 {
 		return nil
 	}
-	k := min(len(q.pending), q.opts.Coalesce)
-	n := &Notification{Receiver: q.recv.Name(), Messages: q.pending[:k:k]}
-	q.pending = append([]*Message(nil), q.pending[k:]...)
+	first := 0
+	for i, m := range q.pending {
+		if m.Priority() < q.pending[first].Priority() {
+			first = i
+		}
+	}
+	lead := q.pending[first]
+	msgs := []*Message{lead}
+	rest := make([]*Message, 0, len(q.pending)-1)
+	for i, m := range q.pending {
+		switch {
+		case i == first:
+		case len(msgs) < q.opts.Coalesce && lead.Kind != KindRefresh && m.Kind != KindRefresh && m.Drill == lead.Drill:
+			msgs = append(msgs, m)
+		default:
+			rest = append(rest, m)
+		}
+	}
+	k := len(msgs)
+	n := &Notification{Receiver: q.recv.Name(), Messages: msgs}
+	q.pending = rest
 	clear(q.byGroup)
 	for i, m := range q.pending {
 		q.byGroup[m.GroupID] = i

@@ -22,6 +22,12 @@ type File struct {
 	Receivers      []ReceiverConfig     `yaml:"receivers"`
 	InhibitRules   []InhibitRuleConfig  `yaml:"inhibit_rules"`
 	Defaults       *ReceiverDefaultsYML `yaml:"receiver_defaults"`
+	// TimeZone is an IANA zone (Asia/Shanghai) that messages show times in,
+	// beside UTC; default UTC only.
+	TimeZone string `yaml:"time_zone"`
+	// ExternalURL is where people reach the router's web pages (behind a
+	// reverse proxy, say): messages link to <external_url>/alerts/<fingerprint>.
+	ExternalURL string `yaml:"external_url"`
 }
 
 // ReceiverDefaultsYML sets the retry and timeout of receivers that do not set
@@ -34,12 +40,18 @@ type ReceiverDefaultsYML struct {
 // RouteConfig is one node of the routing tree. Unset fields are inherited
 // from the parent; the root takes the defaults.
 type RouteConfig struct {
-	Receiver       string         `yaml:"receiver"`
-	Matchers       []string       `yaml:"matchers"`
-	GroupBy        []string       `yaml:"group_by"`
-	GroupWait      *Duration      `yaml:"group_wait"`
-	GroupInterval  *Duration      `yaml:"group_interval"`
-	RepeatInterval *Duration      `yaml:"repeat_interval"`
+	Receiver       string    `yaml:"receiver"`
+	Matchers       []string  `yaml:"matchers"`
+	GroupBy        []string  `yaml:"group_by"`
+	GroupWait      *Duration `yaml:"group_wait"`
+	GroupInterval  *Duration `yaml:"group_interval"`
+	RepeatInterval *Duration `yaml:"repeat_interval"`
+	// UpdateInterval is the least time between two messages of a group
+	// about news that cannot wait for group_interval: a firing alert's
+	// significant update (a crash's cause found), or, for receivers that
+	// edit their first message in place (Slack with a bot token), its
+	// refreshed counts.
+	UpdateInterval *Duration      `yaml:"update_interval"`
 	SendResolved   *bool          `yaml:"send_resolved"`
 	Continue       bool           `yaml:"continue"`
 	Routes         []*RouteConfig `yaml:"routes"`

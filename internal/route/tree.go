@@ -2,6 +2,7 @@ package route
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ const (
 	DefaultGroupWait      = 30 * time.Second
 	DefaultGroupInterval  = 5 * time.Minute
 	DefaultRepeatInterval = 4 * time.Hour
+	DefaultUpdateInterval = 10 * time.Second
 	DefaultResolveTimeout = 24 * time.Hour
 	DefaultTimeout        = 10 * time.Second
 	DefaultRetryInitial   = time.Second
@@ -36,6 +38,9 @@ type Routing struct {
 	Receivers      []*ReceiverConfig
 	Inhibit        []InhibitRule
 	ResolveTimeout time.Duration
+	// Location is time_zone (nil: UTC only); ExternalURL has no trailing /.
+	Location    *time.Location
+	ExternalURL string
 }
 
 // Route is a node of the compiled tree; every field is resolved (inherited
@@ -50,6 +55,7 @@ type Route struct {
 	GroupWait      time.Duration
 	GroupInterval  time.Duration
 	RepeatInterval time.Duration
+	UpdateInterval time.Duration
 	SendResolved   bool
 	Continue       bool
 	Routes         []*Route
@@ -139,6 +145,7 @@ func (c *checker) compile(f *File) *Routing {
 	if out.ResolveTimeout < time.Minute {
 		c.bad([]any{"resolve_timeout"}, "resolve_timeout %s: must be at least 1m", out.ResolveTimeout)
 	}
+	out.Location, out.ExternalURL = c.presentation(f)
 	names := map[string]bool{}
 	for i := range f.Receivers {
 		rc := &f.Receivers[i]
@@ -160,7 +167,7 @@ func (c *checker) compile(f *File) *Routing {
 	}
 	root := &Route{
 		GroupBy: DefaultGroupBy, GroupWait: DefaultGroupWait, GroupInterval: DefaultGroupInterval,
-		RepeatInterval: DefaultRepeatInterval, SendResolved: true,
+		RepeatInterval: DefaultRepeatInterval, UpdateInterval: DefaultUpdateInterval, SendResolved: true,
 	}
 	if f.Route.Receiver == "" {
 		c.bad([]any{"route"}, "route: the root needs a receiver")
@@ -226,6 +233,11 @@ func (c *checker) route(p []any, rc *RouteConfig, parent *Route, id string, rece
 	}
 	if r.GroupInterval <= 0 {
 		c.bad(with(p, "group_interval"), "group_interval must be positive")
+	}
+	// Unset, it is the parent's, but never longer than group_interval.
+	r.UpdateInterval = rc.UpdateInterval.or(min(parent.UpdateInterval, r.GroupInterval))
+	if r.UpdateInterval <= 0 || r.UpdateInterval > r.GroupInterval {
+		c.bad(with(p, "update_interval"), "update_interval %s: must be positive and at most group_interval %s", r.UpdateInterval, r.GroupInterval)
 	}
 	if r.RepeatInterval < r.GroupInterval {
 		c.bad(with(p, "repeat_interval"), "repeat_interval %s is shorter than group_interval %s", r.RepeatInterval, r.GroupInterval)
@@ -325,6 +337,28 @@ func (c *checker) checkReceiver(p []any, rc *ReceiverConfig, d *ReceiverDefaults
 			c.bad(with(p, "webhook", "max_alerts"), "max_alerts must not be negative")
 		}
 	}
+}
+
+// presentation checks time_zone and external_url.
+func (c *checker) presentation(f *File) (*time.Location, string) {
+	var loc *time.Location
+	if f.TimeZone != "" {
+		l, err := time.LoadLocation(f.TimeZone)
+		if err != nil {
+			c.bad([]any{"time_zone"}, "time_zone %q: %v (an IANA name such as Asia/Shanghai)", f.TimeZone, err)
+		} else {
+			loc = l
+		}
+	}
+	ext := strings.TrimRight(f.ExternalURL, "/")
+	if ext != "" {
+		u, err := url.Parse(ext)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			c.bad([]any{"external_url"}, "external_url %q: want an absolute http(s) URL", f.ExternalURL)
+			ext = ""
+		}
+	}
+	return loc, ext
 }
 
 func sortedKeys(m map[string]bool) []string {

@@ -9,6 +9,7 @@ import (
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/dispatch"
 	"github.com/aftershock/aftershock/internal/notify"
+	"github.com/aftershock/aftershock/internal/receivers"
 	"github.com/aftershock/aftershock/internal/route"
 	"github.com/aftershock/aftershock/internal/silence"
 )
@@ -21,7 +22,7 @@ func (r *Router) startNotifier(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("routing:\n%w", err)
 	}
-	targets, err := dispatch.BuildTargets(routing, dispatch.Deps{Console: r.opts.Console, Getenv: r.opts.Getenv})
+	targets, err := receivers.Build(routing, receivers.Deps{Console: r.opts.Console, Getenv: r.opts.Getenv})
 	if err != nil {
 		return fmt.Errorf("receivers in %s:\n%w", routing.File, err)
 	}

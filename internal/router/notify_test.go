@@ -84,7 +84,7 @@ func TestNotifyEndToEnd(t *testing.T) {
 	}
 	// Both receivers' messages are queued in the same step, so the count
 	// is final once WeCom has the drill.
-	if want := `aftershock_lifecycle_messages_total{kind="update",receiver="oncall"} 1`; !strings.Contains(metrics(t, r), want) {
+	if want := `aftershock_lifecycle_messages_total{kind="page",receiver="oncall"} 1`; !strings.Contains(metrics(t, r), want) {
 		t.Errorf("metrics lack %q: the drill must not reach a receiver without drills", want)
 	}
 	if strings.Contains(console.String(), "live") {

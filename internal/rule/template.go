@@ -2,6 +2,8 @@ package rule
 
 import (
 	"fmt"
+
+	"github.com/aftershock/aftershock/internal/brief"
 	"sort"
 	"strings"
 	"text/template"
@@ -11,7 +13,10 @@ import (
 // TemplateFuncs are available in summary, details and annotation templates
 // (docs/rules.md lists them with examples).
 var TemplateFuncs = template.FuncMap{
-	"join":  join,
+	"join": join,
+	// fold lists values each once with their counts, most frequent first:
+	// "java ×150, nginx ×47" (at most 10, then "and N more").
+	"fold":  func(v any) string { return brief.Fold(strs(v), 10) },
 	"upper": strings.ToUpper,
 	"lower": strings.ToLower,
 	"since": func(a, b time.Time) time.Duration { return b.Sub(a).Round(time.Second) },
@@ -71,6 +76,23 @@ func join(v any, sep string) string {
 		return ""
 	}
 	return fmt.Sprint(v)
+}
+
+// strs turns a template list into strings.
+func strs(v any) []string {
+	switch x := v.(type) {
+	case []string:
+		return x
+	case []any:
+		out := make([]string, len(x))
+		for i, e := range x {
+			out[i] = fmt.Sprint(e)
+		}
+		return out
+	case nil:
+		return nil
+	}
+	return []string{fmt.Sprint(v)}
 }
 
 func toFloat(v any) float64 {

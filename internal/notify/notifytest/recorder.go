@@ -107,16 +107,22 @@ func Alert(rule, fp string, state alert.State, labels map[string]string) *alert.
 	}
 }
 
-// Message wraps alerts in a message for receiver.
+// Message wraps alerts in a group's first message for receiver: its
+// firing alerts are new to the readers (a page); only resolved, it is a
+// resolve notice.
 func Message(receiver, group string, as ...*alert.Alert) *notify.Message {
-	m := &notify.Message{GroupID: group, Receiver: receiver, GroupLabels: map[string]string{"group": group}}
+	m := &notify.Message{GroupID: group, Receiver: receiver, GroupLabels: map[string]string{"group": group}, Fresh: map[string]bool{}}
 	for _, a := range as {
 		if a.State == alert.Resolved {
 			m.Resolved = append(m.Resolved, a)
 		} else {
 			m.Firing = append(m.Firing, a)
+			m.Fresh[a.Fingerprint] = true
 		}
 		m.Drill = a.Drill
+	}
+	if len(m.Firing) == 0 && len(m.Resolved) > 0 {
+		m.Kind = notify.KindResolved
 	}
 	return m
 }

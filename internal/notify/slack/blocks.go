@@ -2,14 +2,13 @@ package slack
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
 	"github.com/aftershock/aftershock/internal/alert"
+	"github.com/aftershock/aftershock/internal/brief"
 	"github.com/aftershock/aftershock/internal/notify"
 )
 
@@ -22,7 +21,7 @@ const (
 	MaxFields      = 10
 	MaxContextText = 3000
 	// maxAlertBlocks is the most blocks one alert takes (see alertBlocks).
-	maxAlertBlocks = 6
+	maxAlertBlocks = 7
 	marker         = "… (truncated)"
 )
 
@@ -55,46 +54,39 @@ func contextBlock(s string) slack.Block {
 
 var stateIcon = map[alert.State]string{alert.Firing: "🔥", alert.Resolved: "✅"}
 
-func headline(m *notify.Message) string {
-	var b strings.Builder
-	if m.Drill {
-		b.WriteString("[DRILL] ")
-	}
-	as := m.Alerts()
-	st := m.Status()
-	fmt.Fprintf(&b, "%s %s", stateIcon[st], strings.ToUpper(string(st)))
-	if len(as) > 0 {
-		fmt.Fprintf(&b, " · %s · %s", strings.ToUpper(orDash(as[0].Severity)), as[0].Rule)
-	}
-	if m.Repeat {
-		b.WriteString(" (reminder)")
-	}
-	if n := len(as); n > 1 {
-		fmt.Fprintf(&b, " · %d alerts", n)
-	}
-	return b.String()
-}
+// Renderer renders notifications for one receiver's readers.
+type Renderer struct{ Brief brief.Options }
 
-// Blocks renders a notification within Slack's limits: one group in full
-// (each alert with severity, node, cause, evidence and rules version), or
-// a digest with a few lines per group when several were coalesced.
-func Blocks(n *notify.Notification) (blocks []slack.Block, fallback string) {
+func (r Renderer) headline(m *notify.Message) string { return m.Headline(r.Brief) }
+
+// Blocks renders a notification as a new message within Slack's limits:
+// one group in full, or a digest of a few lines per group when several
+// were coalesced.
+func (r Renderer) Blocks(n *notify.Notification) (blocks []slack.Block, fallback string) {
 	if len(n.Messages) == 1 {
-		return messageBlocks(n.Messages[0])
+		return r.MessageBlocks(n.Messages[0], true)
 	}
-	return digestBlocks(n)
+	return r.digestBlocks(n)
 }
 
-func messageBlocks(m *notify.Message) ([]slack.Block, string) {
-	title := headline(m)
+// MessageBlocks renders one group's message: its header, the news it
+// brings (when withNews), then every alert.
+func (r Renderer) MessageBlocks(m *notify.Message, withNews bool) ([]slack.Block, string) {
+	title := r.headline(m)
 	blocks := []slack.Block{header(title)}
 	if m.Drill {
 		blocks = append(blocks, contextBlock("*This is a drill.* Replayed events, not a live incident."))
 	}
+	fallback := title
+	if news := r.newsText(m); withNews && news != "" {
+		blocks = append(blocks, section(truncateEscaped(news, MaxSectionText)),
+			contextBlock("Updates the earlier message about this alert, which fired at "+Escape(r.Brief.Clock.At(m.Firing[0].StartsAt))+"."))
+		fallback = title + ": " + strings.Join(flatNews(m), "; ")
+	}
 	as := m.Alerts()
 	shown := 0
 	for _, a := range as {
-		ab := alertBlocks(a)
+		ab := r.alertBlocks(a)
 		// Keep room for the "more" section and the footer.
 		if len(blocks)+len(ab)+2 > MaxBlocks {
 			break
@@ -113,50 +105,83 @@ func messageBlocks(m *notify.Message) ([]slack.Block, string) {
 		}
 		blocks = append(blocks, section(truncateEscaped(b.String(), MaxSectionText)))
 	}
-	return blocks, text(title+": "+firstSummary(as), MaxSectionText)
+	return blocks, text(fallback, MaxSectionText)
 }
 
-func alertBlocks(a *alert.Alert) []slack.Block {
-	out := []slack.Block{section(fmt.Sprintf("%s *%s*", stateIcon[a.State], text(a.Summary, MaxSectionText-40)))}
-	var fields []*slack.TextBlockObject
-	field := func(name, v string) {
-		if v != "" && len(fields) < MaxFields {
-			fields = append(fields, mrkdwn("*"+name+"*\n"+text(v, MaxFieldText-len(name)-4)))
-		}
+// newsText is the update's news, escaped mrkdwn ("" when none).
+func (r Renderer) newsText(m *notify.Message) string {
+	notes := flatNews(m)
+	if len(notes) == 0 {
+		return ""
 	}
-	field("Severity", a.Severity)
-	field("Node", a.Labels["node"])
-	field("Cluster", a.Labels["cluster"])
-	field("Rule", a.Rule)
-	if !a.StartsAt.IsZero() {
-		field("Since", a.StartsAt.UTC().Format("2006-01-02 15:04:05 MST"))
+	var b strings.Builder
+	b.WriteString("🔄 *What changed*")
+	for _, n := range notes {
+		b.WriteString("\n• " + Escape(n))
 	}
-	if a.State == alert.Resolved && !a.EndsAt.IsZero() {
-		field("Resolved", a.EndsAt.UTC().Format("2006-01-02 15:04:05 MST"))
+	return b.String()
+}
+
+// flatNews lists the message's news in alert order.
+func flatNews(m *notify.Message) []string {
+	var out []string
+	for _, a := range m.Firing {
+		out = append(out, m.News[a.Fingerprint]...)
 	}
-	out = append(out, slack.NewSectionBlock(nil, fields, nil))
-	cause := a.Details
-	for _, k := range slices.Sorted(maps.Keys(a.Annotations)) {
-		cause += "\n" + k + ": " + a.Annotations[k]
-	}
-	if cause = strings.TrimSpace(cause); cause != "" {
-		out = append(out, section("*Cause*\n"+text(cause, MaxSectionText-12)))
-	}
-	if len(a.Evidence) > 0 {
-		var b strings.Builder
-		for _, ev := range a.Evidence {
-			line := fmt.Sprintf("%s %s @ %s %s", ev.Time.UTC().Format("15:04:05"), ev.Type, ev.Node, ev.Data)
-			b.WriteString(notify.Truncate(strings.ReplaceAll(line, "\n", " "), 400, "…") + "\n")
-		}
-		body := strings.ReplaceAll(b.String(), "```", "'''")
-		head := fmt.Sprintf("*Evidence* (%d of %d event(s))\n```", len(a.Evidence), a.EvidenceSeen)
-		out = append(out, section(head+text(body, MaxSectionText-len(head)-3)+"```"))
-	}
-	out = append(out, contextBlock(fmt.Sprintf("rules %s · fingerprint `%s` · id `%s`", Escape(orDash(a.RulesVersion)), a.Fingerprint, a.ID)))
 	return out
 }
 
-func digestBlocks(n *notify.Notification) ([]slack.Block, string) {
+func (r Renderer) alertBlocks(a *alert.Alert) []slack.Block {
+	b := brief.Of(a, r.Brief)
+	out := []slack.Block{section(fmt.Sprintf("%s *%s*", stateIcon[a.State], text(b.Summary, MaxSectionText-40)))}
+	var fields []*slack.TextBlockObject
+	for _, f := range b.Fields {
+		if len(fields) < MaxFields {
+			fields = append(fields, mrkdwn("*"+f.Name+"*\n"+text(f.Value, MaxFieldText-len(f.Name)-4)))
+		}
+	}
+	if len(fields) > 0 {
+		out = append(out, slack.NewSectionBlock(nil, fields, nil))
+	}
+	var why strings.Builder
+	if b.Details != "" {
+		why.WriteString(Escape(b.Details) + "\n")
+	}
+	for _, n := range b.Notes {
+		fmt.Fprintf(&why, "• *%s:* %s\n", Escape(n.Name), Escape(n.Value))
+	}
+	if why.Len() > 0 {
+		out = append(out, section(truncateEscaped("*Why*\n"+strings.TrimSpace(why.String()), MaxSectionText)))
+	}
+	if lw := b.LastWords; lw != nil {
+		head := fmt.Sprintf("*Last kernel words* of %s (%s)\n```", Escape(lw.Node), Escape(orDash(lw.Source)))
+		body := strings.ReplaceAll(strings.Join(lw.Lines, "\n"), "```", "'''")
+		out = append(out, section(head+text(body, MaxSectionText-len(head)-3)+"```"))
+	}
+	if len(b.Tally)+len(b.Events) > 0 {
+		var ev strings.Builder
+		ev.WriteString("*Evidence*")
+		for _, l := range b.Tally {
+			ev.WriteString("\n• " + Escape(l))
+		}
+		if len(b.Events) > 0 {
+			ev.WriteString("\n```" + strings.ReplaceAll(Escape(strings.Join(b.Events, "\n")), "```", "'''") + "```")
+		}
+		out = append(out, section(truncateEscaped(ev.String(), MaxSectionText)))
+	}
+	out = append(out, contextBlock(r.footer(b)))
+	return out
+}
+
+func (r Renderer) footer(b *brief.Brief) string {
+	f := Escape(b.Footer)
+	if b.Link != "" {
+		f = fmt.Sprintf("<%s|Incident page> · %s", b.Link, f)
+	}
+	return f
+}
+
+func (r Renderer) digestBlocks(n *notify.Notification) ([]slack.Block, string) {
 	title := fmt.Sprintf("%d alert groups", len(n.Messages))
 	if n.Drill() {
 		title = "[DRILL] " + title
@@ -168,7 +193,10 @@ func digestBlocks(n *notify.Notification) ([]slack.Block, string) {
 			break
 		}
 		var b strings.Builder
-		fmt.Fprintf(&b, "*%s*\n", Escape(headline(m)))
+		fmt.Fprintf(&b, "*%s*\n", Escape(r.headline(m)))
+		for _, note := range flatNews(m) {
+			fmt.Fprintf(&b, "🔄 %s\n", Escape(notify.Truncate(note, 300, "…")))
+		}
 		for _, a := range m.Alerts() {
 			fmt.Fprintf(&b, "• %s %s\n", stateIcon[a.State], Escape(notify.Truncate(a.Summary, 300, "…")))
 		}
@@ -189,16 +217,59 @@ func truncateEscaped(s string, limit int) string {
 	return cut + marker
 }
 
-func firstSummary(as []*alert.Alert) string {
-	if len(as) == 0 {
-		return ""
-	}
-	return as[0].Summary
-}
-
 func orDash(s string) string {
 	if s == "" {
 		return "-"
 	}
 	return s
+}
+
+// ThreadBlocks renders what a message adds in its group's thread (bot
+// mode): the news of an update, the alerts new to the group, resolve
+// notices, a reminder. A refresh adds nothing: the edit says it all.
+// broadcast says the reply should show in the channel too.
+func (r Renderer) ThreadBlocks(m *notify.Message) (blocks []slack.Block, fallback string, broadcast bool) {
+	drill := ""
+	if m.Drill {
+		drill = "[DRILL] "
+	}
+	switch m.Kind {
+	case notify.KindUpdate:
+		if news := r.newsText(m); news != "" {
+			blocks = append(blocks, section(truncateEscaped(news, MaxSectionText)))
+			fallback = drill + "🔄 " + strings.Join(flatNews(m), "; ")
+			broadcast = true
+		}
+	case notify.KindPage:
+		for _, a := range m.Firing {
+			if !m.Fresh[a.Fingerprint] || len(blocks)+maxAlertBlocks+1 > MaxBlocks {
+				continue
+			}
+			if len(blocks) > 0 {
+				blocks = append(blocks, slack.NewDividerBlock())
+			}
+			blocks = append(blocks, r.alertBlocks(a)...)
+			if fallback == "" {
+				fallback = drill + "🔥 " + brief.Of(a, r.Brief).Title
+			}
+			broadcast = broadcast || a.Severity == "critical"
+		}
+	case notify.KindRepeat:
+		var b strings.Builder
+		for _, a := range m.Firing {
+			fmt.Fprintf(&b, "⏰ Still firing since %s: %s\n", Escape(r.Brief.Clock.At(a.Begins())), Escape(brief.Of(a, r.Brief).Title))
+		}
+		blocks, fallback = []slack.Block{section(truncateEscaped(b.String(), MaxSectionText))}, drill+"⏰ still firing"
+	}
+	if len(m.Resolved) > 0 {
+		var b strings.Builder
+		for _, a := range m.Resolved {
+			fmt.Fprintf(&b, "✅ *Resolved* after %s: %s\n", brief.Duration(a.EndsAt.Sub(a.Begins())), Escape(brief.Of(a, r.Brief).Title))
+		}
+		blocks = append(blocks, section(truncateEscaped(b.String(), MaxSectionText)))
+		if fallback == "" {
+			fallback = drill + "✅ resolved"
+		}
+	}
+	return blocks, text(fallback, MaxSectionText), broadcast
 }

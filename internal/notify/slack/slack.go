@@ -1,6 +1,9 @@
 // Package slack posts notifications to Slack with slack-go: through an
-// incoming webhook, or with a bot token (chat.postMessage) so that updates
-// and resolve notices go into the alert group's thread.
+// incoming webhook (every message is a new one), or with a bot token, so
+// that a group's first message stays its one place: it is edited in place
+// as the incident grows (chat.update), and news (a crash's cause found, a
+// resolve, a reminder) is told in its thread, the cause also in the
+// channel.
 package slack
 
 import (
@@ -8,10 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
 
+	"github.com/aftershock/aftershock/internal/brief"
 	"github.com/aftershock/aftershock/internal/notify"
 )
 
@@ -26,15 +31,21 @@ type Options struct {
 	APIURL  string
 	Client  *http.Client
 	Limiter notify.Limiter
+	// Brief is how messages show times and link alert pages.
+	Brief brief.Options
 }
 
 // Slack is a Slack receiver.
 type Slack struct {
 	o   Options
+	r   Renderer
 	api *slack.Client
 }
 
-var _ notify.Receiver = (*Slack)(nil)
+var (
+	_ notify.Receiver = (*Slack)(nil)
+	_ notify.Editor   = (*Slack)(nil)
+)
 
 // New checks o and returns a receiver.
 func New(o Options) (*Slack, error) {
@@ -49,7 +60,7 @@ func New(o Options) (*Slack, error) {
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: 10 * time.Second}
 	}
-	s := &Slack{o: o}
+	s := &Slack{o: o, r: Renderer{Brief: o.Brief}}
 	if o.Token != "" {
 		opts := []slack.Option{slack.OptionHTTPClient(o.Client)} // slack-go retries nothing: notify.Backoff does
 		if o.APIURL != "" {
@@ -63,38 +74,123 @@ func New(o Options) (*Slack, error) {
 // Name implements notify.Receiver.
 func (s *Slack) Name() string { return s.o.Name }
 
-// Send implements notify.Receiver. With a bot token, a single group message
-// whose group already has a thread is posted in it; anything else is a new
-// top-level message whose ts becomes the group's thread.
+// EditsInPlace implements notify.Editor: with a bot token, yes.
+func (s *Slack) EditsInPlace() bool { return s.api != nil }
+
+// Send implements notify.Receiver. An incoming webhook posts every
+// notification as a new message. With a bot token, a group's first message
+// is posted to the channel and its reference ("<channel id>/<ts>") kept;
+// later messages of the group edit it to show the group as it is now, and
+// say what is new in its thread (see steps).
 func (s *Slack) Send(ctx context.Context, n *notify.Notification) (string, error) {
-	blocks, fallback := Blocks(n)
-	if s.o.Limiter != nil {
-		if err := s.o.Limiter.Wait(ctx); err != nil {
+	if s.api == nil {
+		blocks, fallback := s.r.Blocks(n)
+		if err := s.wait(ctx); err != nil {
 			return "", err
 		}
-	}
-	if s.api == nil {
 		err := slack.PostWebhookCustomHTTPContext(ctx, s.o.WebhookURL, s.o.Client, &slack.WebhookMessage{
 			Text: fallback, Blocks: &slack.Blocks{BlockSet: blocks},
 		})
 		return "", notify.Redact(classify(err), s.o.WebhookURL, s.o.Token)
 	}
-	opts := []slack.MsgOption{slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(fallback, false)}
-	thread := ""
-	if len(n.Messages) == 1 {
-		thread = n.Messages[0].Ref
+	if len(n.Messages) != 1 || n.Messages[0].Ref == "" {
+		blocks, fallback := s.r.Blocks(n)
+		channel, ts, err := s.post(ctx, "", false, blocks, fallback)
+		if err != nil || len(n.Messages) != 1 {
+			return "", err // a digest starts no thread
+		}
+		return channel + "/" + ts, nil
 	}
+	m := n.Messages[0]
+	channel, ts := s.parseRef(m.Ref)
+	steps := s.steps(m)
+	for _, st := range steps {
+		if n.Sent > st.n {
+			continue // done before a retry
+		}
+		var err error
+		if st.edit {
+			blocks, fallback := s.r.MessageBlocks(m, false)
+			err = s.update(ctx, channel, ts, blocks, fallback)
+			if retry, _, _ := notify.Classify(err); err != nil && !retry && len(steps) > 1 {
+				// The first message cannot be edited (deleted, or a
+				// reference from an older router): the thread still
+				// tells the news.
+				err = nil
+			}
+		} else {
+			_, _, err = s.post(ctx, ts, st.broadcast, st.blocks, st.fallback)
+		}
+		if err != nil {
+			return "", err
+		}
+		n.Sent = st.n + 1
+	}
+	return m.Ref, nil
+}
+
+// step is one request of a threaded message.
+type step struct {
+	n         int
+	edit      bool // chat.update the group's first message
+	blocks    []slack.Block
+	fallback  string
+	broadcast bool // also show the thread reply in the channel
+}
+
+// steps are the requests that tell m in its group's thread: the first
+// message is edited for every kind but a reminder; news, new alerts,
+// resolves and reminders are replies. The cause of a crash, and a new
+// critical alert, are broadcast to the channel as well: an edit of a
+// message read an hour ago notifies nobody.
+func (s *Slack) steps(m *notify.Message) []step {
+	var out []step
+	if m.Kind != notify.KindRepeat {
+		out = append(out, step{n: len(out), edit: true})
+	}
+	if blocks, fallback, broadcast := s.r.ThreadBlocks(m); len(blocks) > 0 {
+		out = append(out, step{n: len(out), blocks: blocks, fallback: fallback, broadcast: broadcast})
+	}
+	return out
+}
+
+func (s *Slack) wait(ctx context.Context) error {
+	if s.o.Limiter != nil {
+		return s.o.Limiter.Wait(ctx)
+	}
+	return nil
+}
+
+func (s *Slack) post(ctx context.Context, thread string, broadcast bool, blocks []slack.Block, fallback string) (channel, ts string, err error) {
+	if err := s.wait(ctx); err != nil {
+		return "", "", err
+	}
+	opts := []slack.MsgOption{slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(fallback, false)}
 	if thread != "" {
 		opts = append(opts, slack.MsgOptionTS(thread))
+		if broadcast {
+			opts = append(opts, slack.MsgOptionBroadcast())
+		}
 	}
-	_, ts, err := s.api.PostMessageContext(ctx, s.o.Channel, opts...)
-	if err != nil {
-		return "", notify.Redact(classify(err), s.o.WebhookURL, s.o.Token)
+	channel, ts, err = s.api.PostMessageContext(ctx, s.o.Channel, opts...)
+	return channel, ts, notify.Redact(classify(err), s.o.WebhookURL, s.o.Token)
+}
+
+func (s *Slack) update(ctx context.Context, channel, ts string, blocks []slack.Block, fallback string) error {
+	if err := s.wait(ctx); err != nil {
+		return err
 	}
-	if thread != "" {
-		return thread, nil
+	_, _, _, err := s.api.UpdateMessageContext(ctx, channel, ts, slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(fallback, false))
+	return notify.Redact(classify(err), s.o.WebhookURL, s.o.Token)
+}
+
+// parseRef splits "<channel id>/<ts>"; a bare ts (stored by an older
+// router) is in the configured channel.
+func (s *Slack) parseRef(ref string) (channel, ts string) {
+	if c, t, ok := strings.Cut(ref, "/"); ok {
+		return c, t
 	}
-	return ts, nil
+	return s.o.Channel, ref
 }
 
 // RetryableStatus is Slack's HTTP table: 429 and 5xx are worth retrying;

@@ -139,8 +139,9 @@ func TestRetryTables(t *testing.T) {
 	}
 }
 
-// TestThread: the group's first message starts a thread; later messages of
-// the group (updates, the resolve notice) are posted in it.
+// TestThread: the group's first message is its one place: a resolve edits
+// it (chat.update, by the channel id Slack answered) and says so in its
+// thread; the reference stays the first message's.
 func TestThread(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fake := slacktest.New(t, token)
@@ -148,15 +149,35 @@ func TestThread(t *testing.T) {
 		first := notifytest.DeliverOnce(t, s, notifytest.Message("oncall", "g1", notifytest.CrashAlert("n1")), backoff)
 		resolved := notifytest.CrashAlert("n1")
 		resolved.State = alert.Resolved
+		resolved.EndsAt = resolved.StartsAt.Add(15 * time.Minute)
 		m := notifytest.Message("oncall", "g1", resolved)
 		m.Ref = first.Ref
 		second := notifytest.DeliverOnce(t, s, m, backoff)
 		posts := fake.Posts()
-		if len(posts) != 2 || posts[0].ThreadTS != "" || posts[1].ThreadTS != posts[0].TS || second.Ref != posts[0].TS {
+		if len(posts) != 3 || posts[0].ThreadTS != "" || first.Ref != slacktest.ChannelID+"/"+posts[0].TS || second.Ref != first.Ref {
 			t.Fatalf("posts %+v, refs %q %q", posts, first.Ref, second.Ref)
 		}
-		if posts[0].Channel != "#oncall" || !strings.Contains(posts[1].Text, "RESOLVED") {
-			t.Errorf("posts %+v", posts)
+		if !posts[1].Update || posts[1].TS != posts[0].TS || posts[2].ThreadTS != posts[0].TS || posts[2].Broadcast {
+			t.Fatalf("want an edit of the first message, then a quiet thread reply: %+v", posts[1:])
+		}
+		shown := fake.Shown()
+		if posts[0].Channel != "#oncall" || !strings.Contains(shown[0].Text, "RESOLVED") || !strings.Contains(shown[1].Text, "resolved") {
+			t.Errorf("channel shows %+v", shown)
+		}
+	})
+}
+
+// TestOldRef: a reference stored by an older router (a bare ts) is edited
+// in the configured channel; Slack's refusal is not retried forever.
+func TestOldRef(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fake := slacktest.New(t, token)
+		s := newSlack(t, fake, false)
+		m := notifytest.Message("oncall", "g1", notifytest.CrashAlert("n1"))
+		m.Kind, m.Ref = notify.KindRefresh, "1700000000.000001"
+		res := notifytest.DeliverOnce(t, s, m, backoff)
+		if res.Err == nil || len(res.Dead) != 1 {
+			t.Fatalf("refresh of a message that is not there: %+v", res)
 		}
 	})
 }
@@ -206,7 +227,7 @@ func TestLimits(t *testing.T) {
 		"no evidence": {Receiver: "oncall", Messages: []*notify.Message{notifytest.Message("oncall", "g", notifytest.Alert("r", "f", alert.Resolved, nil))}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			blocks, fallback := slack.Blocks(n)
+			blocks, fallback := slack.Renderer{}.Blocks(n)
 			p := slacktest.Post{Text: fallback}
 			raw, _ := jsonRoundTrip(blocks)
 			p.Blocks = raw

@@ -34,6 +34,9 @@ type Options struct {
 	MaxAlerts  int
 	Client     *http.Client
 	Limiter    notify.Limiter // optional
+	// ExternalURL is the router's web address (routing's external_url):
+	// externalURL and each alert's generatorURL link there.
+	ExternalURL string
 }
 
 // Webhook is a generic webhook receiver.
@@ -64,7 +67,9 @@ func Retryable(code int) bool { return notify.RetryableStatus(code) }
 // Send posts each message of n as one request, resuming after n.Sent.
 func (w *Webhook) Send(ctx context.Context, n *notify.Notification) (string, error) {
 	for ; n.Sent < len(n.Messages); n.Sent++ {
-		body, err := json.Marshal(notify.NewPayload(n.Messages[n.Sent], w.o.MaxAlerts))
+		p := notify.NewPayload(n.Messages[n.Sent], w.o.MaxAlerts)
+		p.SetExternalURL(w.o.ExternalURL)
+		body, err := json.Marshal(p)
 		if err != nil {
 			return "", notify.Permanent("encode", err)
 		}

@@ -1,12 +1,13 @@
 package wecom
 
 import (
+	"cmp"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
 	"github.com/aftershock/aftershock/internal/alert"
+	"github.com/aftershock/aftershock/internal/brief"
 	"github.com/aftershock/aftershock/internal/notify"
 )
 
@@ -15,6 +16,11 @@ const (
 	MaxMarkdownBytes = 4096
 	MaxTextBytes     = 2048
 )
+
+// fullAlerts is how many alerts of a group are shown in full; the rest of
+// a large group is counted in one line, so a storm of 40 alerts is one
+// message, not ten.
+const fullAlerts = 3
 
 var escaper = strings.NewReplacer(
 	// WeCom markdown has mentions (<@userid>), <font> tags and [links](url);
@@ -29,8 +35,12 @@ func Escape(s string) string { return escaper.Replace(s) }
 
 var color = map[string]string{"critical": "warning", "warning": "warning", "info": "info"}
 
-// Markdown renders a notification: one group in full, or a digest.
-func Markdown(n *notify.Notification) string {
+// Renderer renders notifications for one robot's group.
+type Renderer struct{ Brief brief.Options }
+
+// Markdown renders a notification: one group (its most important alerts
+// in full, the rest counted), or a digest of several groups.
+func (r Renderer) Markdown(n *notify.Notification) string {
 	var b strings.Builder
 	if len(n.Messages) > 1 {
 		title := fmt.Sprintf("%d alert groups", len(n.Messages))
@@ -38,98 +48,148 @@ func Markdown(n *notify.Notification) string {
 			title = "[DRILL] " + title
 		}
 		fmt.Fprintf(&b, "## %s\n", title)
-	}
-	for i, m := range n.Messages {
-		if i > 0 {
-			b.WriteString("\n")
+		for _, m := range n.Messages {
+			r.writeBrief(&b, m)
 		}
-		writeMessage(&b, m, len(n.Messages) > 1)
+		return b.String()
 	}
+	r.writeMessage(&b, n.Messages[0])
 	return b.String()
 }
 
-func writeMessage(b *strings.Builder, m *notify.Message, brief bool) {
-	as := m.Alerts()
-	drill := ""
+func (r Renderer) writeMessage(b *strings.Builder, m *notify.Message) {
+	fmt.Fprintf(b, "# %s\n", r.headline(m))
 	if m.Drill {
-		drill = "[DRILL] "
+		b.WriteString("<font color=\"comment\">This is a drill: replayed events, not a live incident.</font>\n")
 	}
-	level := "#"
-	if brief {
-		level = "###"
+	writeNews(b, m)
+	as := important(m)
+	for i, a := range as[:min(len(as), fullAlerts)] {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		r.writeAlert(b, a)
 	}
-	status := strings.ToUpper(string(m.Status()))
-	if len(as) > 0 {
-		fmt.Fprintf(b, "%s %s%s · %s", level, drill, status, as[0].Rule)
-	} else {
-		fmt.Fprintf(b, "%s %s%s", level, drill, status)
-	}
-	if m.Repeat {
-		b.WriteString(" (reminder)")
-	}
-	b.WriteString("\n")
-	for _, a := range as {
-		writeAlert(b, a, brief)
+	if rest := as[min(len(as), fullAlerts):]; len(rest) > 0 {
+		fmt.Fprintf(b, "\n**and %d more**: %s\n", len(rest), Escape(brief.Fold(rulesOf(rest), 5)))
 	}
 }
 
-func writeAlert(b *strings.Builder, a *alert.Alert, brief bool) {
-	sev := a.Severity
-	if sev == "" {
-		sev = "info"
+// headline escapes the message's headline but its own [DRILL] mark.
+func (r Renderer) headline(m *notify.Message) string {
+	h, drill := strings.CutPrefix(m.Headline(r.Brief), "[DRILL] ")
+	if drill {
+		return "[DRILL] " + Escape(h)
 	}
-	c := color[sev]
-	if c == "" {
-		c = "comment"
+	return Escape(h)
+}
+
+// writeBrief is one group in a digest: its headline and news.
+func (r Renderer) writeBrief(b *strings.Builder, m *notify.Message) {
+	fmt.Fprintf(b, "### %s\n", r.headline(m))
+	writeNews(b, m)
+	for _, a := range important(m)[:min(len(m.Alerts()), fullAlerts)] {
+		fmt.Fprintf(b, "> %s\n", Escape(notify.Truncate(a.Summary, 300, "…")))
 	}
-	if a.State == alert.Resolved {
+}
+
+func writeNews(b *strings.Builder, m *notify.Message) {
+	for _, a := range m.Firing {
+		for _, n := range m.News[a.Fingerprint] {
+			fmt.Fprintf(b, "> 🔄 **%s**\n", Escape(n))
+		}
+	}
+}
+
+// important orders a message's alerts for a reader: firing before
+// resolved, critical first, then the oldest.
+func important(m *notify.Message) []*alert.Alert {
+	as := slices.Clone(m.Alerts())
+	rank := map[string]int{"critical": 0, "warning": 1}
+	slices.SortStableFunc(as, func(a, b *alert.Alert) int {
+		ra, ok := rank[a.Severity]
+		if !ok {
+			ra = 2
+		}
+		rb, ok := rank[b.Severity]
+		if !ok {
+			rb = 2
+		}
+		return cmp.Or(cmp.Compare(stateRank(a), stateRank(b)), cmp.Compare(ra, rb), a.StartsAt.Compare(b.StartsAt))
+	})
+	return as
+}
+
+func stateRank(a *alert.Alert) int {
+	if a.State == alert.Firing {
+		return 0
+	}
+	return 1
+}
+
+func rulesOf(as []*alert.Alert) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.Rule
+	}
+	return out
+}
+
+func (r Renderer) writeAlert(b *strings.Builder, a *alert.Alert) {
+	br := brief.Of(a, r.Brief)
+	c := color[a.Severity]
+	if c == "" || a.State == alert.Resolved {
 		c = "info"
 	}
-	fmt.Fprintf(b, "> <font color=\"%s\">%s %s</font> **%s**\n", c, strings.ToUpper(string(a.State)), strings.ToUpper(Escape(sev)), Escape(a.Summary))
-	if brief {
-		return
+	fmt.Fprintf(b, "<font color=\"%s\">%s %s</font> **%s**\n", c, strings.ToUpper(string(a.State)), strings.ToUpper(Escape(orString(a.Severity, "info"))), Escape(br.Summary))
+	for _, f := range br.Fields {
+		fmt.Fprintf(b, "> %s: %s\n", f.Name, Escape(f.Value))
 	}
-	var where []string
-	for _, k := range []string{"cluster", "node"} {
-		if v := a.Labels[k]; v != "" {
-			where = append(where, k+": "+Escape(v))
+	if br.Details != "" {
+		fmt.Fprintf(b, "%s\n", Escape(br.Details))
+	}
+	for _, n := range br.Notes {
+		fmt.Fprintf(b, "**%s**: %s\n", Escape(n.Name), Escape(n.Value))
+	}
+	if lw := br.LastWords; lw != nil {
+		fmt.Fprintf(b, "**Last kernel words** of %s (%s):\n", Escape(lw.Node), Escape(orString(lw.Source, "-")))
+		for _, l := range lw.Lines {
+			fmt.Fprintf(b, "> `%s`\n", Escape(notify.Truncate(l, 200, "…")))
 		}
 	}
-	if !a.StartsAt.IsZero() {
-		where = append(where, "since "+a.StartsAt.UTC().Format("2006-01-02 15:04:05Z"))
-	}
-	if len(where) > 0 {
-		fmt.Fprintf(b, "> %s\n", strings.Join(where, " · "))
-	}
-	if a.Details != "" {
-		fmt.Fprintf(b, "%s\n", Escape(a.Details))
-	}
-	for _, k := range slices.Sorted(maps.Keys(a.Annotations)) {
-		fmt.Fprintf(b, "**%s**: %s\n", Escape(k), Escape(a.Annotations[k]))
-	}
-	if len(a.Evidence) > 0 {
-		fmt.Fprintf(b, "**Evidence** (%d of %d):\n", len(a.Evidence), a.EvidenceSeen)
-		for _, ev := range a.Evidence {
-			line := fmt.Sprintf("%s %s @ %s %s", ev.Time.UTC().Format("15:04:05"), ev.Type, ev.Node, ev.Data)
-			fmt.Fprintf(b, "- %s\n", Escape(notify.Truncate(strings.ReplaceAll(line, "\n", " "), 400, "…")))
+	if len(br.Tally)+len(br.Events) > 0 {
+		b.WriteString("**Evidence**:\n")
+		for _, l := range br.Tally {
+			fmt.Fprintf(b, "- %s\n", Escape(l))
+		}
+		for _, l := range br.Events {
+			fmt.Fprintf(b, "- `%s`\n", Escape(notify.Truncate(l, 300, "…")))
 		}
 	}
-	fmt.Fprintf(b, "<font color=\"comment\">rules %s · %s</font>\n", Escape(a.RulesVersion), a.Fingerprint)
+	if br.Link != "" {
+		fmt.Fprintf(b, "[Incident page](%s)\n", br.Link)
+	}
+	fmt.Fprintf(b, "<font color=\"comment\">%s</font>\n", Escape(br.Footer))
 }
 
-// Page is the text message that @-mentions people for critical alerts.
-func Page(n *notify.Notification) string {
+// Page is the text message that @-mentions people: only when a critical
+// alert is new to the group (the first page, or an escalation), never for
+// updates, reminders or resolves, so one incident mentions people once.
+func (r Renderer) Page(n *notify.Notification) string {
 	var b strings.Builder
 	for _, m := range n.Messages {
+		if m.Kind != notify.KindPage {
+			continue
+		}
 		for _, a := range m.Firing {
-			if a.Severity != "critical" {
+			if a.Severity != "critical" || !m.Fresh[a.Fingerprint] {
 				continue
 			}
 			drill := ""
 			if a.Drill {
 				drill = "[DRILL] "
 			}
-			fmt.Fprintf(&b, "%sCRITICAL %s: %s\n", drill, a.Rule, Escape(a.Summary))
+			fmt.Fprintf(&b, "%s🔥 CRITICAL %s\n", drill, Escape(brief.Of(a, r.Brief).Title))
 		}
 	}
 	if b.Len() == 0 {
@@ -150,4 +210,11 @@ func Split(content string, limit int) []string {
 		parts[i] = fmt.Sprintf("(%d/%d)\n%s", i+1, len(parts), parts[i])
 	}
 	return parts
+}
+
+func orString(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

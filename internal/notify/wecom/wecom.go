@@ -1,7 +1,7 @@
 // Package wecom posts notifications to a WeCom (企业微信) group robot:
 // markdown messages of at most 4096 bytes, split on line and character
-// boundaries, and a text message that @-mentions people for critical
-// alerts. WeCom answers HTTP 200 with an errcode, classified here.
+// boundaries, and a text message that @-mentions people when a critical
+// alert is new to its group (not for its updates). WeCom answers HTTP 200 with an errcode, classified here.
 package wecom
 
 import (
@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/aftershock/aftershock/internal/brief"
 	"github.com/aftershock/aftershock/internal/notify"
 )
 
@@ -48,11 +49,14 @@ type Options struct {
 	// Limiter paces requests (20/min per robot); its Delay sets the wait
 	// after a 45009.
 	Limiter *notify.WindowLimiter
+	// Brief is how messages show times and link alert pages.
+	Brief brief.Options
 }
 
 // WeCom is a group robot receiver.
 type WeCom struct {
 	o       Options
+	r       Renderer
 	sendURL string
 }
 
@@ -76,7 +80,7 @@ func New(o Options) (*WeCom, error) {
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: 10 * time.Second}
 	}
-	return &WeCom{o: o, sendURL: u.String()}, nil
+	return &WeCom{o: o, r: Renderer{Brief: o.Brief}, sendURL: u.String()}, nil
 }
 
 // Name implements notify.Receiver.
@@ -106,11 +110,11 @@ func (w *WeCom) plan(n *notify.Notification) *plan {
 		return p
 	}
 	p := &plan{}
-	for _, c := range Split(Markdown(n), MaxMarkdownBytes) {
+	for _, c := range Split(w.r.Markdown(n), MaxMarkdownBytes) {
 		p.parts = append(p.parts, part{MsgType: "markdown", Markdown: &content{c}})
 	}
 	if len(w.o.MentionMobiles) > 0 {
-		if page := Page(n); page != "" {
+		if page := w.r.Page(n); page != "" {
 			p.parts = append(p.parts, part{MsgType: "text", Text: &textBody{Content: page, MentionedMobileList: w.o.MentionMobiles}})
 		}
 	}

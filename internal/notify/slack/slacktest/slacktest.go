@@ -1,5 +1,7 @@
 // Package slacktest is a fake Slack for tests and benchmarks: the Web API's
-// chat.postMessage (form-encoded, bot token) and incoming webhooks (JSON).
+// chat.postMessage and chat.update (form-encoded, bot token) and incoming
+// webhooks (JSON). It keeps the channel as Slack shows it: each message's
+// latest version and its thread.
 // It checks each request the way Slack would (token, channel, Block Kit
 // limits) plus aftershock's own rule that no event text reaches Slack
 // unescaped, and misbehaves on demand through a notifytest.Script.
@@ -20,16 +22,23 @@ import (
 	"github.com/aftershock/aftershock/internal/notify/notifytest"
 )
 
-// Post is one message Slack accepted.
+// Post is one request Slack accepted: a new message, or (Update) an edit
+// of message TS.
 type Post struct {
 	Webhook  bool
+	Update   bool
 	Channel  string
 	ThreadTS string
 	TS       string
 	Text     string
 	Blocks   []map[string]any
-	At       time.Time // when the request arrived
+	// Broadcast is reply_broadcast: a thread reply also shown in the channel.
+	Broadcast bool
+	At        time.Time // when the request arrived
 }
+
+// ChannelID is the id the fake answers for any channel name.
+const ChannelID = "C0CHANNEL"
 
 // Server is the fake. Set Script for faults; a Fault.Hook of
 // "api:<error>" answers 200 {"ok":false,"error":"<error>"}.
@@ -39,6 +48,9 @@ type Server struct {
 	Script *notifytest.Script
 	// OnPost, if set, sees every accepted post (benchmarks time them).
 	OnPost func(Post)
+	// Links are URL prefixes messages may link to (<url|text>), e.g. the
+	// router's external_url; any other < or > is a test failure.
+	Links []string
 
 	mu    sync.Mutex
 	posts []Post
@@ -60,8 +72,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodPost && r.URL.Path == "/api/chat.postMessage":
 		p, problems = s.parseAPI(r, body)
+	case r.Method == http.MethodPost && r.URL.Path == "/api/chat.update":
+		p, problems = s.parseAPI(r, body)
+		p.Update = true
 	case r.Method == http.MethodPost && r.URL.Path == WebhookPath:
-		p, problems = parseWebhook(r, body)
+		p, problems = s.parseWebhook(r, body)
 	default:
 		s.tb.Errorf("slacktest: unexpected %s %s", r.Method, r.URL.Path)
 		http.NotFound(w, r)
@@ -81,8 +96,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	s.seq++
-	p.TS = fmt.Sprintf("1700000000.%06d", s.seq)
+	if p.Update {
+		// chat.update takes the channel's id, as chat.postMessage answered.
+		if p.Channel != ChannelID || !s.exists(p.TS) {
+			s.mu.Unlock()
+			writeAPIError(w, false, "message_not_found")
+			return
+		}
+	} else {
+		s.seq++
+		p.TS = fmt.Sprintf("1700000000.%06d", s.seq)
+	}
 	p.At = arrived
 	s.posts = append(s.posts, p)
 	s.mu.Unlock()
@@ -94,7 +118,46 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": "C0CHANNEL", "ts": p.TS})
+	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": ChannelID, "ts": p.TS, "text": p.Text})
+}
+
+func (s *Server) exists(ts string) bool {
+	for _, p := range s.posts {
+		if !p.Update && p.TS == ts {
+			return true
+		}
+	}
+	return false
+}
+
+// Shown is the channel as Slack shows it: every top-level message in its
+// latest version (edits applied), each followed by its thread replies.
+func (s *Server) Shown() []Post {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	latest := map[string]Post{}
+	for _, p := range s.posts {
+		if p.Update {
+			q := latest[p.TS]
+			q.Text, q.Blocks, q.At = p.Text, p.Blocks, p.At
+			latest[p.TS] = q
+		} else {
+			latest[p.TS] = p
+		}
+	}
+	var out []Post
+	for _, p := range s.posts {
+		if p.Update || p.ThreadTS != "" {
+			continue
+		}
+		out = append(out, latest[p.TS])
+		for _, r := range s.posts {
+			if !r.Update && r.ThreadTS == p.TS {
+				out = append(out, latest[r.TS])
+			}
+		}
+	}
+	return out
 }
 
 func writeAPIError(w http.ResponseWriter, webhook bool, code string) {
@@ -126,17 +189,21 @@ func (s *Server) parseAPI(r *http.Request, body []byte) (Post, []string) {
 	if form.Get("token") != s.token {
 		probs = append(probs, "invalid_auth")
 	}
-	p := Post{Channel: form.Get("channel"), ThreadTS: form.Get("thread_ts"), Text: form.Get("text")}
+	p := Post{Channel: form.Get("channel"), ThreadTS: form.Get("thread_ts"), Text: form.Get("text"), TS: form.Get("ts"),
+		Broadcast: form.Get("reply_broadcast") == "true"}
 	if p.Channel == "" {
 		probs = append(probs, "channel_not_found")
+	}
+	if r.URL.Path == "/api/chat.update" && p.TS == "" {
+		probs = append(probs, "chat.update without ts")
 	}
 	if err := json.Unmarshal([]byte(form.Get("blocks")), &p.Blocks); err != nil {
 		probs = append(probs, "blocks: "+err.Error())
 	}
-	return p, append(probs, Check(p)...)
+	return p, append(probs, Check(p, s.Links...)...)
 }
 
-func parseWebhook(r *http.Request, body []byte) (Post, []string) {
+func (s *Server) parseWebhook(r *http.Request, body []byte) (Post, []string) {
 	p := Post{Webhook: true}
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		return p, []string{"content type " + ct}
@@ -149,14 +216,30 @@ func parseWebhook(r *http.Request, body []byte) (Post, []string) {
 		return p, []string{"invalid_payload: " + err.Error()}
 	}
 	p.Text, p.Blocks = m.Text, m.Blocks
-	return p, Check(p)
+	return p, Check(p, s.Links...)
 }
 
 // Check applies Slack's Block Kit limits and the escaping rule (no < or >
-// in any mrkdwn text: aftershock never sends links or mentions, so one
-// would be event text breaking out).
-func Check(p Post) []string {
+// in any mrkdwn text but links to the given prefixes: aftershock sends no
+// mentions and no other links, so one would be event text breaking out).
+func Check(p Post, links ...string) []string {
 	var probs []string
+	unlink := func(t string) string {
+		for _, prefix := range links {
+			for {
+				i := strings.Index(t, "<"+prefix)
+				if i < 0 {
+					break
+				}
+				j := strings.IndexByte(t[i:], '>')
+				if j < 0 || !strings.Contains(t[i:i+j], "|") {
+					break
+				}
+				t = t[:i] + t[i+j+1:]
+			}
+		}
+		return t
+	}
 	if len(p.Blocks) == 0 || len(p.Blocks) > 50 {
 		probs = append(probs, fmt.Sprintf("%d blocks (1..50)", len(p.Blocks)))
 	}
@@ -172,7 +255,7 @@ func Check(p Post) []string {
 		if n := utf8.RuneCountInString(t); n > limit {
 			probs = append(probs, fmt.Sprintf("%s text of %d characters (max %d)", where, n, limit))
 		}
-		if m["type"] == "mrkdwn" && strings.ContainsAny(t, "<>") {
+		if m["type"] == "mrkdwn" && strings.ContainsAny(unlink(t), "<>") {
 			probs = append(probs, fmt.Sprintf("%s: unescaped < or > in %q", where, t))
 		}
 	}

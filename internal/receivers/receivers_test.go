@@ -1,10 +1,10 @@
-package dispatch_test
+package receivers_test
 
 import (
 	"strings"
 	"testing"
 
-	"github.com/aftershock/aftershock/internal/dispatch"
+	"github.com/aftershock/aftershock/internal/receivers"
 	"github.com/aftershock/aftershock/internal/route"
 )
 
@@ -20,12 +20,12 @@ receivers:
 		t.Fatal(probs)
 	}
 	env := map[string]string{"HOOK_URL": "https://example.invalid/hook?token=s3cr3t", "HOOK_SECRET": "hmac-s3cr3t"}
-	_, err := dispatch.BuildTargets(r, dispatch.Deps{Getenv: func(k string) string { return env[k] }})
+	_, err := receivers.Build(r, receivers.Deps{Getenv: func(k string) string { return env[k] }})
 	if err == nil || !strings.Contains(err.Error(), "receiver broken: url: secret $MISSING_URL: environment variable is empty or unset") {
 		t.Fatalf("err %v", err)
 	}
 	env["MISSING_URL"] = "https://example.invalid/other"
-	targets, err := dispatch.BuildTargets(r, dispatch.Deps{Getenv: func(k string) string { return env[k] }})
+	targets, err := receivers.Build(r, receivers.Deps{Getenv: func(k string) string { return env[k] }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,8 @@
-package dispatch
+// Package receivers builds the receivers a routing file names (console,
+// Slack, WeCom, webhooks), with their secrets resolved, their rate limits
+// shared per destination, and the team's presentation settings (time zone,
+// external URL): what the dispatcher delivers to.
+package receivers
 
 import (
 	"errors"
@@ -7,7 +11,10 @@ import (
 	"net/http"
 	"os"
 
+	"github.com/aftershock/aftershock/internal/brief"
+	"github.com/aftershock/aftershock/internal/dispatch"
 	"github.com/aftershock/aftershock/internal/notify"
+	"github.com/aftershock/aftershock/internal/notify/console"
 	"github.com/aftershock/aftershock/internal/notify/slack"
 	"github.com/aftershock/aftershock/internal/notify/webhook"
 	"github.com/aftershock/aftershock/internal/notify/wecom"
@@ -32,10 +39,10 @@ const (
 	WeComCoalesce = 50
 )
 
-// BuildTargets builds every receiver of the routing file, resolving its
+// Build builds every receiver of the routing file, resolving its
 // secrets. Every problem is reported, naming the receiver; secret values
 // never appear in errors.
-func BuildTargets(r *route.Routing, deps Deps) ([]Target, error) {
+func Build(r *route.Routing, deps Deps) ([]dispatch.Target, error) {
 	if deps.Getenv == nil {
 		deps.Getenv = os.Getenv
 	}
@@ -59,11 +66,12 @@ func BuildTargets(r *route.Routing, deps Deps) ([]Target, error) {
 		}
 		return l
 	}
-	var out []Target
+	var out []dispatch.Target
+	present := brief.Options{Clock: brief.Clock{Loc: r.Location}, ExternalURL: r.ExternalURL}
 	var errs []error
 	for _, rc := range r.Receivers {
 		initial, maxWait, elapsed := rc.RetryBounds()
-		t := Target{Backoff: notify.Backoff{Initial: initial, Max: maxWait, MaxElapsed: elapsed}, Coalesce: 1, Drills: rc.TakesDrills()}
+		t := dispatch.Target{Backoff: notify.Backoff{Initial: initial, Max: maxWait, MaxElapsed: elapsed}, Coalesce: 1, Drills: rc.TakesDrills()}
 		client := &http.Client{Transport: deps.Transport, Timeout: rc.RequestTimeout()}
 		secret := func(field string, ref *route.SecretRef) string {
 			if ref == nil {
@@ -79,12 +87,12 @@ func BuildTargets(r *route.Routing, deps Deps) ([]Target, error) {
 		before := len(errs)
 		switch {
 		case rc.Console != nil:
-			t.Receiver = notify.NewConsole(rc.Name, deps.Console)
+			t.Receiver = console.New(rc.Name, deps.Console, present)
 		case rc.Webhook != nil:
 			url := secret("url", rc.Webhook.URL)
 			t.Receiver, err = webhook.New(webhook.Options{
 				Name: rc.Name, URL: url, HMACSecret: secret("hmac_secret", rc.Webhook.HMACSecret),
-				MaxAlerts: rc.Webhook.MaxAlerts, Client: client, Limiter: limiter("webhook:"+url, rc),
+				MaxAlerts: rc.Webhook.MaxAlerts, Client: client, Limiter: limiter("webhook:"+url, rc), ExternalURL: r.ExternalURL,
 			})
 		case rc.Slack != nil:
 			c := rc.Slack
@@ -93,7 +101,7 @@ func BuildTargets(r *route.Routing, deps Deps) ([]Target, error) {
 			t.Coalesce = SlackCoalesce
 			t.Receiver, err = slack.New(slack.Options{
 				Name: rc.Name, WebhookURL: hook, Token: token, Channel: c.Channel, APIURL: c.APIURL,
-				Client: client, Limiter: limiter(dest, rc),
+				Client: client, Limiter: limiter(dest, rc), Brief: present,
 			})
 		case rc.WeCom != nil:
 			c := rc.WeCom
@@ -101,7 +109,7 @@ func BuildTargets(r *route.Routing, deps Deps) ([]Target, error) {
 			t.Coalesce = WeComCoalesce
 			l, _ := limiter("wecom:"+c.URL+key, rc).(*notify.WindowLimiter)
 			t.Receiver, err = wecom.New(wecom.Options{
-				Name: rc.Name, URL: c.URL, Key: key, MentionMobiles: c.MentionMobiles, Client: client, Limiter: l,
+				Name: rc.Name, URL: c.URL, Key: key, MentionMobiles: c.MentionMobiles, Client: client, Limiter: l, Brief: present,
 			})
 		default:
 			err = fmt.Errorf("unknown receiver kind")

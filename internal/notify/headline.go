@@ -1,0 +1,50 @@
+package notify
+
+import (
+	"cmp"
+	"fmt"
+	"strings"
+
+	"github.com/aftershock/aftershock/internal/alert"
+	"github.com/aftershock/aftershock/internal/brief"
+)
+
+// Headline is the message's first line, what a phone's notification shows:
+// "[DRILL] 🔄 UPDATE · CRITICAL · node 172.21.128.138 crashed: kernel BUG …".
+func (m *Message) Headline(o brief.Options) string {
+	var b strings.Builder
+	if m.Drill {
+		b.WriteString("[DRILL] ")
+	}
+	as := m.Alerts()
+	switch {
+	case m.Kind == KindUpdate && len(m.News) > 0:
+		b.WriteString("🔄 UPDATE · ")
+	case m.Repeat:
+		b.WriteString("⏰ STILL FIRING · ")
+	case m.Kind == KindRefresh:
+		b.WriteString("📈 GROWING · ")
+	case m.Status() == alert.Resolved:
+		b.WriteString("✅ RESOLVED · ")
+	default:
+		b.WriteString("🔥 ")
+	}
+	if len(as) == 1 {
+		a := as[0]
+		if a.State == alert.Firing {
+			fmt.Fprintf(&b, "%s · ", strings.ToUpper(cmp.Or(a.Severity, "info")))
+		}
+		b.WriteString(brief.Of(a, o).Title)
+		return b.String()
+	}
+	fmt.Fprintf(&b, "%d alerts · %s", len(as), brief.Fold(rules(as), 3))
+	return b.String()
+}
+
+func rules(as []*alert.Alert) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.Rule
+	}
+	return out
+}
