@@ -172,7 +172,7 @@ func memoryBefore(ev *event.Event) string {
 	}
 	s := MemoryLine(d.Meminfo)
 	if d.MeminfoAgeSeconds > 0 {
-		s += fmt.Sprintf(", %s before the %s", Duration(secs(d.MeminfoAgeSeconds)), orString(d.Cause, "crash"))
+		s += fmt.Sprintf(", %s before the crash", Duration(secs(d.MeminfoAgeSeconds)))
 	}
 	return s
 }

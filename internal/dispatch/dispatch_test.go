@@ -53,7 +53,9 @@ type env struct {
 	dead  *notifytest.DeadLetters
 }
 
-func start(t *testing.T, yaml string, store *dispatch.MemoryStore, mute dispatch.Muter) *env {
+// start runs a dispatcher with recording receivers; setup, if given, sets
+// each receiver up before the dispatcher sees it.
+func start(t *testing.T, yaml string, store *dispatch.MemoryStore, mute dispatch.Muter, setup ...func(*notifytest.Receiver)) *env {
 	t.Helper()
 	r, probs := route.Parse("routing.yaml", []byte(yaml))
 	if len(probs) > 0 {
@@ -63,6 +65,9 @@ func start(t *testing.T, yaml string, store *dispatch.MemoryStore, mute dispatch
 	var targets []dispatch.Target
 	for _, rc := range r.Receivers {
 		rec := notifytest.NewReceiver(rc.Name)
+		for _, f := range setup {
+			f(rec)
+		}
 		e.recv[rc.Name] = rec
 		targets = append(targets, dispatch.Target{Receiver: rec, Drills: rc.TakesDrills(), Coalesce: 1,
 			Backoff: notify.Backoff{Initial: time.Second, Max: time.Second, MaxElapsed: 3 * time.Second}})

@@ -23,7 +23,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aftershock_lifecycle_messages_total",
-			Help: "Group messages queued for receivers, by kind (update, repeat, resolved).",
+			Help: "Group messages queued for receivers, by kind (page, update, refresh, repeat, resolved).",
 		}, []string{"receiver", "kind"}),
 		muted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aftershock_lifecycle_muted_total",

@@ -92,11 +92,15 @@ func (m *Message) Critical(fresh bool) bool {
 }
 
 // Priority orders messages waiting for a busy receiver: critical pages
-// first, quiet refreshes last (lower is sooner).
+// first, quiet refreshes last, and a drill never before a live alert
+// (lower is sooner).
 func (m *Message) Priority() int {
 	p := [...]int{KindPage: 0, KindUpdate: 1, KindResolved: 4, KindRepeat: 5, KindRefresh: 6}[m.Kind]
 	if p < 2 && !m.Critical(false) {
 		p += 2
+	}
+	if m.Drill {
+		p += 10
 	}
 	return p
 }

@@ -172,3 +172,62 @@ func TestWindowLimiter(t *testing.T) {
 		}
 	})
 }
+
+// TestQueueOrder: while a send is in flight (a rate limit, say), what
+// waits goes out critical pages first, drills after everything live;
+// drills never share a digest with live alerts; quiet refreshes are never merged into a digest; a message
+// replacing an unsent one of its group keeps what that one would have told.
+func TestQueueOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		recv := notifytest.NewReceiver("r")
+		gate := make(chan struct{})
+		recv.Fail = func(n *notify.Notification, attempt int) error {
+			if n.Messages[0].GroupID == "first" {
+				<-gate
+			}
+			return nil
+		}
+		q, _ := runQueue(t, recv, 10, nil)
+		q.Enqueue(fire("first", "n0"))
+		synctest.Wait()
+		warn := fire("warn", "n1")
+		warn.Firing[0].Severity = "warning"
+		drill := fire("drill", "n2")
+		drill.Drill, drill.Firing[0].Drill = true, true
+		refresh := fire("refresh", "n3")
+		refresh.Kind, refresh.Fresh = notify.KindRefresh, nil
+		page := fire("page", "n4")
+		update := fire("page", "n4") // replaces page before it was sent
+		update.Kind, update.Fresh, update.News = notify.KindUpdate, nil, map[string][]string{"pagen4": {"cause found"}}
+		for _, m := range []*notify.Message{warn, drill, refresh, page, update} {
+			q.Enqueue(m)
+		}
+		close(gate)
+		synctest.Wait()
+		sent := recv.Sent()
+		if len(sent) != 4 {
+			t.Fatalf("%d notifications, want first, a live digest, the refresh, the drill (never before live)", len(sent))
+		}
+		live := sent[1].Messages
+		if len(live) != 2 || live[0].GroupID != "page" || live[1].GroupID != "warn" {
+			t.Fatalf("digest %v, want the critical page first, then the warning", groups(live))
+		}
+		if live[0].Kind != notify.KindPage || !live[0].Fresh["pagen4"] || len(live[0].News["pagen4"]) != 1 {
+			t.Errorf("the update replacing an unsent page must still page and tell its news: kind %s fresh %v news %v", live[0].Kind, live[0].Fresh, live[0].News)
+		}
+		if g := groups(sent[2].Messages); len(g) != 1 || g[0] != "refresh" {
+			t.Errorf("refresh notification %v", g)
+		}
+		if g := groups(sent[3].Messages); len(g) != 1 || g[0] != "drill" || !sent[3].Drill() {
+			t.Errorf("drill notification %v", g)
+		}
+	})
+}
+
+func groups(ms []*notify.Message) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.GroupID)
+	}
+	return out
+}

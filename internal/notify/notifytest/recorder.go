@@ -17,6 +17,8 @@ import (
 type Receiver struct {
 	name string
 	Fail func(n *notify.Notification, attempt int) error
+	// Edits makes it a notify.Editor (like Slack with a bot token).
+	Edits bool
 
 	mu       sync.Mutex
 	attempts int
@@ -31,6 +33,9 @@ func NewReceiver(name string) *Receiver { return &Receiver{name: name} }
 
 // Name implements notify.Receiver.
 func (r *Receiver) Name() string { return r.name }
+
+// EditsInPlace implements notify.Editor.
+func (r *Receiver) EditsInPlace() bool { return r.Edits }
 
 // Send implements notify.Receiver; each delivered notification gets a new
 // reference "ref-N" unless its single message already has one.

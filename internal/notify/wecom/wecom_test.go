@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/aftershock/aftershock/internal/alert"
 	"github.com/aftershock/aftershock/internal/notify"
 	"github.com/aftershock/aftershock/internal/notify/notifytest"
 	"github.com/aftershock/aftershock/internal/notify/wecom"
@@ -143,6 +144,9 @@ func TestOversizeAndInjection(t *testing.T) {
 	})
 }
 
+// TestMentionsForCritical: people are @-mentioned once per incident: on
+// the page of a critical alert, and again only when another critical alert
+// joins the group (an escalation), never for its updates or reminders.
 func TestMentionsForCritical(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fake := wecomtest.New(t, key)
@@ -150,13 +154,36 @@ func TestMentionsForCritical(t *testing.T) {
 		warn := notifytest.CrashAlert("n2")
 		warn.Severity = "warning"
 		notifytest.DeliverOnce(t, w, notifytest.Message("sre", "g1", warn), backoff)
-		notifytest.DeliverOnce(t, w, notifytest.Message("sre", "g2", notifytest.CrashAlert("n1")), backoff)
-		msgs := fake.Msgs()
-		if len(msgs) != 3 || msgs[0].Type != "markdown" || msgs[1].Type != "markdown" || msgs[2].Type != "text" {
-			t.Fatalf("messages %+v, want markdown, markdown, text (only critical pages)", msgs)
+		crash := notifytest.CrashAlert("n1")
+		notifytest.DeliverOnce(t, w, notifytest.Message("sre", "g2", crash), backoff)
+		upd := notifytest.Message("sre", "g2", crash)
+		upd.Kind, upd.Fresh, upd.News = notify.KindUpdate, nil, map[string][]string{crash.Fingerprint: {"cause found: kernel BUG"}}
+		notifytest.DeliverOnce(t, w, upd, backoff)
+		rep := notifytest.Message("sre", "g2", crash)
+		rep.Kind, rep.Fresh, rep.Repeat = notify.KindRepeat, nil, true
+		notifytest.DeliverOnce(t, w, rep, backoff)
+		esc := notifytest.Message("sre", "g2", crash, notifytest.CrashAlert("n3"))
+		delete(esc.Fresh, crash.Fingerprint) // n1 was told; n3 is new
+		notifytest.DeliverOnce(t, w, esc, backoff)
+		var kinds []string
+		var mentions []string
+		for _, m := range fake.Msgs() {
+			kinds = append(kinds, m.Type)
+			if m.Type == "text" {
+				mentions = append(mentions, m.Content)
+				if strings.Join(m.Mentions, ",") != "13800000000,@all" {
+					t.Errorf("mentions %v", m.Mentions)
+				}
+			}
 		}
-		if strings.Join(msgs[2].Mentions, ",") != "13800000000,@all" || !strings.Contains(msgs[2].Content, "CRITICAL node-crash") {
-			t.Errorf("page %+v", msgs[2])
+		if got := strings.Join(kinds, " "); got != "markdown markdown text markdown markdown markdown text" {
+			t.Fatalf("messages %s: want a mention for the critical page and for the escalation only", got)
+		}
+		if !strings.Contains(mentions[0], "node-crash") || strings.Contains(mentions[1], "n1") || !strings.Contains(mentions[1], "n3") {
+			t.Errorf("mention texts %q: the escalation names only the new alert", mentions)
+		}
+		if md := fake.Msgs()[3].Content; !strings.Contains(md, "🔄 UPDATE") || !strings.Contains(md, "cause found: kernel BUG") {
+			t.Errorf("update markdown %q", md)
 		}
 	})
 }
@@ -241,4 +268,34 @@ func repeat(f notifytest.Fault, n int) []notifytest.Fault {
 		out[i] = f
 	}
 	return out
+}
+
+// TestBigGroupIsOneMessage: a group of 40 alerts is one message: the
+// critical ones first in full, the rest counted by rule, within 4096 bytes.
+func TestBigGroupIsOneMessage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fake := wecomtest.New(t, key)
+		w := newRobot(t, fake, wecom.Options{})
+		var as []*alert.Alert
+		for i := range 40 {
+			a := notifytest.CrashAlert(fmt.Sprintf("n%02d", i))
+			a.Rule, a.Severity = "node-down", "warning"
+			if i == 17 || i == 33 {
+				a.Rule, a.Severity = "node-crash", "critical"
+			}
+			as = append(as, a)
+		}
+		if res := notifytest.DeliverOnce(t, w, notifytest.Message("sre", "g1", as...), backoff); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		msgs := fake.Msgs()
+		if len(msgs) != 1 || len(msgs[0].Content) > wecom.MaxMarkdownBytes {
+			t.Fatalf("%d messages (first %d bytes), want one within 4096 bytes", len(msgs), len(msgs[0].Content))
+		}
+		md := msgs[0].Content
+		first := strings.Index(md, "FIRING CRITICAL")
+		if first < 0 || first > strings.Index(md, "FIRING WARNING") || !strings.Contains(md, "**and 37 more**: node-down ×37") {
+			t.Errorf("markdown:\n%s", md)
+		}
+	})
 }
