@@ -34,6 +34,7 @@ const (
 	TypeKernelFSError      = "kernel.fs_error"
 	TypeKernelIOError      = "kernel.io_error"
 	TypeKernelNetTxTimeout = "kernel.net_tx_timeout"
+	TypeKernelMCE          = "kernel.mce"
 
 	TypeDNSTimeout   = "dns.timeout"
 	TypeDNSError     = "dns.error"
@@ -147,4 +148,5 @@ var Catalogue = []TypeInfo{
 	{TypeKernelFSError, "an ext4/XFS/btrfs error, journal abort or read-only remount; rolled up per device"},
 	{TypeKernelIOError, "a block device I/O error or NVMe timeout; rolled up per device"},
 	{TypeKernelNetTxTimeout, "NETDEV WATCHDOG: a NIC transmit queue timed out"},
+	{TypeKernelMCE, "a hardware error the kernel reported: x86 machine check, EDAC memory error, APEI/GHES record (arm64 and x86 servers); hardware, not software"},
 }

@@ -37,8 +37,18 @@ type KernelReport struct {
 	KernelRelease string   `json:"kernel_release,omitempty"`
 	Tainted       string   `json:"tainted,omitempty"`
 	CallTrace     []string `json:"call_trace,omitempty"`
-	// Device is the disk, filesystem or interface concerned (fs, io, net).
+	// Device is the disk, filesystem or interface concerned (fs, io, net),
+	// or the memory controller (EDAC).
 	Device string `json:"device,omitempty"`
+	// Driver is the network driver of a NETDEV WATCHDOG (virtio_net, ixgbe).
+	Driver string `json:"driver,omitempty"`
+	// Op is the block operation of an I/O error (READ, WRITE, FLUSH…).
+	Op string `json:"op,omitempty"`
+	// Reason says why, in the kernel's words: a panic's reason ("Fatal
+	// exception in interrupt", "hung_task: blocked tasks"), an XFS
+	// shutdown's cause, or a hardware error's severity (corrected,
+	// uncorrected, fatal, …).
+	Reason string `json:"reason,omitempty"`
 	// Lines are the raw kernel lines (bounded).
 	Lines   []string `json:"lines,omitempty"`
 	BootID  string   `json:"boot_id,omitempty"`
@@ -86,6 +96,7 @@ const (
 	CausePanic     = "panic"
 	CauseOOM       = "oom"
 	CauseLockup    = "lockup"
+	CauseHardware  = "hardware" // an uncorrected machine check or fatal hardware error record
 	CauseClean     = "clean"
 	CauseUnknown   = "unknown" // no evidence: power loss or hard reset
 )

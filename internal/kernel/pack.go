@@ -51,7 +51,9 @@ type Signature struct {
 	Report string `yaml:"report,omitempty"`
 	// Joins lists the open reports this line belongs to instead of
 	// starting its own: "warning" (an unclassified cut-here report), an
-	// event type, or "*". A start that joins nothing ends the open report.
+	// event type, the name of the signature that began or classified the
+	// report, or "*". A start or open that joins nothing ends the open
+	// report.
 	Joins []string `yaml:"joins,omitempty"`
 	// Contains is a literal the line must contain: the cheap prefilter. It
 	// is taken from the regexp when omitted.
@@ -83,6 +85,10 @@ const (
 	capShmemRSS
 	capInvokerComm
 	capInvokerPID
+	capReason
+	capOp
+	capDriver
+	capMCEStatus
 	numCaps
 )
 
@@ -93,12 +99,13 @@ var capNames = map[string]int{
 	"victim_comm": capVictimComm, "victim_pid": capVictimPID,
 	"anon_rss": capAnonRSS, "file_rss": capFileRSS, "shmem_rss": capShmemRSS,
 	"invoker_comm": capInvokerComm, "invoker_pid": capInvokerPID,
+	"reason": capReason, "op": capOp, "driver": capDriver, "mce_status": capMCEStatus,
 }
 
 var kernelTypes = []string{
 	event.TypeKernelBug, event.TypeKernelPanic, event.TypeKernelLockup, event.TypeKernelHungTask,
 	event.TypeKernelOOM, event.TypeKernelConntrack, event.TypeKernelNetdevLeak,
-	event.TypeKernelFSError, event.TypeKernelIOError, event.TypeKernelNetTxTimeout,
+	event.TypeKernelFSError, event.TypeKernelIOError, event.TypeKernelNetTxTimeout, event.TypeKernelMCE,
 }
 
 // sig is a compiled signature.
@@ -112,10 +119,17 @@ type sig struct {
 
 type capture struct{ group, field int }
 
-func (s *sig) joinsKind(kind string) bool {
+// joinsKind reports whether s joins an open report of kind (its type, or
+// "warning") begun or classified by the signatures named in by.
+func (s *sig) joinsKind(kind string, by ...string) bool {
 	for _, j := range s.joins {
 		if j == joinAny || j == kind {
 			return true
+		}
+		for _, b := range by {
+			if j == b {
+				return true
+			}
 		}
 	}
 	return false
@@ -136,8 +150,22 @@ func (p *Pack) Names() []string {
 	return out
 }
 
+const defaultPackFile = "signatures.yaml (built in)"
+
 var defaultPack = sync.OnceValues(func() (*Pack, error) {
-	return ParsePack("signatures.yaml (built in)", defaultPackYAML)
+	return ParsePack(defaultPackFile, defaultPackYAML)
+})
+
+// defaultNames are the built-in signatures' names, which a site pack's
+// joins may name.
+var defaultNames = sync.OnceValue(func() map[string]bool {
+	var f packFile
+	yamlfile.Decode(defaultPackFile, defaultPackYAML, &f)
+	names := map[string]bool{}
+	for _, s := range f.Signatures {
+		names[s.Name] = true
+	}
+	return names
 })
 
 // DefaultPack is the built-in signature pack (internal/kernel/signatures.yaml).
@@ -195,6 +223,13 @@ func ParsePack(file string, b []byte) (*Pack, error) {
 	p := &Pack{}
 	var errs []error
 	seen := map[string]string{}
+	known := map[string]bool{}
+	for _, s := range f.Signatures {
+		known[s.Name] = true
+	}
+	for n := range defaultNames() {
+		known[n] = true
+	}
 	for i, s := range f.Signatures {
 		pos := fmt.Sprintf("%s:%d", file, 1)
 		if i < len(items) {
@@ -212,7 +247,7 @@ func ParsePack(file string, b []byte) (*Pack, error) {
 			p.disabled = append(p.disabled, s.Name)
 			continue
 		}
-		cs, err := compileSig(s, pos)
+		cs, err := compileSig(s, pos, known)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -227,7 +262,7 @@ func ParsePack(file string, b []byte) (*Pack, error) {
 
 var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
 
-func compileSig(s Signature, pos string) (*sig, error) {
+func compileSig(s Signature, pos string, known map[string]bool) (*sig, error) {
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: signature %q: %s: %s", pos, s.Name, field, fmt.Sprintf(format, args...)))
@@ -259,8 +294,8 @@ func compileSig(s Signature, pos string) (*sig, error) {
 	}
 	cs := &sig{Signature: s, pos: pos, joins: s.Joins}
 	for _, j := range s.Joins {
-		if j != joinWarning && j != joinAny && !slices.Contains(kernelTypes, j) {
-			bad("joins", "%q: want warning, *, or a kernel event type", j)
+		if j != joinWarning && j != joinAny && !slices.Contains(kernelTypes, j) && !known[j] {
+			bad("joins", "%q: want warning, *, a kernel event type or a signature name", j)
 		}
 	}
 	if s.Report == RoleField && len(cs.joins) == 0 {

@@ -46,7 +46,8 @@ func TestParsePackErrors(t *testing.T) {
 		{"missing type", "signatures:\n  - name: a\n    contains: abc\n", []string{"type: required for report: line"}},
 		{"type on field", "signatures:\n  - name: a\n    report: field\n    type: kernel.bug\n    contains: abc\n", []string{"must be empty for report: field"}},
 		{"rollup on start", "signatures:\n  - name: a\n    report: start\n    type: kernel.bug\n    rollup: true\n    contains: abc\n", []string{"only line signatures roll up"}},
-		{"bad join", "signatures:\n  - name: a\n    type: kernel.bug\n    joins: [warn]\n    contains: abc\n", []string{`joins: "warn"`}},
+		{"bad join", "signatures:\n  - name: a\n    type: kernel.bug\n    joins: [warn]\n    contains: abc\n", []string{`joins: "warn"`, "or a signature name"}},
+		{"join of an unknown signature", "signatures:\n  - name: a\n    report: field\n    joins: [no-such-signature]\n    contains: abc\n", []string{`:2: signature "a": joins: "no-such-signature"`}},
 		{"bad name", "signatures:\n  - name: Big Name\n    type: kernel.bug\n    contains: abc\n", []string{"name: want lower-case"}},
 		{"duplicate", "signatures:\n  - name: a\n    type: kernel.bug\n    contains: abc\n  - name: a\n    type: kernel.bug\n    contains: abc\n",
 			[]string{`p.yaml:5: signature "a": duplicate name (first at p.yaml:2)`}},
@@ -65,6 +66,41 @@ func TestParsePackErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestJoinsBySignature: a site pack may join reports begun by its own or
+// built-in signatures, by name.
+func TestJoinsBySignature(t *testing.T) {
+	site, err := ParsePack("site.yaml", []byte(`signatures:
+  - name: vendor-crash
+    type: kernel.bug
+    report: start
+    contains: "VENDOR CRASH"
+  - name: vendor-detail
+    report: field
+    joins: [vendor-crash, list-corruption]
+    contains: "vendor detail"
+    regexp: 'vendor detail comm=(?P<comm>\S+)'
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMatcher(DefaultPack().Extend(site), Options{})
+	got := m.Scan([]kmsg.Line{
+		{Mono: -1, Text: "VENDOR CRASH in module x"},
+		{Mono: -1, Text: "vendor detail comm=etcd"},
+		{Mono: -1, Text: "---[ end trace 0000000000000000 ]---"},
+		{Mono: -1, Text: "list_del corruption, ffff8800b6bc1a40->next is LIST_POISON1 (dead000000000100)"},
+		{Mono: -1, Text: "vendor detail comm=kubelet"},
+	})
+	if len(got) != 2 {
+		t.Fatalf("got %d findings: %+v", len(got), got)
+	}
+	for i, comm := range []string{"etcd", "kubelet"} {
+		if kr := got[i].Data.(*event.KernelReport); kr.Comm != comm || len(kr.Lines) != 2+1-i {
+			t.Errorf("finding %d: comm %q, lines %q", i, kr.Comm, kr.Lines)
+		}
 	}
 }
 

@@ -20,7 +20,8 @@ const (
 
 // report is a finding being assembled.
 type report struct {
-	sig     *sig // the classifying signature; nil while unclassified
+	sig     *sig   // the classifying signature; nil while unclassified
+	opener  string // the signature that began the report
 	typ     string
 	summary string
 	start   time.Time
@@ -110,11 +111,24 @@ var bodyPrefixes = func() (t [256][]string) {
 		"Modules linked in", "Hardware name", "Workqueue:", "task:", "Mem-Info", "Node ", "Tasks state",
 		"Task dump", "NMI backtrace", "Sending NMI", "Kernel Offset", "PGD", "IP:", "Free swap", "Total swap",
 		"Memory cgroup", "memory:", "memory+swap", "kmem:", "swap:", "active_anon", "lowmem_reserve",
+		// arm64 oops: register dump, fault decoding, "Call trace:".
+		"pc ", "lr ", "sp ", "x2", "x1", "x9", "x6", "x3", "x0", "pstate", "PC is at", "LR is at", "Mem abort", "ESR", "EC ",
+		"SET ", "FnV", "EA ", "S1PTW", "FSC", "Data abort", "ISV", "CM ", "WnR", "user pgtable", "swapper pgtable",
+		"Internal error", "Process ", "Call trace:", "#PF:", "PGD", "P4D", "PUD", "PMD", "PTE",
+		"CPU#", // 6.x soft lockup: "CPU#3 Utilization every 4s during lockup:"
 	} {
 		t[p[0]] = append(t[p[0]], p)
 	}
 	return t
 }()
+
+// classifier is the name of the classifying signature, "" while there is none.
+func (r *report) classifier() string {
+	if r.sig == nil {
+		return ""
+	}
+	return r.sig.Name
+}
 
 // classify sets the report's type from the first signature that has one.
 func (r *report) classify(sg *sig, text string) {
@@ -162,10 +176,16 @@ func (r *report) kernelReport() *event.KernelReport {
 		Tainted:       normaliseTaint(v[capTainted]),
 		CallTrace:     r.trace.top(),
 		Device:        v[capDevice],
+		Driver:        v[capDriver],
+		Op:            v[capOp],
+		Reason:        strings.TrimSpace(v[capReason]),
 		Lines:         r.rawLines(),
 		Count:         1,
 		First:         r.start.UTC(),
 		Last:          r.last.UTC(),
+	}
+	if r.typ == event.TypeKernelMCE {
+		kr.Reason = hardwareSeverity(kr.Reason, v[capMCEStatus])
 	}
 	if v[capFile] != "" && kr.File != v[capFile] {
 		kr.Summary = strings.Replace(kr.Summary, v[capFile], kr.File, 1)
@@ -230,7 +250,8 @@ func (t *trace) feed(text string) {
 	}
 	s := strings.TrimLeft(text, " \t")
 	if t.state == 0 {
-		if strings.HasPrefix(s, "Call Trace:") {
+		// x86 prints "Call Trace:", arm64 "Call trace:".
+		if strings.HasPrefix(s, "Call Trace:") || strings.HasPrefix(s, "Call trace:") {
 			t.state = 1
 		}
 		return
@@ -290,5 +311,10 @@ func parseFrame(s string) (frame string, unreliable, ok bool) {
 	if !(c == '_' || c == '.' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
 		return "", false, false
 	}
-	return clip(strings.TrimRight(s, " ")), unreliable, true
+	s = strings.TrimRight(s, " ")
+	// 6.13+ arm64 marks where a frame came from: " (P)" pc, " (L)" lr, …
+	if n := len(s); n > 4 && s[n-4] == ' ' && s[n-3] == '(' && s[n-1] == ')' && s[n-2] >= 'A' && s[n-2] <= 'Z' {
+		s = s[:n-4]
+	}
+	return clip(s), unreliable, true
 }

@@ -199,7 +199,7 @@ func (s *Stream) kind() string {
 // line.
 func (s *Stream) try(i int, l *kmsg.Line, t time.Time) bool {
 	sg := s.m.pack.sigs[i]
-	joins := s.rep != nil && sg.joinsKind(s.kind())
+	joins := s.rep != nil && sg.joinsKind(s.kind(), s.rep.opener, s.rep.classifier())
 	if sg.Report == RoleField && !joins {
 		return false
 	}
@@ -211,8 +211,11 @@ func (s *Stream) try(i int, l *kmsg.Line, t time.Time) bool {
 	}
 	switch sg.Report {
 	case RoleOpen:
-		s.flushReport()
-		s.rep = newReport(l, t)
+		if !joins {
+			s.flushReport()
+			s.rep = newReport(l, t)
+			s.rep.opener = sg.Name
+		}
 		s.rep.add(l.Text, t, true)
 	case RoleField:
 		s.rep.add(l.Text, t, true)
@@ -221,6 +224,7 @@ func (s *Stream) try(i int, l *kmsg.Line, t time.Time) bool {
 		if !joins {
 			s.flushReport()
 			s.rep = newReport(l, t)
+			s.rep.opener = sg.Name
 		}
 		s.rep.add(l.Text, t, true)
 		s.rep.classify(sg, l.Text)

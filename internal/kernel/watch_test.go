@@ -132,7 +132,11 @@ func toKmsg(lines []kmsg.Line) []string {
 			usec = l.Time.Sub(base).Microseconds()
 		}
 		text := strings.NewReplacer(`\`, `\x5c`, "\t", `\x09`).Replace(l.Text)
-		out = append(out, fmt.Sprintf("4,%d,%d,-;%s\n", i+1, usec, text))
+		prio := 4 // a plain dmesg line says neither level nor facility
+		if l.Level >= 0 {
+			prio = int(l.Facility)*8 + int(l.Level) // user space's lines stay user space's
+		}
+		out = append(out, fmt.Sprintf("%d,%d,%d,-;%s\n", prio, i+1, usec, text))
 	}
 	return out
 }

@@ -29,22 +29,38 @@ type sourced struct {
 
 // causeRank orders the findings that can end a boot, most specific first: a
 // panic usually follows (and is explained by) a BUG, a lockup or a global
-// OOM. A memcg OOM is a container at its limit, not a node's death, and
-// other kernel events (conntrack, I/O errors) do not reboot a node.
+// OOM, and an uncorrected hardware error explains whatever software report
+// follows it. A memcg OOM is a container at its limit, not a node's death,
+// and other kernel events (conntrack, I/O errors, corrected memory errors)
+// do not reboot a node.
 func causeRank(f Finding) (cause string, rank int) {
 	switch f.Type {
+	case event.TypeKernelMCE:
+		if kr, ok := f.Data.(*event.KernelReport); ok && !hardwareSurvivable(kr.Reason) {
+			return event.CauseHardware, 1
+		}
 	case event.TypeKernelBug:
-		return event.CauseKernelBug, 1
+		return event.CauseKernelBug, 2
 	case event.TypeKernelLockup:
-		return event.CauseLockup, 2
+		return event.CauseLockup, 3
 	case event.TypeKernelOOM:
 		if o, ok := f.Data.(*event.OOM); ok && o.Constraint == event.OOMGlobal {
-			return event.CauseOOM, 3
+			return event.CauseOOM, 4
 		}
 	case event.TypeKernelPanic:
-		return event.CausePanic, 4
+		return event.CausePanic, 5
 	}
 	return "", 0
+}
+
+// hardwareSurvivable says a kernel.mce report's reason is one the machine
+// lives through: corrected, recoverable, informational, or none given.
+func hardwareSurvivable(reason string) bool {
+	switch reason {
+	case "", "corrected", "recoverable", "info":
+		return true
+	}
+	return false
 }
 
 // pickCause chooses the finding that explains the end of the boot: the best

@@ -201,6 +201,13 @@ func TestReboot(t *testing.T) {
 			lastWord: "Kernel Offset",
 		},
 		{
+			name: "crash with pstore: a fatal machine check is hardware, not the panic after it",
+			host: map[string]string{"sys/fs/pstore/dmesg-ramoops-0": "@pstore-mce-panic.txt"},
+			want: event.Reboot{Cause: event.CauseHardware, CauseType: event.TypeKernelMCE,
+				CauseDetail: "mce: [Hardware Error]: CPU 11: Machine Check Exception: 5 Bank 4: be00000000800400", Sources: []string{"pstore"}},
+			lastWord: "Kernel Offset",
+		},
+		{
 			name:  "crash during shutdown: stop marker, and a panic in pstore",
 			host:  map[string]string{"sys/fs/pstore/dmesg-ramoops-0": "@pstore-soft-lockup-panic.txt"},
 			state: map[string]string{"stop.json": stopClean},

@@ -50,6 +50,7 @@ var Schemas = map[string]reflect.Type{
 	event.TypeKernelFSError:      reflect.TypeFor[event.KernelReport](),
 	event.TypeKernelIOError:      reflect.TypeFor[event.KernelReport](),
 	event.TypeKernelNetTxTimeout: reflect.TypeFor[event.KernelReport](),
+	event.TypeKernelMCE:          reflect.TypeFor[event.KernelReport](),
 	event.TypeDNSTimeout:         reflect.TypeFor[event.DNSFailure](),
 	event.TypeDNSError:           reflect.TypeFor[event.DNSFailure](),
 	event.TypeDNSRecovered:       reflect.TypeFor[event.DNSRecovered](),
