@@ -81,9 +81,15 @@ type OOM struct {
 	// VictimRSSKB is anon-rss + file-rss + shmem-rss of the victim.
 	VictimRSSKB int64 `json:"victim_rss_kb"`
 	// Memcg is the cgroup path of the OOM (memcg constraint) or of the task.
-	Memcg         string   `json:"memcg,omitempty"`
-	PodUID        string   `json:"pod_uid,omitempty"`
-	ContainerID   string   `json:"container_id,omitempty"`
+	Memcg       string `json:"memcg,omitempty"`
+	PodUID      string `json:"pod_uid,omitempty"`
+	ContainerID string `json:"container_id,omitempty"`
+	// Namespace, Pod and Container name the pod UID and container id, joined
+	// on the node with its pod list (the kubelet's log directories); empty
+	// when the pod was already gone or the report is read offline.
+	Namespace     string   `json:"namespace,omitempty"`
+	Pod           string   `json:"pod,omitempty"`
+	Container     string   `json:"container,omitempty"`
 	KernelRelease string   `json:"kernel_release,omitempty"`
 	Lines         []string `json:"lines,omitempty"`
 	BootID        string   `json:"boot_id,omitempty"`

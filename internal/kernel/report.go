@@ -8,6 +8,7 @@ import (
 
 	"github.com/aftershock/aftershock/internal/event"
 	"github.com/aftershock/aftershock/internal/kmsg"
+	"github.com/aftershock/aftershock/internal/posture"
 )
 
 // Bounds on what one report keeps, so an event stays far below 64 KiB.
@@ -227,7 +228,7 @@ func (r *report) oom() *event.OOM {
 	if cg == "" {
 		cg = v[capOOMMemcg]
 	}
-	o.PodUID, o.ContainerID = parseKubeCgroup(cg)
+	o.PodUID, o.ContainerID = posture.KubeCgroup(cg)
 	return o
 }
 

@@ -257,6 +257,11 @@ func (r *watchRun) found(f Finding) {
 		d.BootID, d.Meminfo = r.bootID, mem
 	case *event.OOM:
 		d.BootID, d.Meminfo = r.bootID, mem
+		// Name the pod while it is still there: "200 OOM kills in
+		// namespace shop" needs names, not UIDs.
+		if pod, ctr, ok := r.w.opts.Host.Pod(d.PodUID, d.ContainerID); ok {
+			d.Namespace, d.Pod, d.Container = pod.Namespace, pod.Name, ctr
+		}
 	}
 	r.w.m.findings.WithLabelValues(f.Type).Inc()
 	ctx := r.ctx

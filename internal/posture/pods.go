@@ -46,3 +46,40 @@ func (h Host) Pods() (pods []event.PodRef, omitted int) {
 	}
 	return pods, 0
 }
+
+// Pod finds the pod with this UID among those with log directories, and,
+// when containerID is given, the name of that container from the kubelet's
+// /var/log/containers/<pod>_<namespace>_<container>-<id>.log links. It
+// reads the directories on each call: it serves rare events (OOM kills),
+// and a pod that just started is found at once.
+func (h Host) Pod(uid, containerID string) (pod event.PodRef, container string, ok bool) {
+	if uid == "" {
+		return event.PodRef{}, "", false
+	}
+	ents, err := os.ReadDir(h.Path("/var/log/pods"))
+	if err != nil {
+		return event.PodRef{}, "", false
+	}
+	for _, e := range ents {
+		parts := strings.Split(e.Name(), "_")
+		if len(parts) == 3 && parts[2] == uid && parts[0] != "" && parts[1] != "" {
+			pod, ok = event.PodRef{Namespace: parts[0], Name: parts[1], UID: uid}, true
+			break
+		}
+	}
+	if !ok || containerID == "" {
+		return pod, "", ok
+	}
+	prefix, suffix := pod.Name+"_"+pod.Namespace+"_", "-"+containerID+".log"
+	links, err := os.ReadDir(h.Path("/var/log/containers"))
+	if err != nil {
+		return pod, "", true
+	}
+	for _, l := range links {
+		n := l.Name()
+		if strings.HasPrefix(n, prefix) && strings.HasSuffix(n, suffix) && len(n) > len(prefix)+len(suffix) {
+			return pod, n[len(prefix) : len(n)-len(suffix)], true
+		}
+	}
+	return pod, "", true
+}

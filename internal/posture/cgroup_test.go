@@ -1,8 +1,8 @@
-package kernel
+package posture
 
 import "testing"
 
-func TestParseKubeCgroup(t *testing.T) {
+func TestKubeCgroup(t *testing.T) {
 	const uid = "4c9f3a7e-ae21-11ea-9c49-5254006f7a1b"
 	const cid = "2fa0c9d4ab53b6e1a48e1e3cd5b27cd0b96fe49e0d8d4dc1cd83d3d5e2a53f61"
 	tests := []struct{ name, path, uid, cid string }{
@@ -20,26 +20,10 @@ func TestParseKubeCgroup(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			u, c := parseKubeCgroup(tc.path)
+			u, c := KubeCgroup(tc.path)
 			if u != tc.uid || c != tc.cid {
 				t.Fatalf("got %q %q, want %q %q", u, c, tc.uid, tc.cid)
 			}
 		})
-	}
-}
-
-func TestStripBuildPrefix(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"/build/linux-SwhOyu/linux-4.4.0/include/linux/fs.h", "include/linux/fs.h"},
-		{"/builddir/build/BUILD/kernel-3.10.0-957.el7/linux-3.10.0-957.el7.x86_64/fs/xfs/xfs_aops.c", "fs/xfs/xfs_aops.c"},
-		{"/home/kernel/linux/mm/slub.c", "mm/slub.c"},
-		{"/build/linux-hwe-5.4-Gx1Tqz/linux-hwe-5.4-5.4.0/drivers/net/ethernet/intel/ixgbe/ixgbe_main.c", "drivers/net/ethernet/intel/ixgbe/ixgbe_main.c"},
-		{"mm/slub.c", "mm/slub.c"},
-		{"/weird/place/file.c", "/weird/place/file.c"},
-	}
-	for _, tc := range tests {
-		if got := stripBuildPrefix(tc.in); got != tc.want {
-			t.Errorf("stripBuildPrefix(%q) = %q, want %q", tc.in, got, tc.want)
-		}
 	}
 }

@@ -1,9 +1,9 @@
-package kernel
+package posture
 
 import "strings"
 
-// parseKubeCgroup finds the pod UID and container id in a memory cgroup
-// path of a Kubernetes node:
+// KubeCgroup finds the pod UID and container id in a cgroup path of a
+// Kubernetes node (a memcg of an OOM report, a line of /proc/PID/cgroup):
 //
 //	cgroupfs driver (v1, v2): /kubepods/burstable/pod<uid>/<cid>
 //	systemd driver:           /kubepods.slice/kubepods-burstable.slice/
@@ -11,7 +11,7 @@ import "strings"
 //	                          cri-containerd-<cid>.scope (docker-<cid>.scope, crio-<cid>.scope)
 //
 // Either is empty when the path does not say.
-func parseKubeCgroup(path string) (podUID, containerID string) {
+func KubeCgroup(path string) (podUID, containerID string) {
 	if !strings.Contains(path, "kubepods") {
 		return "", ""
 	}
