@@ -15,8 +15,8 @@ func TestPodByUID(t *testing.T) {
 	)
 	root := tree(t, map[string]string{
 		"var/log/pods/shop_checkout-7d9f8c6b5-x2x4z_" + uid + "/app/0.log": "",
-		"var/log/pods/default_web-0_" + uid2 + "/":                          "",
-		"var/log/pods/a_b_c_" + uid + "/":                                   "",
+		"var/log/pods/default_web-0_" + uid2 + "/":                         "",
+		"var/log/pods/a_b_c_" + uid + "/":                                  "",
 		// The kubelet's links: pod_namespace_container-id.log.
 		"var/log/containers/checkout-7d9f8c6b5-x2x4z_shop_istio-proxy-0000000000000000000000000000000000000000000000000000000000000000.log": "",
 		"var/log/containers/checkout-7d9f8c6b5-x2x4z_shop_app-" + cid + ".log":                                                              "",
