@@ -25,6 +25,7 @@ var drills = []drill{
 	{"conntrack-full", "prod-sh"},
 	{"memcg-oom-storm", "prod-bj"},
 	{"node-silent", "prod-sz"},
+	{"late-reboot", "prod-gz"},
 }
 
 func (d drill) events(tb testing.TB) []byte {

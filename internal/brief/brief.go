@@ -10,6 +10,7 @@ package brief
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -87,12 +88,7 @@ func Of(a *alert.Alert, o Options) *Brief {
 		}
 	}
 	b.Tally = tallyLines(a, c)
-	for i := range a.Evidence {
-		if len(b.Events) == maxEvents {
-			break
-		}
-		b.Events = append(b.Events, c.EventLine(&a.Evidence[i]))
-	}
+	b.Events = keyEvents(a.Evidence, c)
 	if a.Change != nil && a.State == alert.Firing {
 		b.Change = a.Change.Notes
 	}
@@ -152,10 +148,19 @@ func noteNames(a *alert.Alert) []string {
 	return append(out, rest...)
 }
 
-// Humanize turns an annotation name into a label: known_bug → Known bug.
+// acronyms are written in capitals in labels.
+var acronyms = map[string]string{"dns": "DNS", "oom": "OOM", "rpc": "RPC", "cpu": "CPU", "io": "I/O", "ip": "IP", "url": "URL", "id": "ID"}
+
+// Humanize turns an annotation name into a label: known_bug → Known bug,
+// dns → DNS.
 func Humanize(name string) string {
-	s := strings.ReplaceAll(name, "_", " ")
-	r := []rune(s)
+	words := strings.Split(name, "_")
+	for i, w := range words {
+		if a, ok := acronyms[w]; ok {
+			words[i] = a
+		}
+	}
+	r := []rune(strings.Join(words, " "))
 	if len(r) > 0 {
 		r[0] = unicode.ToUpper(r[0])
 	}
@@ -196,11 +201,46 @@ func lastWords(ev *event.Event, c Clock) *LastWords {
 	return lw
 }
 
+// keyEvents are one line per event type, its latest, in time order (at
+// most maxEvents, rare types first as the evidence has them).
+func keyEvents(evs []event.Event, c Clock) []string {
+	latest := map[string]int{}
+	var types []string
+	for i := range evs {
+		if _, ok := latest[evs[i].Type]; !ok {
+			types = append(types, evs[i].Type)
+		}
+		latest[evs[i].Type] = i
+	}
+	var picked []*event.Event
+	for _, t := range types[:min(len(types), maxEvents)] {
+		picked = append(picked, &evs[latest[t]])
+	}
+	// In the order they happened (the evidence is in window order, where a
+	// reboot sits at its last heartbeat).
+	slices.SortStableFunc(picked, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
+	out := make([]string, len(picked))
+	for i, ev := range picked {
+		out[i] = c.EventLine(ev)
+	}
+	return out
+}
+
+// typeNames are what readers call event types that are not self-evident.
+var typeNames = map[string]string{"aftershock.alert": "alert"}
+
+func typeName(t string) string {
+	if n, ok := typeNames[t]; ok {
+		return n
+	}
+	return t
+}
+
 func tallyLines(a *alert.Alert, c Clock) []string {
 	var out []string
 	for _, t := range a.Tally {
 		var b strings.Builder
-		fmt.Fprintf(&b, "%s ×%d", t.Type, t.Events)
+		fmt.Fprintf(&b, "%s ×%d", typeName(t.Type), t.Events)
 		if t.Occurrences > t.Events {
 			fmt.Fprintf(&b, " (%d in all)", t.Occurrences)
 		}
@@ -210,7 +250,8 @@ func tallyLines(a *alert.Alert, c Clock) []string {
 			fmt.Fprintf(&b, " on %d nodes", t.Nodes)
 		}
 		fmt.Fprintf(&b, ", %s", c.Span(t.First, t.Last))
-		if t.Nodes > 1 && len(t.TopNodes) > 0 {
+		// Name the nodes that had most only where they stand out.
+		if t.Nodes > 1 && len(t.TopNodes) > 0 && t.TopNodes[0].Events*t.Nodes >= 2*t.Events {
 			var most []string
 			for _, n := range t.TopNodes[:min(len(t.TopNodes), maxTopNodes)] {
 				most = append(most, fmt.Sprintf("%s ×%d", n.Node, n.Events))

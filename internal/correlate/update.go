@@ -141,5 +141,8 @@ func grown(before, now string) bool {
 func growthNote(before, now string) string {
 	e0, n0, _ := parseMark(before)
 	e1, n1, _ := parseMark(now)
-	return fmt.Sprintf("grew from %d to %d events, %d to %d nodes", e0, e1, n0, n1)
+	if n0 == n1 {
+		return fmt.Sprintf("the window grew from %d to %d events on %d nodes", e0, e1, n1)
+	}
+	return fmt.Sprintf("the window grew from %d to %d events and from %d to %d nodes", e0, e1, n0, n1)
 }

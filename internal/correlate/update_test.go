@@ -67,7 +67,7 @@ func TestGrowthHeldBackIsPublishedByTheClock(t *testing.T) {
 		t.Fatalf("want update 1 when the clock passes update_every, got %s", brief(got))
 	}
 	u := got[0]
-	if u.Change == nil || u.Change.Significant || len(u.Change.Notes) != 1 || u.Change.Notes[0] != "grew from 3 to 9 events, 3 to 9 nodes" {
+	if u.Change == nil || u.Change.Significant || len(u.Change.Notes) != 1 || u.Change.Notes[0] != "the window grew from 3 to 9 events and from 3 to 9 nodes" {
 		t.Errorf("growth change %+v", u.Change)
 	}
 	if u.Summary != "9 events on 9 nodes" || u.ID == first.ID {

@@ -11,13 +11,21 @@ import (
 
 // Headline is the message's first line, what a phone's notification shows:
 // "[DRILL] 🔄 UPDATE · CRITICAL · node 172.21.128.138 crashed: kernel BUG …".
-func (m *Message) Headline(o brief.Options) string {
+func (m *Message) Headline(o brief.Options) string { return m.headline(o, true) }
+
+// StateHeadline is the headline of the group as it is now, without saying
+// what kind of message tells it: a first message edited in place.
+func (m *Message) StateHeadline(o brief.Options) string { return m.headline(o, false) }
+
+func (m *Message) headline(o brief.Options, asNews bool) string {
 	var b strings.Builder
 	if m.Drill {
 		b.WriteString("[DRILL] ")
 	}
 	as := m.Alerts()
 	switch {
+	case !asNews && m.Status() == alert.Firing:
+		b.WriteString("🔥 ")
 	case m.Kind == KindUpdate && len(m.News) > 0:
 		b.WriteString("🔄 UPDATE · ")
 	case m.Repeat:

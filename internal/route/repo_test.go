@@ -9,7 +9,7 @@ import (
 
 // TestRepoRouting checks the shipped rules/routing.yaml: it loads, test
 // events print at once, critical alerts page at once, and a crash mutes the
-// timeout alerts it explains.
+// timeout alerts it explains and the crashed node's own warnings.
 func TestRepoRouting(t *testing.T) {
 	r, err := route.Load("../../rules")
 	if err != nil {
@@ -29,7 +29,7 @@ func TestRepoRouting(t *testing.T) {
 		}
 	}
 	in := inhibit.New(r.Inhibit)
-	in.Set("crash", map[string]string{"rule": "node-crash", "cluster": "prod", "team": "sre"}, false)
+	in.Set("crash", map[string]string{"rule": "node-crash", "cluster": "prod", "team": "sre", "node": "n7"}, false)
 	in.Set("down", map[string]string{"rule": "node-down", "cluster": "stage", "node": "n9"}, false)
 	for _, tc := range []struct {
 		labels map[string]string
@@ -40,6 +40,13 @@ func TestRepoRouting(t *testing.T) {
 		{map[string]string{"type": "dns.timeout", "cluster": "stage", "node": "n9"}, true},
 		{map[string]string{"type": "dns.timeout", "cluster": "stage", "node": "n8"}, false},
 		{map[string]string{"rule": "conntrack-dns", "cluster": "prod", "node": "n1"}, false},
+		// The crash page tells all of the crashed node; its own warnings
+		// stay quiet, other nodes' do not, nor does kdump's.
+		{map[string]string{"rule": "not-oom", "cluster": "prod", "node": "n7"}, true},
+		{map[string]string{"rule": "node-down", "cluster": "prod", "node": "n7"}, true},
+		{map[string]string{"rule": "known-kernel-bug", "cluster": "prod", "node": "n7"}, true},
+		{map[string]string{"rule": "node-reboot-unclean", "cluster": "prod", "node": "n8"}, false},
+		{map[string]string{"rule": "kdump-not-ready", "cluster": "prod", "node": "n7"}, false},
 	} {
 		if got, _ := in.Inhibited("x", tc.labels, false); got != tc.want {
 			t.Errorf("%v inhibited %v, want %v", tc.labels, got, tc.want)

@@ -73,6 +73,9 @@ func (r Renderer) Blocks(n *notify.Notification) (blocks []slack.Block, fallback
 // brings (when withNews), then every alert.
 func (r Renderer) MessageBlocks(m *notify.Message, withNews bool) ([]slack.Block, string) {
 	title := r.headline(m)
+	if !withNews {
+		title = m.StateHeadline(r.Brief)
+	}
 	blocks := []slack.Block{header(title)}
 	if m.Drill {
 		blocks = append(blocks, contextBlock("*This is a drill.* Replayed events, not a live incident."))
@@ -173,6 +176,14 @@ func (r Renderer) alertBlocks(a *alert.Alert) []slack.Block {
 	return out
 }
 
+// link is mrkdwn linking a's page, or "".
+func (r Renderer) link(a *alert.Alert) string {
+	if b := brief.Of(a, r.Brief); b.Link != "" {
+		return fmt.Sprintf("<%s|Incident page>", b.Link)
+	}
+	return ""
+}
+
 func (r Renderer) footer(b *brief.Brief) string {
 	f := Escape(b.Footer)
 	if b.Link != "" {
@@ -237,6 +248,9 @@ func (r Renderer) ThreadBlocks(m *notify.Message) (blocks []slack.Block, fallbac
 	case notify.KindUpdate:
 		if news := r.newsText(m); news != "" {
 			blocks = append(blocks, section(truncateEscaped(news, MaxSectionText)))
+			if link := r.link(m.Firing[0]); link != "" {
+				blocks = append(blocks, contextBlock(link))
+			}
 			fallback = drill + "🔄 " + strings.Join(flatNews(m), "; ")
 			broadcast = true
 		}

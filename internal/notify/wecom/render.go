@@ -33,6 +33,12 @@ var escaper = strings.NewReplacer(
 // Escape makes text from events inert in WeCom markdown and text messages.
 func Escape(s string) string { return escaper.Replace(s) }
 
+// codeEscaper is for text inside our own inline code spans, where brackets
+// cannot make a link: the kernel's "[ cut here ]" stays as it was printed.
+var codeEscaper = strings.NewReplacer("<", "＜", ">", "＞", "`", "'", "@all", "@\u200ball", "@所有人", "@\u200b所有人")
+
+func code(s string) string { return "`" + codeEscaper.Replace(s) + "`" }
+
 var color = map[string]string{"critical": "warning", "warning": "warning", "info": "info"}
 
 // Renderer renders notifications for one robot's group.
@@ -154,7 +160,7 @@ func (r Renderer) writeAlert(b *strings.Builder, a *alert.Alert) {
 	if lw := br.LastWords; lw != nil {
 		fmt.Fprintf(b, "**Last kernel words** of %s (%s):\n", Escape(lw.Node), Escape(orString(lw.Source, "-")))
 		for _, l := range lw.Lines {
-			fmt.Fprintf(b, "> `%s`\n", Escape(notify.Truncate(l, 200, "…")))
+			fmt.Fprintf(b, "> %s\n", code(notify.Truncate(l, 200, "…")))
 		}
 	}
 	if len(br.Tally)+len(br.Events) > 0 {
@@ -163,7 +169,7 @@ func (r Renderer) writeAlert(b *strings.Builder, a *alert.Alert) {
 			fmt.Fprintf(b, "- %s\n", Escape(l))
 		}
 		for _, l := range br.Events {
-			fmt.Fprintf(b, "- `%s`\n", Escape(notify.Truncate(l, 300, "…")))
+			fmt.Fprintf(b, "- %s\n", code(notify.Truncate(l, 300, "…")))
 		}
 	}
 	if br.Link != "" {
