@@ -1,0 +1,147 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StateView is a read-only copy of the ALERT_STATE bucket, kept current
+// by watching it: what the notifying router (whichever holds the lease)
+// stored about alerts and deliveries. Every router can serve it (the web
+// pages, the Alertmanager API) without touching the lifecycle. It is safe
+// for concurrent use.
+type StateView struct {
+	log    *slog.Logger
+	mu     sync.RWMutex
+	alerts map[string]*AlertRecord // by fingerprint
+	logs   map[string]*LogRecord   // by group id
+	bad    map[string]error
+}
+
+// WatchState loads the bucket and follows it until ctx ends. A record that
+// does not decode is logged and left out (see Invalid), never fatal.
+func WatchState(ctx context.Context, kv jetstream.KeyValue, log *slog.Logger) (*StateView, error) {
+	w, err := kv.WatchAll(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("watch alert state: %w", err)
+	}
+	v := &StateView{log: log, alerts: map[string]*AlertRecord{}, logs: map[string]*LogRecord{}, bad: map[string]error{}}
+	for {
+		select {
+		case e := <-w.Updates():
+			if e == nil { // caught up
+				go v.follow(ctx, w)
+				return v, nil
+			}
+			v.apply(e)
+		case <-ctx.Done():
+			_ = w.Stop()
+			return nil, fmt.Errorf("watch alert state: %w", ctx.Err())
+		}
+	}
+}
+
+func (v *StateView) follow(ctx context.Context, w jetstream.KeyWatcher) {
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+			if e != nil {
+				v.apply(e)
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (v *StateView) apply(e jetstream.KeyValueEntry) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	k := e.Key()
+	delete(v.bad, k)
+	del := e.Operation() != jetstream.KeyValuePut
+	switch {
+	case strings.HasPrefix(k, keyAlert):
+		fp := strings.TrimPrefix(k, keyAlert)
+		delete(v.alerts, fp)
+		if del {
+			return
+		}
+		var r AlertRecord
+		if err := json.Unmarshal(e.Value(), &r); err != nil || r.Alert == nil {
+			v.invalid(k, fmt.Errorf("key %s: not an alert record: %v", k, err))
+			return
+		}
+		v.alerts[fp] = &r
+	case strings.HasPrefix(k, keyLog):
+		id := strings.TrimPrefix(k, keyLog)
+		delete(v.logs, id)
+		if del {
+			return
+		}
+		var r LogRecord
+		if err := json.Unmarshal(e.Value(), &r); err != nil {
+			v.invalid(k, fmt.Errorf("key %s: not a notification log: %w", k, err))
+			return
+		}
+		v.logs[id] = &r
+	}
+}
+
+func (v *StateView) invalid(key string, err error) {
+	v.bad[key] = err
+	if v.log != nil {
+		v.log.Warn("alert state record ignored", "key", key, "err", err)
+	}
+}
+
+// Alerts returns the stored alerts (firing, and resolved ones whose
+// resolve notice is still owed), by fingerprint order. The records are
+// shared: callers must not modify them.
+func (v *StateView) Alerts() []*AlertRecord {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := make([]*AlertRecord, 0, len(v.alerts))
+	for _, fp := range slices.Sorted(maps.Keys(v.alerts)) {
+		out = append(out, v.alerts[fp])
+	}
+	return out
+}
+
+// Alert returns the stored alert with fingerprint fp, or nil.
+func (v *StateView) Alert(fp string) *AlertRecord {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.alerts[fp]
+}
+
+// Logs returns the notification logs of the groups, by group id order.
+// The records are shared: callers must not modify them.
+func (v *StateView) Logs() []*LogRecord {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := make([]*LogRecord, 0, len(v.logs))
+	for _, id := range slices.Sorted(maps.Keys(v.logs)) {
+		out = append(out, v.logs[id])
+	}
+	return out
+}
+
+// Invalid counts records that did not decode.
+func (v *StateView) Invalid() int {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return len(v.bad)
+}
