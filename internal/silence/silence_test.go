@@ -181,3 +181,41 @@ func TestNATSCLI(t *testing.T) {
 		return !ok
 	})
 }
+
+// TestReplace: a live silence is changed in place (creation time kept), an
+// expired one or an unknown id is refused, and a bad change is rejected
+// without touching the stored silence.
+func TestReplace(t *testing.T) {
+	kv, _ := bucket(t)
+	ctx := context.Background()
+	s := good()
+	if err := silence.Add(ctx, kv, s, now); err != nil {
+		t.Fatal(err)
+	}
+	ch := good()
+	ch.Matchers, ch.Comment = []string{`node="n2"`}, "n2 instead"
+	if err := silence.Replace(ctx, kv, ch, now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	list, _, err := silence.List(ctx, kv)
+	if err != nil || len(list) != 1 || list[0].Matchers[0] != `node="n2"` || !list[0].CreatedAt.Equal(now) || !list[0].UpdatedAt.Equal(now.Add(time.Minute)) {
+		t.Fatalf("after replace: %v %+v", err, list[0])
+	}
+	bad := good()
+	bad.Comment = ""
+	if err := silence.Replace(ctx, kv, bad, now); err == nil || !strings.Contains(err.Error(), "comment") {
+		t.Errorf("bad change: %v", err)
+	}
+	unknown := good()
+	unknown.ID = "nope"
+	if err := silence.Replace(ctx, kv, unknown, now); !errors.Is(err, silence.ErrNotFound) {
+		t.Errorf("unknown id: %v", err)
+	}
+	if err := silence.Replace(ctx, kv, good(), now.Add(2*time.Hour)); !errors.Is(err, silence.ErrExpired) {
+		t.Errorf("expired: %v", err)
+	}
+	list, _, _ = silence.List(ctx, kv)
+	if list[0].Comment != "n2 instead" {
+		t.Errorf("refused changes were stored: %+v", list[0])
+	}
+}

@@ -200,3 +200,39 @@ func (set *Set) Len() int {
 	defer set.mu.RUnlock()
 	return len(set.byID)
 }
+
+// ErrExpired is returned by Replace for a silence that has ended.
+var ErrExpired = errors.New("silence has expired")
+
+// Replace changes the stored silence s.ID (matchers, times, author,
+// comment), keeping its creation time; an expired silence stays as it was
+// (the audit trail), so the caller creates a new one instead. Concurrent
+// edits are detected by revision.
+func Replace(ctx context.Context, kv jetstream.KeyValue, s *Silence, now time.Time) error {
+	e, err := kv.Get(ctx, s.ID)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("update %s: %w", s.ID, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("update %s: %w", s.ID, err)
+	}
+	old, _, err := Decode(s.ID, e.Value())
+	if err != nil {
+		return fmt.Errorf("update: %w", err)
+	}
+	if old.StateAt(now) == Expired {
+		return fmt.Errorf("update %s: %w at %s", s.ID, ErrExpired, old.EndsAt.Format(time.RFC3339))
+	}
+	s.CreatedAt, s.UpdatedAt = old.CreatedAt, now.UTC()
+	if _, err := s.Validate(); err != nil {
+		return err
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encode silence %s: %w", s.ID, err)
+	}
+	if _, err := kv.Update(ctx, s.ID, b, e.Revision()); err != nil {
+		return fmt.Errorf("update %s: %w", s.ID, err)
+	}
+	return nil
+}
