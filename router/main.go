@@ -68,11 +68,13 @@ func run(args []string) int {
 	fs.StringVar(&o.StateDir, "state-dir", envOr("AFTERSHOCK_STATE_DIR", "./state/router"), "state directory (embedded JetStream store) [$AFTERSHOCK_STATE_DIR]")
 	fs.StringVar(&o.RulesDir, "rules", envOr("AFTERSHOCK_RULES", "./rules"), "rule pack directory [$AFTERSHOCK_RULES]")
 	fs.BoolVar(&o.NoRulesWatch, "no-rules-watch", os.Getenv("AFTERSHOCK_NO_RULES_WATCH") != "", "do not reload rules on file changes (SIGHUP still reloads) [$AFTERSHOCK_NO_RULES_WATCH]")
-	fs.StringVar(&o.HTTPAddr, "http", envOr("AFTERSHOCK_HTTP", "127.0.0.1:9470"), "address for /healthz, /readyz and /metrics [$AFTERSHOCK_HTTP]")
+	fs.StringVar(&o.HTTPAddr, "http", envOr("AFTERSHOCK_HTTP", "127.0.0.1:9470"), "address for /healthz, /readyz, /metrics and the Alertmanager API /api/v2/ [$AFTERSHOCK_HTTP]")
 	fs.BoolVar(&o.Ingest, "ingest", false, "serve POST /v1/events and /v1/alertmanager on --http")
 	fs.StringVar(&o.IngestNKey, "ingest-nats-nkey", os.Getenv("AFTERSHOCK_INGEST_NATS_NKEY"), "nkey seed file of the ingest NATS user, for --ingest's own connection [$AFTERSHOCK_INGEST_NATS_NKEY]")
 	fs.StringVar(&o.IngestCreds, "ingest-nats-creds", os.Getenv("AFTERSHOCK_INGEST_NATS_CREDS"), "credentials file of the ingest NATS user, for --ingest's own connection [$AFTERSHOCK_INGEST_NATS_CREDS]")
 	fs.StringVar(&o.IngestOptions.Token, "ingest-token", os.Getenv("AFTERSHOCK_INGEST_TOKEN"), "bearer token ingest clients must send (prefer the environment) [$AFTERSHOCK_INGEST_TOKEN]")
+	fs.StringVar(&o.Web.Token, "web-token", os.Getenv("AFTERSHOCK_WEB_TOKEN"), "bearer token that lets amtool, Grafana and the pages create and expire silences; without it (or --web-user-header) they are read-only (prefer the environment) [$AFTERSHOCK_WEB_TOKEN]")
+	fs.StringVar(&o.Web.UserHeader, "web-user-header", os.Getenv("AFTERSHOCK_WEB_USER_HEADER"), "header an authenticating reverse proxy sets to the user (e.g. X-Forwarded-User): requests carrying it may write; only when nothing but the proxy reaches --http [$AFTERSHOCK_WEB_USER_HEADER]")
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/ingest"
+	"github.com/aftershock/aftershock/internal/webauth"
 )
 
 // Options configure a router. Defaults are applied by Defaults, in one place.
@@ -46,6 +47,9 @@ type Options struct {
 	// not). Empty: ingest shares the router's connection (embedded server,
 	// or a NATS without per-role permissions).
 	IngestNKey, IngestCreds string
+	// Web says who may write (silences) through the Alertmanager API and
+	// the pages; the zero value is read-only.
+	Web webauth.Options
 	// Receivers lists the receiver names rules may use; nil means
 	// DefaultReceivers.
 	Receivers ReceiverSource

@@ -155,6 +155,10 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 			return nil, err
 		}
 	}
+	if err := r.mountWeb(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
 	if err := r.ops.Start(opts.HTTPAddr); err != nil {
 		r.Close()
 		return nil, err
