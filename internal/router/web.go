@@ -22,8 +22,8 @@ func (r *Router) mountWeb(ctx context.Context) error {
 		return fmt.Errorf("routing:\n%w", err)
 	}
 	var text []byte
-	if routing.File != "" {
-		if text, err = os.ReadFile(routing.File); err != nil {
+	if p, _ := route.Path(r.opts.RulesDir); p != "" { // none: the default routing
+		if text, err = os.ReadFile(p); err != nil {
 			return fmt.Errorf("routing: %w", err)
 		}
 	}
