@@ -288,7 +288,7 @@ func (d *Dispatcher) ingest(a *alert.Alert, persisted func(error)) {
 		// edit in place refresh grown counts as soon.
 		for _, g := range e.groups {
 			if significant || g.edits {
-				d.hurry(g, now)
+				d.hurry(g, now, significant)
 			}
 		}
 	}

@@ -33,8 +33,12 @@ type group struct {
 	// deferred: a flush came while a message was in flight.
 	deferred bool
 	timer    *time.Timer
-	// soon is an early flush for news that cannot wait for group_interval.
-	soon *time.Timer
+	// soon is an early flush for news that cannot wait for group_interval,
+	// due at soonAt; loud is when the last message that was not a quiet
+	// refresh went out (news is paced from it: a refresh notifies nobody).
+	soon   *time.Timer
+	soonAt time.Time
+	loud   time.Time
 	// edits: the receiver refreshes its first message in place.
 	edits bool
 }
@@ -178,6 +182,9 @@ func (d *Dispatcher) flush(g *group, now time.Time, regular bool) {
 		sent.Firing[a.Fingerprint], sent.Updates[a.Fingerprint] = a.ID, a.Update
 	}
 	g.sent, g.inflight = sent, m
+	if kind != notify.KindRefresh {
+		g.loud = now
+	}
 	if g.soon != nil {
 		g.soon.Stop()
 		g.soon = nil
@@ -186,15 +193,31 @@ func (d *Dispatcher) flush(g *group, now time.Time, regular bool) {
 	d.queues[g.receiver].Enqueue(m)
 }
 
-// hurry asks for an early flush of g, update_interval after its last
-// message: news that cannot wait for group_interval. A group that has not
-// sent its first message yet waits for group_wait as usual.
-func (d *Dispatcher) hurry(g *group, now time.Time) {
-	if g.sent.At.IsZero() || g.soon != nil {
+// hurry asks for an early flush of g: news that cannot wait for
+// group_interval goes out update_interval after the group's last message
+// that notified people, a quiet refresh update_interval after its last
+// message of any kind. A group that has not sent its first message yet
+// waits for group_wait as usual.
+func (d *Dispatcher) hurry(g *group, now time.Time, news bool) {
+	if g.sent.At.IsZero() {
 		return
 	}
-	wait := max(0, g.sent.At.Add(g.route.UpdateInterval).Sub(now))
-	g.soon = time.AfterFunc(wait, func() {
+	last := g.sent.At
+	if news {
+		last = g.loud
+	}
+	due := last.Add(g.route.UpdateInterval)
+	if due.Before(now) {
+		due = now
+	}
+	if g.soon != nil {
+		if !due.Before(g.soonAt) {
+			return // an earlier flush is already due
+		}
+		g.soon.Stop()
+	}
+	g.soonAt = due
+	g.soon = time.AfterFunc(due.Sub(now), func() {
 		d.do(func() {
 			if d.groups[g.id] != g {
 				return

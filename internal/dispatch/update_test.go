@@ -100,6 +100,13 @@ func TestEditingReceiverRefreshesSoon(t *testing.T) {
 		if got := e.kinds("pager"); got != "page refresh" {
 			t.Fatalf("pager got %q, want the page and a refresh at once", got)
 		}
+		// News right after a refresh is not held back by it: a refresh
+		// notified nobody, the page was a minute ago.
+		time.Sleep(3 * time.Second)
+		e.ingest(update(page, 2, "cause found: kernel BUG"))
+		if got := e.kinds("pager"); got != "page refresh update(cause found: kernel BUG)" {
+			t.Fatalf("pager got %q, want the news at once", got)
+		}
 		if e.recv["team"].EditsInPlace() {
 			t.Fatal("team edits")
 		}

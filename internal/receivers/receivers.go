@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/aftershock/aftershock/internal/brief"
 	"github.com/aftershock/aftershock/internal/dispatch"
@@ -35,8 +36,10 @@ type Deps struct {
 // receiver falls behind: a Slack message holds 50 blocks, a WeCom digest is
 // split into 4 KB parts anyway.
 const (
-	SlackCoalesce = 20
-	WeComCoalesce = 50
+	// SlackEditsPerMinute paces chat.update per workspace (Tier 3).
+	SlackEditsPerMinute = 50
+	SlackCoalesce       = 20
+	WeComCoalesce       = 50
 )
 
 // Build builds every receiver of the routing file, resolving its
@@ -63,6 +66,19 @@ func Build(r *route.Routing, deps Deps) ([]dispatch.Target, error) {
 		}
 		if l == nil {
 			return nil
+		}
+		return l
+	}
+	// chat.update is Slack's Tier 3 (about 50 a minute per method and
+	// workspace), apart from chat.postMessage's one a second per channel.
+	editLimiter := func(token string) notify.Limiter {
+		if token == "" {
+			return nil
+		}
+		l, ok := limiters["slack-edit:"+token]
+		if !ok {
+			l = notify.NewWindowLimiter(SlackEditsPerMinute, time.Minute)
+			limiters["slack-edit:"+token] = l
 		}
 		return l
 	}
@@ -101,7 +117,7 @@ func Build(r *route.Routing, deps Deps) ([]dispatch.Target, error) {
 			t.Coalesce = SlackCoalesce
 			t.Receiver, err = slack.New(slack.Options{
 				Name: rc.Name, WebhookURL: hook, Token: token, Channel: c.Channel, APIURL: c.APIURL,
-				Client: client, Limiter: limiter(dest, rc), Brief: present,
+				Client: client, Limiter: limiter(dest, rc), Brief: present, EditLimiter: editLimiter(token),
 			})
 		case rc.WeCom != nil:
 			c := rc.WeCom

@@ -31,6 +31,9 @@ type Options struct {
 	APIURL  string
 	Client  *http.Client
 	Limiter notify.Limiter
+	// EditLimiter paces chat.update, which Slack limits apart from posts
+	// (Tier 3, about 50 a minute); nil: not paced.
+	EditLimiter notify.Limiter
 	// Brief is how messages show times and link alert pages.
 	Brief brief.Options
 }
@@ -114,8 +117,8 @@ func (s *Slack) Send(ctx context.Context, n *notify.Notification) (string, error
 			err = s.update(ctx, channel, ts, blocks, fallback)
 			if retry, _, _ := notify.Classify(err); err != nil && !retry && len(steps) > 1 {
 				// The first message cannot be edited (deleted, or a
-				// reference from an older router): the thread still
-				// tells the news.
+				// reference from an older router): the thread told the
+				// news.
 				err = nil
 			}
 		} else {
@@ -138,18 +141,19 @@ type step struct {
 	broadcast bool // also show the thread reply in the channel
 }
 
-// steps are the requests that tell m in its group's thread: the first
-// message is edited for every kind but a reminder; news, new alerts,
-// resolves and reminders are replies. The cause of a crash, and a new
-// critical alert, are broadcast to the channel as well: an edit of a
+// steps are the requests that tell m in its group's thread: news, new
+// alerts, resolves and reminders are replies, sent first (they are what
+// notifies people); then the first message is edited to show the group as
+// it is now, for every kind but a reminder. The cause of a crash, and a
+// new critical alert, are broadcast to the channel as well: an edit of a
 // message read an hour ago notifies nobody.
 func (s *Slack) steps(m *notify.Message) []step {
 	var out []step
-	if m.Kind != notify.KindRepeat {
-		out = append(out, step{n: len(out), edit: true})
-	}
 	if blocks, fallback, broadcast := s.r.ThreadBlocks(m); len(blocks) > 0 {
 		out = append(out, step{n: len(out), blocks: blocks, fallback: fallback, broadcast: broadcast})
+	}
+	if m.Kind != notify.KindRepeat {
+		out = append(out, step{n: len(out), edit: true})
 	}
 	return out
 }
@@ -177,8 +181,10 @@ func (s *Slack) post(ctx context.Context, thread string, broadcast bool, blocks 
 }
 
 func (s *Slack) update(ctx context.Context, channel, ts string, blocks []slack.Block, fallback string) error {
-	if err := s.wait(ctx); err != nil {
-		return err
+	if s.o.EditLimiter != nil {
+		if err := s.o.EditLimiter.Wait(ctx); err != nil {
+			return err
+		}
 	}
 	_, _, _, err := s.api.UpdateMessageContext(ctx, channel, ts, slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(fallback, false))
 	return notify.Redact(classify(err), s.o.WebhookURL, s.o.Token)

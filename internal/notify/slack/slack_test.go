@@ -139,9 +139,9 @@ func TestRetryTables(t *testing.T) {
 	}
 }
 
-// TestThread: the group's first message is its one place: a resolve edits
-// it (chat.update, by the channel id Slack answered) and says so in its
-// thread; the reference stays the first message's.
+// TestThread: the group's first message is its one place: a resolve says
+// so in its thread and edits it (chat.update, by the channel id Slack
+// answered); the reference stays the first message's.
 func TestThread(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fake := slacktest.New(t, token)
@@ -157,8 +157,8 @@ func TestThread(t *testing.T) {
 		if len(posts) != 3 || posts[0].ThreadTS != "" || first.Ref != slacktest.ChannelID+"/"+posts[0].TS || second.Ref != first.Ref {
 			t.Fatalf("posts %+v, refs %q %q", posts, first.Ref, second.Ref)
 		}
-		if !posts[1].Update || posts[1].TS != posts[0].TS || posts[2].ThreadTS != posts[0].TS || posts[2].Broadcast {
-			t.Fatalf("want an edit of the first message, then a quiet thread reply: %+v", posts[1:])
+		if posts[1].ThreadTS != posts[0].TS || posts[1].Broadcast || !posts[2].Update || posts[2].TS != posts[0].TS {
+			t.Fatalf("want a quiet thread reply, then an edit of the first message: %+v", posts[1:])
 		}
 		shown := fake.Shown()
 		if posts[0].Channel != "#oncall" || !strings.Contains(shown[0].Text, "RESOLVED") || !strings.Contains(shown[1].Text, "resolved") {
