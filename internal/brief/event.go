@@ -150,11 +150,7 @@ func rpcLine(raw json.RawMessage) string {
 }
 
 func oomLine(raw json.RawMessage) string {
-	var d struct {
-		event.OOM
-		Namespace string `json:"namespace"`
-		Pod       string `json:"pod"`
-	}
+	var d event.OOM
 	if !decode(raw, &d) {
 		return ""
 	}
