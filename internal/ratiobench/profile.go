@@ -31,5 +31,6 @@ func profileRun(ctx context.Context, start StartFunc, url, rules, state string, 
 		return 0, fmt.Errorf("router: %w", err)
 	}
 	defer stop()
-	return watch(ctx, n, func() (float64, error) { return scrape(metrics) })
+	m, err := watch(ctx, n, func() (float64, error) { return scrape(metrics) }, func() float64 { return 0 })
+	return m.rate, err
 }
