@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftershock/aftershock/internal/bus"
 )
 
 // StartFunc starts a router in this process on url with the rules and state
@@ -15,8 +19,8 @@ type StartFunc func(ctx context.Context, url, rules, state string) (metrics stri
 
 // profileRun runs the router in this process on the same server, backlog
 // and rules as the binary, with a CPU profile of the whole run written to
-// path, and returns its rate as routerRun does.
-func profileRun(ctx context.Context, start StartFunc, url, rules, state string, n int, path string) (float64, error) {
+// path, and returns its rate as routerRun does (from the same ack floor).
+func profileRun(ctx context.Context, js jetstream.JetStream, start StartFunc, url, rules, state string, n int, path string) (float64, error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return 0, err
@@ -26,11 +30,21 @@ func profileRun(ctx context.Context, start StartFunc, url, rules, state string, 
 		return 0, fmt.Errorf("cpu profile: %w", err)
 	}
 	defer pprof.StopCPUProfile()
-	metrics, stop, err := start(ctx, url, rules, state)
+	_, stop, err := start(ctx, url, rules, state)
 	if err != nil {
 		return 0, fmt.Errorf("router: %w", err)
 	}
 	defer stop()
-	m, err := watch(ctx, n, func() (float64, error) { return scrape(metrics) }, func() float64 { return 0 })
+	cons, err := js.Consumer(ctx, bus.StreamEvents, "router")
+	if err != nil {
+		return 0, fmt.Errorf("router consumer: %w", err)
+	}
+	m, err := watch(ctx, n, func() (float64, error) {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return 0, err
+		}
+		return float64(info.AckFloor.Stream), nil
+	}, func() float64 { return 0 })
 	return m.rate, err
 }
