@@ -301,7 +301,9 @@ func (l *lane) handle(msg jetstream.Msg) {
 		r.deadLetterAs(ctx, msg, subject, seq, err)
 		return
 	}
+	began := time.Now()
 	alerts := l.engine.Process(ev, correlate.Meta{Drill: drill, Arrival: md.Timestamp})
+	r.m.evalSeconds.Observe(time.Since(began).Seconds())
 	l.lastSeq = md.Sequence.Stream
 	for _, a := range alerts {
 		if !r.publishRetrying(r.runCtx, a, msg) {

@@ -7,6 +7,8 @@ type metrics struct {
 	alerts      *prometheus.CounterVec
 	evalErrors  prometheus.CounterFunc
 	rulesLoaded prometheus.Gauge
+	// evalSeconds times the rule engine on one event.
+	evalSeconds prometheus.Histogram
 	ruleMetrics
 }
 
@@ -29,7 +31,12 @@ func newMetrics(reg prometheus.Registerer, evalErrors func() float64) *metrics {
 			Help: "Rules in the active rule set.",
 		}),
 	}
-	reg.MustRegister(m.events, m.alerts, m.evalErrors, m.rulesLoaded)
+	m.evalSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "aftershock_router_evaluation_seconds",
+		Help:    "Time the rule engine took on one event (matching, windows, conditions), without decoding and publishing.",
+		Buckets: prometheus.ExponentialBuckets(1e-6, 4, 10),
+	})
+	reg.MustRegister(m.events, m.alerts, m.evalErrors, m.rulesLoaded, m.evalSeconds)
 	m.ruleMetrics = newRuleMetrics(reg)
 	m.eventsOK, m.eventsDuplicate = m.events.WithLabelValues("ok"), m.events.WithLabelValues("duplicate")
 	return m

@@ -67,7 +67,9 @@ func (r *Router) handleEvent(msg jetstream.Msg) {
 	if md != nil {
 		arrival = md.Timestamp
 	}
+	began := time.Now()
 	alerts := r.engine.Process(ev, correlate.Meta{Drill: drill, Arrival: arrival})
+	r.m.evalSeconds.Observe(time.Since(began).Seconds())
 	if md != nil {
 		r.lastSeq.Store(md.Sequence.Stream)
 	}

@@ -42,6 +42,7 @@ func (r *Router) mountWeb(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.ops.Registry.MustRegister(firingCollector{state}, jsCollector{r.conn.JS})
 	api, err := amapi.New(amapi.Options{State: state, Silences: silKV, Routing: routing, RoutingText: string(text),
 		Auth: r.opts.Web, Name: r.opts.RouterID, Version: version.Get(), Started: time.Now(), Log: log})
 	if err != nil {
