@@ -1,11 +1,12 @@
 package metricdefs_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/aftershock/aftershock/internal/metricdefs"
@@ -69,5 +70,22 @@ func TestConventions(t *testing.T) {
 	}
 	for _, p := range problems {
 		t.Errorf("%s (%s): %s", p.Metric, pos[p.Metric], p.Text)
+	}
+}
+
+// TestDocumented: docs/metrics.md lists every metric.
+func TestDocumented(t *testing.T) {
+	defs, err := metricdefs.Scan("../..", "aftershock_")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range defs {
+		if !strings.Contains(string(doc), "`"+d.Name+"`") {
+			t.Errorf("%s (%s) is not in docs/metrics.md", d.Name, d.Pos)
+		}
 	}
 }
