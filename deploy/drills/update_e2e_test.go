@@ -90,7 +90,9 @@ func TestCauseReachesPeopleAsAnUpdate(t *testing.T) {
 	for _, l := range lines[:len(lines)-1] {
 		publishLive(t, js, l)
 	}
-	wait(t, "the page at both receivers", func() bool {
+	// Waits are far below group_interval (5m): an update that waited for it
+	// would fail them.
+	bustest.Eventually(t, "the page at both receivers", func() bool {
 		return len(slackFake.Posts()) > 0 && len(wecomFake.Msgs()) > 0
 	})
 	page := slackFake.Posts()[0]
@@ -101,7 +103,7 @@ func TestCauseReachesPeopleAsAnUpdate(t *testing.T) {
 	sent := time.Now()
 	publishLive(t, js, reboot)
 	var slackAt, wecomAt time.Time
-	wait(t, "the cause at both receivers", func() bool {
+	bustest.Eventually(t, "the cause at both receivers", func() bool {
 		for _, p := range slackFake.Posts() {
 			if p.ThreadTS == page.TS && strings.Contains(p.Text, "cause found") && slackAt.IsZero() {
 				slackAt = p.At
@@ -149,16 +151,5 @@ func publishLive(t *testing.T, js jetstream.JetStream, line []byte) {
 	defer cancel()
 	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: ev.NATSSubject(false), Data: line}, jetstream.WithMsgID(ev.ID)); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func wait(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute) // far below group_interval (5m)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within a minute", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
