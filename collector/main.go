@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/aftershock/aftershock/internal/collector"
+	"github.com/aftershock/aftershock/internal/logging"
+	"github.com/aftershock/aftershock/internal/version"
 )
 
 const usage = `collector: watch a node (kernel, reboots, DNS, timeouts) and publish
@@ -23,6 +24,8 @@ CloudEvents to NATS JetStream.
 Usage:
   collector [flags]
   collector scan [flags] FILE...   classify saved kernel logs (collector scan --help)
+  collector version                print the version, commit and Go version
+  collector help                   print this help
 
 Flags:
 `
@@ -35,13 +38,19 @@ func run(args []string) int {
 	if len(args) > 0 && args[0] == "scan" {
 		return runScan(args[1:], os.Stdin, os.Stdout, os.Stderr)
 	}
+	if len(args) > 0 && args[0] == "version" {
+		_ = version.Get().Print(os.Stdout, "collector")
+		return 0
+	}
 	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
 	}
+
 	var o collector.Options
-	var logLevel slog.Level
+	var logFlags logging.Flags
+	o.Version = version.Get().Version
 	o.NATS.RegisterFlags(fs, "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
 	fs.StringVar(&o.Cluster, "cluster", envOr("AFTERSHOCK_CLUSTER", "default"), "cluster name carried by every event [$AFTERSHOCK_CLUSTER]")
 	fs.StringVar(&o.Node, "node", os.Getenv("AFTERSHOCK_NODE"), "node name (default: hostname) [$AFTERSHOCK_NODE]")
@@ -73,12 +82,17 @@ func run(args []string) int {
 	fs.DurationVar(&o.KernelRollup, "kernel-rollup", time.Minute, "repeated kernel lines (conntrack drops, netdevice waits) are counted into one event per this interval")
 	fs.Int64Var(&o.KdumpMinFreeMB, "kdump-min-free-mb", 1024, "free space (MB) the crash dir needs for kdump to count as ready in node.posture")
 	fs.Int64Var(&o.SpoolMaxBytes, "spool-max-bytes", 64<<20, "cap of the disk spool that keeps events while NATS is away (oldest dropped when full)")
-	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	logFlags.Register(fs)
 	if v := os.Getenv("AFTERSHOCK_LOG_GLOBS"); v != "" {
 		_ = (*listFlag)(&o.LogGlobs).Set(v)
 	}
 	if v := os.Getenv("AFTERSHOCK_DNS_TARGETS"); v != "" {
 		_ = (*listFlag)(&o.DNS.Targets).Set(v)
+	}
+	if len(args) > 0 && args[0] == "help" {
+		fs.SetOutput(os.Stdout)
+		fs.Usage()
+		return 0
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -93,7 +107,11 @@ func run(args []string) int {
 	if o.IngestAddr != "" {
 		o.IngestEnabled = true
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
+	log, err := logFlags.New(os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "collector:", err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := collector.Run(ctx, o, log); err != nil {

@@ -7,13 +7,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strconv"
 	"syscall"
 
+	"github.com/aftershock/aftershock/internal/logging"
 	"github.com/aftershock/aftershock/internal/router"
+	"github.com/aftershock/aftershock/internal/version"
 )
 
 const usage = `router: correlate node, kernel, DNS and RPC events into alerts.
@@ -24,6 +25,8 @@ Usage:
   router rules test DIR       run the rule tests (*_test.yaml) under DIR
   router silence add|list|expire   manage silences (router silence for help)
   router backtest [flags]     alerts a rule set would have raised on stored events (see router backtest --help)
+  router version              print the version, commit and Go version
+  router help                 print this help
 
 Run flags:
 `
@@ -42,11 +45,16 @@ func run(args []string) int {
 	if len(args) > 0 && args[0] == "backtest" {
 		return backtestCmd(args[1:])
 	}
+	if len(args) > 0 && args[0] == "version" {
+		_ = version.Get().Print(os.Stdout, "router")
+		return 0
+	}
 	fs := flag.NewFlagSet("router", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
 	}
+
 	var o router.Options
 	partitions := 0
 	if v := os.Getenv("AFTERSHOCK_PARTITIONS"); v != "" {
@@ -57,7 +65,7 @@ func run(args []string) int {
 		}
 		partitions = n
 	}
-	var logLevel slog.Level
+	var logFlags logging.Flags
 	o.NATS.RegisterFlags(fs, "", "NATS server URL(s), comma-separated; empty starts an embedded server")
 	fs.IntVar(&o.NATS.Embedded.Port, "embedded-port", 4222, "client port of the embedded NATS server (-1: any free port)")
 	fs.StringVar(&o.NATS.Embedded.Host, "embedded-host", "127.0.0.1", "listen address of the embedded NATS server")
@@ -75,7 +83,12 @@ func run(args []string) int {
 	fs.StringVar(&o.IngestOptions.Token, "ingest-token", os.Getenv("AFTERSHOCK_INGEST_TOKEN"), "bearer token ingest clients must send (prefer the environment) [$AFTERSHOCK_INGEST_TOKEN]")
 	fs.StringVar(&o.Web.Token, "web-token", os.Getenv("AFTERSHOCK_WEB_TOKEN"), "bearer token that lets amtool, Grafana and the pages create and expire silences; without it (or --web-user-header) they are read-only (prefer the environment) [$AFTERSHOCK_WEB_TOKEN]")
 	fs.StringVar(&o.Web.UserHeader, "web-user-header", os.Getenv("AFTERSHOCK_WEB_USER_HEADER"), "header an authenticating reverse proxy sets to the user (e.g. X-Forwarded-User): requests carrying it may write; only when nothing but the proxy reaches --http [$AFTERSHOCK_WEB_USER_HEADER]")
-	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	logFlags.Register(fs)
+	if len(args) > 0 && args[0] == "help" {
+		fs.SetOutput(os.Stdout)
+		fs.Usage()
+		return 0
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -86,7 +99,11 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "router: unexpected argument %q (see router --help)\n", fs.Arg(0))
 		return 2
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
+	log, err := logFlags.New(os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "router:", err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := router.Run(ctx, o, log); err != nil {

@@ -20,6 +20,10 @@ const rulesUsage = `usage:
 `
 
 func rulesCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprint(stdout, rulesUsage)
+		return 0
+	}
 	explain := len(args) == 3 && args[0] == "check" && (args[1] == "--explain" || args[1] == "-explain")
 	if explain {
 		args = []string{args[0], args[2]}

@@ -37,6 +37,10 @@ func (s *stringList) String() string     { return strings.Join(*s, " ") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func silenceCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprint(stdout, silenceUsage)
+		return 0
+	}
 	if len(args) == 0 || (args[0] != "add" && args[0] != "list" && args[0] != "expire") {
 		fmt.Fprint(stderr, silenceUsage)
 		return 2
@@ -167,4 +171,13 @@ func silenceBucket(ctx context.Context, o bus.Options) (jetstream.KeyValue, func
 		return nil, nil, fmt.Errorf("open bucket %s: %w", bus.BucketSilence, err)
 	}
 	return kv, conn.Close, nil
+}
+
+// isHelp: "help", -h and --help ask for usage, which exits 0.
+func isHelp(arg string) bool {
+	switch arg {
+	case "help", "-h", "-help", "--help":
+		return true
+	}
+	return false
 }
