@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/aftershock/aftershock/internal/backtest"
+	"github.com/aftershock/aftershock/internal/logging"
 	"github.com/aftershock/aftershock/internal/router"
 	"github.com/aftershock/aftershock/internal/rule"
 )
@@ -71,6 +72,9 @@ func backtestCmd(args []string) int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if logging.IsTerminal(os.Stderr) {
+		c.Progress = os.Stderr // events read, rate and time left, on one line
+	}
 	load := func(dir string) (*rule.Set, error) { return router.LoadRules(dir, nil) }
 	if err := c.Run(ctx, load, os.Stdout, log); err != nil {
 		fmt.Fprintf(os.Stderr, "router backtest: %v\n", err)

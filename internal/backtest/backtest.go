@@ -60,6 +60,9 @@ type Options struct {
 	Log   *slog.Logger
 	// Now is the wall clock (the end of an open-ended range); default time.Now.
 	Now func() time.Time
+	// Progress, when set, is told how far the read got after each batch
+	// of events, from the goroutine that called Execute.
+	Progress func(Progress)
 }
 
 func (o *Options) defaults() {

@@ -26,6 +26,8 @@ type Command struct {
 	// Subjects filter EVENTS; empty means the live namespace.
 	Subjects []string
 	JSON     bool
+	// Progress, when set (a terminal), shows how far the read got.
+	Progress io.Writer
 }
 
 // Loader reads and checks a rule pack, as `router rules check` does.
@@ -64,7 +66,16 @@ func (c Command) Run(ctx context.Context, load Loader, w io.Writer, log *slog.Lo
 		return err
 	}
 	defer closeSrc()
-	res, err := Execute(ctx, js, sets, Options{Subjects: c.Subjects, From: from, Until: until, Log: log})
+	o := Options{Subjects: c.Subjects, From: from, Until: until, Log: log}
+	var line *ProgressLine
+	if c.Progress != nil {
+		line = &ProgressLine{W: c.Progress, Every: 200 * time.Millisecond}
+		o.Progress = line.Update
+	}
+	res, err := Execute(ctx, js, sets, o)
+	if line != nil {
+		line.Done() // before the report
+	}
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -74,8 +75,10 @@ func (res *Result) read(ctx context.Context, js jetstream.JetStream, opts Option
 		}()
 	}
 	errc := make(chan error, 1)
+	var fetched atomic.Int64
+	began, total := time.Now(), int64(info.NumPending)
 	go func() {
-		errc <- res.fetch(ctx, it, opts, end, local, ordered, work)
+		errc <- res.fetch(ctx, it, opts, end, local, ordered, work, &fetched)
 		close(work)
 		close(ordered)
 	}()
@@ -93,13 +96,16 @@ func (res *Result) read(ctx context.Context, js jetstream.JetStream, opts Option
 			}
 			res.apply(x)
 		}
+		if opts.Progress != nil {
+			opts.Progress(Progress{Read: fetched.Load(), Total: total, Elapsed: time.Since(began)})
+		}
 	}
 	return <-errc
 }
 
 // fetch pulls messages until the end of the range and hands them out in
 // batches; it returns nil at the end, or the error that stopped it.
-func (res *Result) fetch(ctx context.Context, it jetstream.MessagesContext, opts Options, end uint64, local func(string) bool, ordered, work chan<- *batch) error {
+func (res *Result) fetch(ctx context.Context, it jetstream.MessagesContext, opts Options, end uint64, local func(string) bool, ordered, work chan<- *batch, fetched *atomic.Int64) error {
 	b := &batch{done: make(chan struct{})}
 	flush := func() bool {
 		if len(b.items) == 0 {
@@ -138,6 +144,7 @@ func (res *Result) fetch(ctx context.Context, it jetstream.MessagesContext, opts
 		if err != nil {
 			return fmt.Errorf("backtest: message metadata: %w", err)
 		}
+		fetched.Add(1)
 		if md.Timestamp.After(res.Until) {
 			return nil
 		}
