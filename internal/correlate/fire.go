@@ -21,7 +21,7 @@ import (
 func (e *Engine) fire(tl *timeline, rs *ruleState, g *group, v *rule.EventView, at int64, depth int) {
 	g.firing, g.startsAt, g.updates, g.lastUpdate = true, at, 0, max(at, tl.high)
 	g.updateDue, g.change = 0, nil
-	g.lastText = growthMark(g)
+	g.lastMark = markOf(g)
 	e.stats[rs.c.Name].Fired++
 	e.raise(tl, rs, g, g.key, v, alert.Firing, at, 0, depth)
 }

@@ -37,7 +37,7 @@ type group struct {
 	startsAt   int64
 	updates    int
 	lastUpdate int64
-	lastText   string
+	lastMark   mark
 	// sig holds the significant values as last published; updateDue is
 	// when a growth update held back by update_every is due (0: none);
 	// change is what the update being raised brings.

@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/aftershock/aftershock/internal/alert"
 	"github.com/aftershock/aftershock/internal/rule"
@@ -19,21 +20,24 @@ import (
 // Every decision reads only the window and the timeline's clock, so a
 // replay makes the same updates with the same ids.
 
-// maybeUpdate runs for each event added to a firing group.
+// maybeUpdate runs for each event added to a firing group; it costs a
+// comparison for most events (growth is judged when update_every has
+// passed, significant values only for events of the types they name).
 func (e *Engine) maybeUpdate(tl *timeline, rs *ruleState, g *group, v *rule.EventView, depth int) {
 	if changed := e.significantChanges(tl, rs, g, v); len(changed) > 0 {
 		g.change = &alert.Change{Significant: true, Values: changed}
 		e.update(tl, rs, g, v, depth)
 		return
 	}
-	if !grown(g.lastText, growthMark(g)) {
-		return
-	}
 	if due := g.lastUpdate + int64(rs.c.UpdateEvery); tl.high < due {
-		g.updateDue = due // rearm (after this event) schedules it
+		if g.updateDue == 0 {
+			g.updateDue = due // rearm schedules it; growth is judged then
+		}
 		return
 	}
-	e.update(tl, rs, g, v, depth)
+	if grown(g.lastMark, markOf(g)) {
+		e.update(tl, rs, g, v, depth)
+	}
 }
 
 // dueUpdate publishes growth held back by update_every once its time came.
@@ -42,7 +46,7 @@ func (e *Engine) dueUpdate(tl *timeline, rs *ruleState, g *group) {
 		return
 	}
 	g.updateDue = 0
-	if g.firing && grown(g.lastText, growthMark(g)) {
+	if g.firing && grown(g.lastMark, markOf(g)) {
 		e.update(tl, rs, g, g.last, 0)
 	}
 }
@@ -65,11 +69,11 @@ func (e *Engine) rearm(tl *timeline, rs *ruleState, g *group) {
 // update republishes a firing window alert. g.change says why (nil:
 // growth, described here).
 func (e *Engine) update(tl *timeline, rs *ruleState, g *group, v *rule.EventView, depth int) {
-	mark := growthMark(g)
+	m := markOf(g)
 	if g.change == nil {
-		g.change = &alert.Change{Notes: []string{growthNote(g.lastText, mark)}}
+		g.change = &alert.Change{Notes: []string{growthNote(g.lastMark, m)}}
 	}
-	g.lastText, g.lastUpdate, g.updateDue = mark, max(g.newest, tl.high), 0
+	g.lastMark, g.lastUpdate, g.updateDue = m, max(g.newest, tl.high), 0
 	g.updates++
 	e.raise(tl, rs, g, g.key, v, alert.Firing, g.startsAt, 0, depth)
 	g.change = nil
@@ -85,6 +89,9 @@ func (e *Engine) significantChanges(tl *timeline, rs *ruleState, g *group, v *ru
 	var changed []string
 	w := winView{g: g, e: e, whole: true, from: minTime, to: maxTime}
 	for _, s := range c.SignificantValues {
+		if len(s.Types) > 0 && !slices.Contains(s.Types, v.Ev.Type) {
+			continue // an event of a type the value does not name
+		}
 		e.bindWindow(tl, c, g, v, w)
 		e.act.Events = e.evidence(g, v)
 		out, _, err := c.Values[s.Value].Eval(&e.act)
@@ -114,35 +121,30 @@ func rememberSignificant(c *rule.Compiled, g *group, values map[string]any) {
 	}
 }
 
-// growthMark summarises a window's size: events, nodes, types present.
-func growthMark(g *group) string {
-	var evs int64
-	types := 0
+// mark is a window's size: events, nodes, types present.
+type mark struct{ events, nodes, types int64 }
+
+func markOf(g *group) mark {
+	var m mark
 	for _, tc := range g.byType {
-		evs += tc.events
+		m.events += tc.events
 		if tc.events > 0 {
-			types++
+			m.types++
 		}
 	}
-	return fmt.Sprintf("%d %d %d", evs, len(g.nodes), types)
+	m.nodes = int64(len(g.nodes))
+	return m
 }
 
-func parseMark(m string) (events, nodes, types int64) {
-	fmt.Sscanf(m, "%d %d %d", &events, &nodes, &types)
-	return
+// grown: half again as many events or nodes, or a new event type.
+func grown(before, now mark) bool {
+	return now.types > before.types || now.events >= before.events+max(1, (before.events+1)/2) ||
+		now.nodes >= before.nodes+max(1, (before.nodes+1)/2)
 }
 
-func grown(before, now string) bool {
-	e0, n0, t0 := parseMark(before)
-	e1, n1, t1 := parseMark(now)
-	return t1 > t0 || e1 >= e0+max(1, (e0+1)/2) || n1 >= n0+max(1, (n0+1)/2)
-}
-
-func growthNote(before, now string) string {
-	e0, n0, _ := parseMark(before)
-	e1, n1, _ := parseMark(now)
-	if n0 == n1 {
-		return fmt.Sprintf("the window grew from %d to %d events on %d nodes", e0, e1, n1)
+func growthNote(before, now mark) string {
+	if before.nodes == now.nodes {
+		return fmt.Sprintf("the window grew from %d to %d events on %d nodes", before.events, now.events, now.nodes)
 	}
-	return fmt.Sprintf("the window grew from %d to %d events and from %d to %d nodes", e0, e1, n0, n1)
+	return fmt.Sprintf("the window grew from %d to %d events and from %d to %d nodes", before.events, now.events, before.nodes, now.nodes)
 }

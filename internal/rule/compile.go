@@ -138,6 +138,7 @@ type compiler struct {
 	// valuesCost is apart: values run when an alert is raised, not per event.
 	valuesCost uint64
 	refs       []refs
+	valueAsts  map[string]*cel.Ast
 }
 
 func (k *compiler) bad(key, format string, args ...any) {
@@ -262,8 +263,12 @@ func compileOne(env *Env, pack *Pack, r Rule, opts CheckOptions) (*Compiled, Pro
 		if !labelRE.MatchString(name) {
 			k.bad("values."+name, "value name %q must match %s", name, labelRE)
 		}
-		if _, prg := k.expr("values."+name, r.Values[name], true, nil); prg != nil {
+		if a, prg := k.expr("values."+name, r.Values[name], true, nil); prg != nil {
 			c.Values[name] = prg
+			if k.valueAsts == nil {
+				k.valueAsts = map[string]*cel.Ast{}
+			}
+			k.valueAsts[name] = a
 		}
 	}
 	for _, rf := range k.refs {

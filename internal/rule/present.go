@@ -7,6 +7,7 @@ import (
 	"text/template"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/ast"
 )
 
 // Presentation is how a rule's alerts read, beyond summary and details:
@@ -31,6 +32,25 @@ type Significant struct {
 	Value string
 	// Note says what changed; nil: "<value> changed".
 	Note *template.Template
+	// Types are the event types the value's expression names (string
+	// literals the rule's match accepts): only an event of one of them can
+	// bring news, so only those re-evaluate it. Empty: every event does.
+	Types []string
+}
+
+// namedTypes are the string literals of a that ts accepts as event types.
+func namedTypes(a *cel.Ast, ts TypeSet) []string {
+	if a == nil {
+		return nil
+	}
+	var out []string
+	ast.PreOrderVisit(a.NativeRep().Expr(), ast.NewExprVisitor(func(e ast.Expr) {
+		if lit, ok := stringLit(e); ok && ts.Accepts(lit) && !slices.Contains(out, lit) {
+			out = append(out, lit)
+		}
+	}))
+	slices.Sort(out)
+	return out
 }
 
 // raiseTime reports whether the expression under key runs when an alert
@@ -62,7 +82,7 @@ func (k *compiler) presentation(c *Compiled) {
 			k.bad("significant."+name, "significant %q is not one of the rule's values", name)
 			continue
 		}
-		s := Significant{Value: name}
+		s := Significant{Value: name, Types: namedTypes(k.valueAsts[name], c.Types)}
 		if text := r.Significant[name]; strings.TrimSpace(text) != "" {
 			if s.Note, err = parseTemplate(c.Name+".significant."+name, text); err != nil {
 				k.bad("significant."+name, "significant %s: %v", name, err)

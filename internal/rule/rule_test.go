@@ -1,6 +1,7 @@
 package rule
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,5 +113,29 @@ func TestVersionIsContentHashOutsideGit(t *testing.T) {
 	v2 := Version(dir)
 	if !strings.HasPrefix(v1, "sha256:") || v1 == v2 {
 		t.Fatalf("versions %q then %q", v1, v2)
+	}
+}
+
+// TestSignificantTypes: a significant value is re-evaluated only for
+// events of the types it names, so a burst of timeouts after a crash costs
+// no CEL per event; a value that names none is evaluated for every event.
+func TestSignificantTypes(t *testing.T) {
+	set, err := LoadDir("../../rules", CheckOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crash *Compiled
+	for _, c := range set.Rules {
+		if c.Name == "node-crash" {
+			crash = c
+		}
+	}
+	got := map[string]string{}
+	for _, s := range crash.SignificantValues {
+		got[s.Value] = strings.Join(s.Types, ",")
+	}
+	want := map[string]string{"causes": "node.reboot", "known_bugs": "node.reboot", "crashed": "aftershock.alert,node.reboot"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("significant types %v, want %v", got, want)
 	}
 }
