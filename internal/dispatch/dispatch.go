@@ -78,6 +78,7 @@ type Dispatcher struct {
 	alerts     map[string]*entry
 	groups     map[string]*group
 	resolvedAt map[string]time.Time // recently forgotten alerts, to refuse stale replays
+	hist       histories            // notification history per alert (history.go)
 }
 
 type entry struct {
@@ -115,6 +116,7 @@ func New(o Options) (*Dispatcher, error) {
 		inhib: inhibit.New(o.Routing.Inhibit),
 		in:    make(chan func(), 4096), acks: make(chan ack, 1<<16), quit: make(chan struct{}),
 		alerts: map[string]*entry{}, groups: map[string]*group{}, resolvedAt: map[string]time.Time{},
+		hist: histories{byFP: map[string]*History{}, tries: &tryCounter{tries: map[*notify.Notification]int{}}},
 	}
 	nm := notify.NewMetrics(o.Registry)
 	for _, t := range o.Targets {
@@ -126,7 +128,7 @@ func New(o Options) (*Dispatcher, error) {
 			t.Edits = true
 		}
 		d.targets[name] = t
-		d.queues[name] = notify.NewQueue(t.Receiver, notify.QueueOptions{
+		d.queues[name] = notify.NewQueue(counting{t.Receiver, d.hist.tries}, notify.QueueOptions{
 			Backoff: t.Backoff, Coalesce: t.Coalesce, Dead: o.Dead, Metrics: nm, Log: o.Log,
 			Done: func(n *notify.Notification, ref string, err error) {
 				d.do(func() { d.outcome(n, ref, err) })
@@ -149,6 +151,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		return fmt.Errorf("load alert state: %w", err)
 	}
 	d.restore(recs, logs)
+	d.loadHistories(ctx)
 	ctx, d.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	for _, q := range d.queues {
 		d.wg.Go(func() { q.Run(ctx) })
@@ -431,4 +434,5 @@ func (d *Dispatcher) sweep(now time.Time) {
 			delete(d.resolvedAt, fp)
 		}
 	}
+	d.sweepHistory(now)
 }

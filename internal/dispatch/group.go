@@ -246,6 +246,7 @@ func (d *Dispatcher) muted(e *entry, now time.Time) bool {
 // notification logs are persisted, resolved alerts reported leave their
 // groups, and a flush deferred meanwhile runs now.
 func (d *Dispatcher) outcome(n *notify.Notification, ref string, err error) {
+	d.record(n, err)
 	for _, m := range n.Messages {
 		g := d.groups[m.GroupID]
 		if g == nil || g.inflight != m {

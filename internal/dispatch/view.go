@@ -23,6 +23,7 @@ type StateView struct {
 	mu     sync.RWMutex
 	alerts map[string]*AlertRecord // by fingerprint
 	logs   map[string]*LogRecord   // by group id
+	hist   map[string]*History     // by fingerprint
 	bad    map[string]error
 }
 
@@ -33,7 +34,7 @@ func WatchState(ctx context.Context, kv jetstream.KeyValue, log *slog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("watch alert state: %w", err)
 	}
-	v := &StateView{log: log, alerts: map[string]*AlertRecord{}, logs: map[string]*LogRecord{}, bad: map[string]error{}}
+	v := &StateView{log: log, alerts: map[string]*AlertRecord{}, logs: map[string]*LogRecord{}, hist: map[string]*History{}, bad: map[string]error{}}
 	for {
 		select {
 		case e := <-w.Updates():
@@ -85,6 +86,18 @@ func (v *StateView) apply(e jetstream.KeyValueEntry) {
 			return
 		}
 		v.alerts[fp] = &r
+	case strings.HasPrefix(k, keyHistory):
+		fp := strings.TrimPrefix(k, keyHistory)
+		delete(v.hist, fp)
+		if del {
+			return
+		}
+		var h History
+		if err := json.Unmarshal(e.Value(), &h); err != nil {
+			v.invalid(k, fmt.Errorf("key %s: not a notification history: %w", k, err))
+			return
+		}
+		v.hist[fp] = &h
 	case strings.HasPrefix(k, keyLog):
 		id := strings.TrimPrefix(k, keyLog)
 		delete(v.logs, id)
@@ -137,6 +150,14 @@ func (v *StateView) Logs() []*LogRecord {
 		out = append(out, v.logs[id])
 	}
 	return out
+}
+
+// History returns the notification history of the alert fp, or nil. It
+// is shared: callers must not modify it.
+func (v *StateView) History(fp string) *History {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.hist[fp]
 }
 
 // Invalid counts records that did not decode.

@@ -1,0 +1,72 @@
+package dispatch_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aftershock/aftershock/internal/alert"
+	"github.com/aftershock/aftershock/internal/bus"
+	"github.com/aftershock/aftershock/internal/bus/bustest"
+	"github.com/aftershock/aftershock/internal/dispatch"
+	"github.com/aftershock/aftershock/internal/notify"
+)
+
+// TestNotificationHistory: each alert's deliveries are recorded in
+// ALERT_STATE with their tries (a retried page says so), a dead letter
+// with its reason, and a restarted dispatcher appends to what it stored
+// instead of starting over.
+func TestNotificationHistory(t *testing.T) {
+	conn := bustest.Connect(t, bustest.Server(t))
+	kv, err := conn.JS.KeyValue(context.Background(), bus.BucketState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	view, err := dispatch.WatchState(t.Context(), kv, bustest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := startReal(t, conn)
+	run.recv.Fail = func(n *notify.Notification, attempt int) error {
+		switch {
+		case n.Messages[0].Firing[0].Labels["node"] == "bad":
+			return &notify.Error{Reason: "http 404", Retryable: false}
+		case attempt <= 2:
+			return &notify.Error{Reason: "http 503", Retryable: true}
+		}
+		return nil
+	}
+	now := time.Now().UTC()
+	mk := func(node string) *alert.Alert {
+		fp := alert.Fingerprint("node-crash", node)
+		return &alert.Alert{ID: alert.MakeID(fp, now, alert.Firing), Fingerprint: fp, Rule: "node-crash", Severity: "critical",
+			State: alert.Firing, Labels: map[string]string{"node": node}, GroupKey: node, WindowStart: now, StartsAt: now, CreatedAt: now}
+	}
+	good, bad := mk("n1"), mk("bad")
+	publishAlert(t, conn.JS, good)
+	publishAlert(t, conn.JS, bad)
+	bustest.Eventually(t, "both histories stored", func() bool {
+		return view.History(good.Fingerprint) != nil && view.History(bad.Fingerprint) != nil
+	})
+	g := view.History(good.Fingerprint).Deliveries
+	if len(g) != 1 || g[0].Outcome != "sent" || g[0].Attempts != 3 || g[0].Receiver != "pager" || g[0].Kind != "page" || g[0].AlertID != good.ID {
+		t.Errorf("retried page: %+v", g)
+	}
+	b := view.History(bad.Fingerprint).Deliveries
+	if len(b) != 1 || b[0].Outcome != "dead_lettered" || b[0].Attempts != 1 || !strings.Contains(b[0].Error, "http 404") {
+		t.Errorf("dead letter: %+v", b)
+	}
+
+	// A restarted dispatcher keeps the history and adds the resolve notice.
+	run.stop()
+	startReal(t, conn)
+	res := *good
+	res.State, res.EndsAt, res.CreatedAt = alert.Resolved, now.Add(time.Minute), now.Add(time.Minute)
+	res.ID = alert.MakeID(good.Fingerprint, good.WindowStart, alert.Resolved)
+	publishAlert(t, conn.JS, &res)
+	bustest.Eventually(t, "resolve notice recorded after the page", func() bool {
+		h := view.History(good.Fingerprint)
+		return h != nil && len(h.Deliveries) == 2 && h.Deliveries[1].Kind == "resolved" && h.Deliveries[1].Attempts == 1
+	})
+}
