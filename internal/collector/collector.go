@@ -34,6 +34,9 @@ type Collector struct {
 	published *prometheus.CounterVec
 	now       func() time.Time
 	reboots   *reboot.Tracker
+	// prevKernel is the previous boot's kernel when this boot runs
+	// another; the first posture says it, so rules see the upgrade.
+	prevKernel string
 }
 
 // Run starts the collector and blocks until ctx ends.
@@ -199,12 +202,16 @@ func (c *Collector) heartbeat(ctx context.Context) {
 
 func (c *Collector) postureIfChanged(ctx context.Context, last *string) {
 	p := c.host.Read()
+	if c.prevKernel != p.KernelRelease {
+		p.PreviousKernel = c.prevKernel
+	}
 	key := posture.ChangeKey(p)
 	if key == *last {
 		return
 	}
 	if c.emit(ctx, event.TypePosture, p) {
 		*last = key
+		c.prevKernel = ""
 	}
 }
 

@@ -39,6 +39,7 @@ func (c *Collector) checkReboot(ctx context.Context) *reboot.Tracker {
 		return tr
 	}
 	if r != nil {
+		c.prevKernel = r.PreviousKernel
 		log.Info("node rebooted", "previous_boot_id", r.PreviousBootID, "cause", r.Cause, "detail", r.CauseDetail, "clean", r.Clean)
 		if err := c.Emit(ctx, event.TypeReboot, r.BootTime, r); err != nil {
 			// Not committed: the next start reports it again.

@@ -95,7 +95,10 @@ type Posture struct {
 	OSVersionID   string      `json:"os_version_id,omitempty"`
 	Arch          string      `json:"arch"`
 	Kdump         *KdumpState `json:"kdump,omitempty"`
-	Pods          []PodRef    `json:"pods,omitempty"`
+	// PreviousKernel is the previous boot's kernel release, on the first
+	// posture of a boot that runs another one: an upgrade (or a rollback).
+	PreviousKernel string   `json:"previous_kernel,omitempty"`
+	Pods           []PodRef `json:"pods,omitempty"`
 	// PodsOmitted counts pods left out of Pods to keep the event small.
 	PodsOmitted int `json:"pods_omitted,omitempty"`
 }
