@@ -26,6 +26,7 @@ var drills = []drill{
 	{"memcg-oom-storm", "prod-bj"},
 	{"node-silent", "prod-sz"},
 	{"late-reboot", "prod-gz"},
+	{"kernel-exposure", "prod-hz"},
 }
 
 func (d drill) events(tb testing.TB) []byte {

@@ -225,8 +225,9 @@ func compileOne(env *Env, pack *Pack, r Rule, opts CheckOptions) (*Compiled, Pro
 	if nTypes == 0 {
 		nTypes = 8
 	}
-	k.est = estimator{evidence: uint64(c.Limits.Evidence) * nTypes, tables: uint64(len(pack.Tables))}
-	for _, t := range pack.Tables {
+	k.est = estimator{evidence: uint64(c.Limits.Evidence) * nTypes, tables: uint64(len(pack.Tables)), tableRows: map[string]uint64{}}
+	for name, t := range pack.Tables {
+		k.est.tableRows[name] = uint64(len(t))
 		k.est.tableLen = max(k.est.tableLen, uint64(len(t)))
 		for _, row := range t {
 			for _, cell := range row {

@@ -25,10 +25,11 @@ const (
 
 // estimator sizes the environment's variables for checker.Cost.
 type estimator struct {
-	evidence uint64 // max size of `events`
-	tableLen uint64 // rows of the largest table
-	tables   uint64 // number of tables
-	cellLen  uint64 // longest table cell
+	evidence  uint64            // max size of `events`
+	tableLen  uint64            // rows of the largest table
+	tableRows map[string]uint64 // rows of each table: a long table prices only its own loops
+	tables    uint64            // number of tables
+	cellLen   uint64            // longest table cell
 }
 
 func (e estimator) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
@@ -45,6 +46,9 @@ func (e estimator) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
 			case len(p) == 1:
 				return &checker.SizeEstimate{Min: 0, Max: e.tables}
 			case len(p) == 2:
+				if rows, ok := e.tableRows[p[1]]; ok {
+					return &checker.SizeEstimate{Min: 0, Max: rows}
+				}
 				return &checker.SizeEstimate{Min: 0, Max: e.tableLen}
 			}
 		}
@@ -68,6 +72,13 @@ func (e estimator) EstimateCallCost(function, overloadID string, target *checker
 	case "count", "events", "nodes", "first", "last", "followed_by", "after", "before":
 		if target != nil && (*target).Type().TypeName() == WindowType.TypeName() {
 			return &checker.CallEstimate{CostEstimate: checker.CostEstimate{Min: 1, Max: 100}}
+		}
+	case "agents_only", "exposed_nodes", "known_bugs":
+		// Go loops over a node's pods, every node's latest posture, the
+		// evidence: linear, and cheap per element (exposure.go).
+		return &checker.CallEstimate{
+			CostEstimate: checker.CostEstimate{Min: 1, Max: 10 * estMapLen},
+			ResultSize:   &checker.SizeEstimate{Min: 0, Max: estMapLen},
 		}
 	case "node_names":
 		return &checker.CallEstimate{

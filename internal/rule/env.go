@@ -49,6 +49,9 @@ func NewEnv() (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cel env: %w", err)
 	}
+	if base, err = base.Extend(exposureFunctions()...); err != nil {
+		return nil, fmt.Errorf("cel env: %w", err)
+	}
 	win, err := base.Extend(append([]cel.EnvOption{
 		cel.Variable("events", cel.ListType(EventType)),
 		cel.Variable("first", EventType),
