@@ -218,11 +218,20 @@ func CollectorInbox(cluster, node string) string {
 	return "_INBOX." + event.Token(cluster) + "." + event.Token(node)
 }
 
-// IngestInbox is the reply-subject prefix of the router's ingest
-// connection: its NATS user may subscribe to IngestInbox+".>" only. Its
-// first token differs from "_INBOX" so no collector's inbox
-// (_INBOX.<cluster>.<node>) can cover it.
-const IngestInbox = "_INBOX_INGEST"
+// Reply-subject prefixes of the other roles: each role's NATS user may
+// subscribe to its own prefix+".>" only, so no role reads another's
+// replies (JetStream acks, API answers, KV values). Their first tokens
+// differ from "_INBOX" so no collector's inbox (_INBOX.<cluster>.<node>)
+// can cover them.
+const (
+	// IngestInbox is the router's ingest connection's (--ingest-nats-nkey).
+	IngestInbox = "_INBOX_INGEST"
+	// RouterInbox is the router's own connection's, and backtest's.
+	RouterInbox = "_INBOX_ROUTER"
+	// OperatorInbox is people's: `router silence`, and the nats CLI with
+	// --inbox-prefix _INBOX_OPERATOR.
+	OperatorInbox = "_INBOX_OPERATOR"
+)
 
 // permanent reports errors that will not heal by waiting: authentication,
 // and TLS set up on one side only or with a certificate the other side does

@@ -69,6 +69,9 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 			Discard:     jetstream.DiscardOld,
 			// Ingest stores a batch of events all or nothing.
 			AllowAtomicPublish: true,
+			// Operators read with direct gets (`nats sub --stream S
+			// --direct`): their NATS account may not create consumers.
+			AllowDirect: true,
 		},
 		{
 			Name:        StreamAlerts,
@@ -83,6 +86,7 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 			Duplicates:  t.DupeWindow,
 			Replicas:    t.Replicas,
 			Discard:     jetstream.DiscardOld,
+			AllowDirect: true,
 		},
 		{
 			Name:        StreamDLQ,
@@ -97,6 +101,7 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 			Duplicates:  t.DupeWindow,
 			Replicas:    t.Replicas,
 			Discard:     jetstream.DiscardOld,
+			AllowDirect: true,
 		},
 	}
 	if t.Partitions > 0 {
@@ -180,7 +185,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 	next.Description, next.Subjects = want.Description, want.Subjects
 	next.MaxAge, next.MaxBytes, next.MaxMsgs = want.MaxAge, want.MaxBytes, want.MaxMsgs
 	next.Duplicates, next.Replicas, next.MaxMsgSize = want.Duplicates, want.Replicas, want.MaxMsgSize
-	next.AllowAtomicPublish = want.AllowAtomicPublish
+	next.AllowAtomicPublish, next.AllowDirect = want.AllowAtomicPublish, want.AllowDirect
 	if _, err := js.UpdateStream(ctx, next); err != nil {
 		return "", err
 	}
@@ -192,7 +197,8 @@ func streamMatches(have, want jetstream.StreamConfig) bool {
 		slices.Equal(have.Subjects, want.Subjects) &&
 		have.MaxAge == want.MaxAge && have.MaxBytes == want.MaxBytes && have.MaxMsgs == want.MaxMsgs &&
 		have.Duplicates == want.Duplicates && have.Replicas == want.Replicas &&
-		have.MaxMsgSize == want.MaxMsgSize && have.AllowAtomicPublish == want.AllowAtomicPublish
+		have.MaxMsgSize == want.MaxMsgSize && have.AllowAtomicPublish == want.AllowAtomicPublish &&
+		have.AllowDirect == want.AllowDirect
 }
 
 func ensureBucket(ctx context.Context, js jetstream.JetStream, want jetstream.KeyValueConfig) (Action, error) {
