@@ -42,6 +42,9 @@ func Open(ctx context.Context, src Source, log *slog.Logger) (js jetstream.JetSt
 	if opts.Name == "" {
 		opts.Name = "aftershock-backtest"
 	}
+	if opts.InboxPrefix == "" {
+		opts.InboxPrefix = bus.RouterInbox // it reads with the router's user
+	}
 	if opts.URL == "" {
 		if src.StateDir == "" {
 			return nil, nil, errors.New("backtest: no source: give a NATS URL or the router's state dir")

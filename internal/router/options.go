@@ -100,6 +100,9 @@ func (o *Options) Defaults() {
 	if o.NATS.Name == "" {
 		o.NATS.Name = "aftershock-router"
 	}
+	if o.NATS.InboxPrefix == "" {
+		o.NATS.InboxPrefix = bus.RouterInbox // the router user may receive on nothing else
+	}
 	if o.NATS.URL == "" && o.NATS.Embedded.StateDir == "" {
 		o.NATS.Embedded.StateDir = o.StateDir
 	}
