@@ -78,9 +78,10 @@ func silenceCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	o.Name = "aftershock-router-silence"
+	o.InboxPrefix = bus.OperatorInbox // it runs with the operator's user
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	kv, closeConn, err := silenceBucket(ctx, o)
+	kv, js, closeConn, err := silenceBucket(ctx, o)
 	if err != nil {
 		fmt.Fprintln(stderr, "router silence:", err)
 		return 1
@@ -105,7 +106,7 @@ func silenceCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stdout, s.ID)
 	case "list":
-		ss, bad, err := silence.List(ctx, kv)
+		ss, bad, err := silence.ListDirect(ctx, js, bus.BucketSilence)
 		if err != nil {
 			fmt.Fprintln(stderr, "router silence list:", err)
 			return 1
@@ -157,20 +158,20 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-func silenceBucket(ctx context.Context, o bus.Options) (jetstream.KeyValue, func(), error) {
+func silenceBucket(ctx context.Context, o bus.Options) (jetstream.KeyValue, jetstream.JetStream, func(), error) {
 	conn, err := bus.Connect(ctx, o, slog.New(slog.DiscardHandler))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	kv, err := conn.JS.KeyValue(ctx, bus.BucketSilence)
 	if err != nil {
 		conn.Close()
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			return nil, nil, fmt.Errorf("bucket %s not found: start a router once, it creates the bucket", bus.BucketSilence)
+			return nil, nil, nil, fmt.Errorf("bucket %s not found: start a router once, it creates the bucket", bus.BucketSilence)
 		}
-		return nil, nil, fmt.Errorf("open bucket %s: %w", bus.BucketSilence, err)
+		return nil, nil, nil, fmt.Errorf("open bucket %s: %w", bus.BucketSilence, err)
 	}
-	return kv, conn.Close, nil
+	return kv, conn.JS, conn.Close, nil
 }
 
 // isHelp: "help", -h and --help ask for usage, which exits 0.

@@ -46,7 +46,9 @@ func (r *Router) startNotifier(ctx context.Context) error {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aftershock_silences", Help: "Valid silences in SILENCES (any state)."},
 			func() float64 { return float64(silences.Len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aftershock_silences_invalid", Help: "Entries in SILENCES that are not valid silences (ignored; see the log)."},
-			func() float64 { return float64(silences.Invalid()) }))
+			func() float64 { return float64(silences.Invalid()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "aftershock_silences_rejected_total", Help: "Entries written to SILENCES that were not valid silences (ignored; a valid silence they overwrote stays in force)."},
+			func() float64 { return float64(silences.Rejected()) }))
 	d, err := dispatch.New(dispatch.Options{
 		Routing: routing, Targets: targets, Store: store, Log: log, Registry: r.ops.Registry, Silences: silences,
 		Dead: notify.NewDeadLetters(r.conn.JS, r.opts.Console, log),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -217,5 +218,84 @@ func TestReplace(t *testing.T) {
 	list, _, _ = silence.List(ctx, kv)
 	if list[0].Comment != "n2 instead" {
 		t.Errorf("refused changes were stored: %+v", list[0])
+	}
+}
+
+// TestForeignEntryDoesNotEraseASilence: something that is not a silence
+// written over one (a JetStream ack stored by reply-subject injection, a
+// typo) is counted and ignored; the silence stays in force.
+func TestForeignEntryDoesNotEraseASilence(t *testing.T) {
+	kv, _ := bucket(t)
+	ctx := context.Background()
+	set, err := silence.Watch(t.Context(), kv, bustest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := silence.Add(ctx, kv, good(), now); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, "the silence", func() bool { return set.Len() == 1 })
+	for _, foreign := range []string{`{"stream":"EVENTS","seq":7}`, `{"stream":"EVENTS","seq":8,"duplicate": true}`, `not json`} {
+		if _, err := kv.Put(ctx, "s1", []byte(foreign)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bustest.Eventually(t, "the foreign entries counted", func() bool { return set.Rejected() == 3 })
+	if set.Invalid() != 1 {
+		t.Errorf("invalid keys %d, want 1", set.Invalid())
+	}
+	if id, ok := set.Muted(map[string]string{"node": "n1", "rule": "dns-x"}, now.Add(time.Minute)); !ok || id != "s1" {
+		t.Fatalf("the silence was erased by a foreign entry: %q %v", id, ok)
+	}
+	if err := kv.Delete(ctx, "s1"); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, "a delete ends it", func() bool { return set.Len() == 0 })
+}
+
+// TestListDirect: the consumer-free listing operators use sees what List
+// sees: added, expired and replaced silences, not deleted ones, and the
+// entries that are not silences.
+func TestListDirect(t *testing.T) {
+	kv, url := bucket(t)
+	ctx := context.Background()
+	for _, id := range []string{"a", "b", "c"} {
+		s := good()
+		s.ID = id
+		if err := silence.Add(ctx, kv, s, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := silence.Expire(ctx, kv, "a", now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Delete(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "junk", []byte(`{"stream":"EVENTS","seq":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := bus.Connect(ctx, bus.Options{URL: url}, bustest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	want, wantBad, err := silence.List(ctx, kv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, gotBad, err := silence.ListDirect(ctx, c.JS, bus.BucketSilence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := func(ss []*silence.Silence) (out []string) {
+		for _, s := range ss {
+			out = append(out, s.ID+"@"+s.EndsAt.Format(time.RFC3339))
+		}
+		slices.Sort(out)
+		return out
+	}
+	if !slices.Equal(ids(got), ids(want)) || len(gotBad) != len(wantBad) || len(gotBad) != 1 {
+		t.Fatalf("ListDirect %v (bad %v), List %v (bad %v)", ids(got), gotBad, ids(want), wantBad)
 	}
 }

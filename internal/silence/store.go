@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/aftershock/aftershock/internal/event"
 	"github.com/aftershock/aftershock/internal/route"
@@ -66,6 +68,53 @@ func List(ctx context.Context, kv jetstream.KeyValue) ([]*Silence, []error, erro
 	return out, bad, nil
 }
 
+// ListDirect is List for operators: it reads the bucket's stream with
+// batched direct gets instead of a consumer, because an operator's NATS
+// account may not create consumers (docs/deploy.md). bucket is the KV
+// bucket's name (bus.BucketSilence).
+func ListDirect(ctx context.Context, js jetstream.JetStream, bucket string) ([]*Silence, []error, error) {
+	prefix := "$KV." + bucket + "."
+	latest := map[string][]byte{}
+	for next := uint64(1); ; {
+		msgs, err := jetstreamext.GetBatch(ctx, js, "KV_"+bucket, 256, jetstreamext.GetBatchSeq(next))
+		if err != nil {
+			return nil, nil, fmt.Errorf("list silences: %w", err)
+		}
+		n := 0
+		for m, err := range msgs {
+			if errors.Is(err, jetstreamext.ErrNoMessages) {
+				break
+			}
+			if err != nil {
+				return nil, nil, fmt.Errorf("list silences: %w", err)
+			}
+			n++
+			next = m.Sequence + 1
+			key := strings.TrimPrefix(m.Subject, prefix)
+			if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+				delete(latest, key)
+				continue
+			}
+			latest[key] = m.Data
+		}
+		if n == 0 {
+			break
+		}
+	}
+	var out []*Silence
+	var bad []error
+	for key, b := range latest {
+		s, _, err := Decode(key, b)
+		if err != nil {
+			bad = append(bad, err)
+			continue
+		}
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b *Silence) int { return a.StartsAt.Compare(b.StartsAt) })
+	return out, bad, nil
+}
+
 // ErrNotFound is returned by Expire for an unknown id.
 var ErrNotFound = errors.New("no such silence")
 
@@ -103,10 +152,11 @@ func Expire(ctx context.Context, kv jetstream.KeyValue, id string, now time.Time
 // Set is the silences in force, kept current by watching the bucket. It
 // is safe for concurrent use.
 type Set struct {
-	log     *slog.Logger
-	mu      sync.RWMutex
-	byID    map[string]compiled
-	invalid map[string]error
+	log      *slog.Logger
+	mu       sync.RWMutex
+	byID     map[string]compiled
+	invalid  map[string]error
+	rejected uint64
 }
 
 type compiled struct {
@@ -115,7 +165,9 @@ type compiled struct {
 }
 
 // Watch loads the bucket and follows it until ctx ends. An entry that is
-// not a valid silence is logged and ignored (see Invalid), never fatal.
+// not a valid silence is logged, counted and ignored (see Invalid and
+// Rejected), never fatal; written over a valid silence it does not erase
+// it: the silence stays in force until it is deleted or ends.
 func Watch(ctx context.Context, kv jetstream.KeyValue, log *slog.Logger) (*Set, error) {
 	w, err := kv.WatchAll(ctx)
 	if err != nil {
@@ -165,9 +217,13 @@ func (set *Set) apply(e jetstream.KeyValueEntry) {
 	}
 	s, ms, err := Decode(key, e.Value())
 	if err != nil {
-		delete(set.byID, key)
+		// Not what a silence writer stores (a typo, or something that is
+		// not a silence at all): the last valid silence of this key, if
+		// any, stays in force.
 		set.invalid[key] = err
-		set.log.Warn("invalid silence ignored", "key", key, "err", err)
+		set.rejected++
+		_, kept := set.byID[key]
+		set.log.Warn("invalid silence ignored", "key", key, "revision", e.Revision(), "kept_previous", kept, "err", err)
 		return
 	}
 	set.byID[key] = compiled{s, ms}
@@ -192,6 +248,14 @@ func (set *Set) Invalid() int {
 	set.mu.RLock()
 	defer set.mu.RUnlock()
 	return len(set.invalid)
+}
+
+// Rejected counts the invalid entries seen since Watch started,
+// including those written over a valid silence.
+func (set *Set) Rejected() uint64 {
+	set.mu.RLock()
+	defer set.mu.RUnlock()
+	return set.rejected
 }
 
 // Len counts valid silences (any state).
