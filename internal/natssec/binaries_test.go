@@ -112,7 +112,7 @@ func TestBinariesWithNKeysOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	cli := exec.Command(bustest.NATSCLI(t), "--server", sec.url, "--tlsca", sec.tls.CA,
-		"--nkey", sec.store.SeedPath(natssec.RoleOperator, "", ""),
+		"--nkey", sec.store.SeedPath(natssec.RoleOperator, "", ""), "--inbox-prefix", bus.OperatorInbox,
 		"pub", "--jetstream", "drill.events.dev.node1.app", string(ev))
 	cli.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	if out, err := cli.CombinedOutput(); err != nil {
@@ -129,4 +129,27 @@ func TestBinariesWithNKeysOverTLS(t *testing.T) {
 	bustest.Eventually(t, "the alert on the router's console", func() bool {
 		return strings.Contains(console.String(), "pipeline-test")
 	})
+
+	// The operator reads it back without a consumer, and silences a node
+	// with `router silence`, as docs/deploy.md and docs/silences.md say.
+	operator := func(bin string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %v: %v\n%s", filepath.Base(bin), args, err, out)
+		}
+		return string(out)
+	}
+	opFlags := []string{"--server", sec.url, "--tlsca", sec.tls.CA,
+		"--nkey", sec.store.SeedPath(natssec.RoleOperator, "", ""), "--inbox-prefix", bus.OperatorInbox}
+	if out := operator(bustest.NATSCLI(t), append(opFlags, "sub", "--stream", bus.StreamAlerts, "--direct", "--all", "--raw", "-T", "--wait", "5s", "alerts.drill.>")...); !strings.Contains(out, "pipeline-test") {
+		t.Fatalf("nats sub --direct as operator:\n%s", out)
+	}
+	silenceFlags := []string{"--nats", sec.url, "--tls-ca", sec.tls.CA, "--nats-nkey", sec.store.SeedPath(natssec.RoleOperator, "", "")}
+	id := strings.TrimSpace(operator(routerBin, append([]string{"silence", "add"}, append(silenceFlags, "--comment", "disk swap", "--author", "ops", `node="node1"`)...)...))
+	if out := operator(routerBin, append([]string{"silence", "list"}, silenceFlags...)...); !strings.Contains(out, id) {
+		t.Fatalf("router silence list as operator does not show %s:\n%s", id, out)
+	}
 }

@@ -267,14 +267,26 @@ func TestIngestPermissions(t *testing.T) {
 	)
 }
 
+// TestOperatorPermissions: an operator publishes drills, edits silences,
+// reads streams without consumers (direct gets) and watches live subjects;
+// it can create, edit or delete no consumer and change no stream.
 func TestOperatorPermissions(t *testing.T) {
 	sec := provisioned(t)
+	router := sec.connect(t, natssec.RoleRouter, "", "")
 	nc, errs := sec.client(t, natssec.RoleOperator, "", "")
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	live, err := nc.SubscribeSync("alerts.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	t.Run("publish drill events", func(t *testing.T) {
 		if err := jsPublish(t, js, "drill.events.prod.node-1.kernel"); err != nil {
 			t.Fatal(err)
@@ -296,17 +308,56 @@ func TestOperatorPermissions(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	t.Run("read EVENTS with an ephemeral consumer", func(t *testing.T) {
-		cons, err := js.OrderedConsumer(ctx, bus.StreamEvents, jetstream.OrderedConsumerConfig{})
+	t.Run("read EVENTS with direct gets", func(t *testing.T) {
+		msgs, err := jetstreamext.GetBatch(ctx, js, bus.StreamEvents, 10, jetstreamext.GetBatchSeq(1))
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		var subjects []string
+		for m, err := range msgs {
+			if err != nil {
+				break
+			}
+			subjects = append(subjects, m.Subject)
+		}
+		if len(subjects) != 1 || subjects[0] != "drill.events.prod.node-1.kernel" {
+			t.Fatalf("read %v", subjects)
+		}
+	})
+	t.Run("watch alerts as they are stored", func(t *testing.T) {
+		if _, err := router.JS.Publish(ctx, "alerts.drill.x", []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		m, err := live.NextMsg(5 * time.Second)
+		if err != nil || m.Subject != "alerts.drill.x" {
+			t.Fatalf("live alert: %v, %v", m, err)
+		}
+	})
+	t.Run("no consumer can be created or edited", func(t *testing.T) {
+		// The router's durable consumer, as the router makes it.
+		want := jetstream.ConsumerConfig{Durable: "router", AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: "events.>"}
+		if _, err := router.JS.CreateOrUpdateConsumer(ctx, bus.StreamEvents, want); err != nil {
+			t.Fatal(err)
+		}
+		edit := want
+		edit.FilterSubject = "nothing.>"
+		actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		if _, err := js.CreateOrUpdateConsumer(actx, bus.StreamEvents, edit); err == nil {
+			t.Error("the operator edited the router's consumer")
+		}
+		oc, err := js.OrderedConsumer(actx, bus.StreamEvents, jetstream.OrderedConsumerConfig{})
+		if err == nil {
+			if _, err = oc.Next(jetstream.FetchMaxWait(time.Second)); err == nil {
+				t.Error("the operator read through an ephemeral consumer")
+			}
+		}
+		c, err := router.JS.Consumer(ctx, bus.StreamEvents, "router")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.Subject() != "drill.events.prod.node-1.kernel" {
-			t.Fatalf("read %s", m.Subject())
+		if got := c.CachedInfo().Config.FilterSubject; got != want.FilterSubject {
+			t.Fatalf("router consumer filter %q after the attempts, want %q", got, want.FilterSubject)
 		}
 	})
 	forbidden(t, nc, errs, "publish",
@@ -314,13 +365,20 @@ func TestOperatorPermissions(t *testing.T) {
 		"alerts.prod.firing",
 		"dlq.events",
 		"$KV.ALERT_STATE.x",
+		"$KV.ROUTERS.lease.notifier",
 		"$JS.API.STREAM.DELETE.EVENTS",
 		"$JS.API.STREAM.PURGE.EVENTS",
 		"$JS.API.STREAM.UPDATE.EVENTS",
-		"$JS.API.CONSUMER.DELETE.EVENTS.router",
+		"$JS.API.STREAM.MSG.DELETE.EVENTS",
+		"$JS.API.CONSUMER.CREATE.EVENTS",
+		"$JS.API.CONSUMER.CREATE.EVENTS.router",
+		"$JS.API.CONSUMER.CREATE.EVENTS.router.events.>",
 		"$JS.API.CONSUMER.DURABLE.CREATE.EVENTS.mine",
+		"$JS.API.CONSUMER.DELETE.EVENTS.router",
+		"$JS.API.CONSUMER.MSG.NEXT.EVENTS.router",
+		"$JS.ACK.EVENTS.router.1.1.1.1.0",
 	)
-	forbidden(t, nc, errs, "subscription", "$KV.ALERT_STATE.>", "dlq.>")
+	forbidden(t, nc, errs, "subscription", "_INBOX.>", "_INBOX_ROUTER.>", "$KV.ALERT_STATE.>", "dlq.>", ">")
 }
 
 func TestUnknownUserRefused(t *testing.T) {

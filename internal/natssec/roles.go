@@ -27,12 +27,44 @@ const (
 	RoleSystem    Role = "system"
 )
 
-// Account is the NATS account aftershock's users live in; SystemAccount is
-// the server's system account.
+// Accounts. Each role has an account of its own: NATS checks a publish
+// permission on the subject and not on the reply subject, and JetStream
+// sends its publish acknowledgement to the reply subject, so a user in the
+// streams' account could make the server store that ack on any subject a
+// stream captures (an alert, a silence, the notifier lease, another node's
+// events). Only the router lives in Account with the streams. The other
+// roles reach exactly their subjects through service imports (NATS's way
+// of publishing into another account's stream and getting the ack back):
+// the server rewrites the reply subject on the way in and delivers the ack
+// to the original reply subject in the publisher's account, where nothing
+// stores it. docs/deploy.md explains the model.
 const (
-	Account       = "AFTERSHOCK"
+	// Account holds the streams and buckets (JetStream) and the router.
+	Account = "AFTERSHOCK"
+	// CollectorsAccount holds every node's collector (no JetStream).
+	CollectorsAccount = "COLLECTORS"
+	// IngestAccount holds the router's HTTP ingest user (no JetStream).
+	IngestAccount = "INGEST"
+	// OperatorsAccount holds people and drill tooling (no JetStream).
+	OperatorsAccount = "OPERATORS"
+	// SystemAccount is the server's system account.
 	SystemAccount = "SYS"
 )
+
+// Account is the NATS account the role's users are in.
+func (r Role) Account() string {
+	switch r {
+	case RoleCollector:
+		return CollectorsAccount
+	case RoleIngest:
+		return IngestAccount
+	case RoleOperator:
+		return OperatorsAccount
+	case RoleSystem:
+		return SystemAccount
+	}
+	return Account
+}
 
 // Permissions are the subjects a user may publish to and subscribe to.
 // Everything else is denied: NATS denies what an allow list does not name.
@@ -44,7 +76,8 @@ type Permissions struct {
 // CollectorPermissions confine the collector of node in cluster to publishing
 // its own events (events.<cluster>.<node>.>) and receiving the JetStream
 // acks of those publishes on its own inbox. It cannot read anything, publish
-// alerts, drills or other nodes' events, or call the JetStream API.
+// alerts, drills or other nodes' events, or call the JetStream API (its
+// account has none).
 func CollectorPermissions(cluster, node string) Permissions {
 	return Permissions{
 		Publish:   []string{event.LivePrefix + "." + event.Token(cluster) + "." + event.Token(node) + ".>"},
@@ -54,7 +87,9 @@ func CollectorPermissions(cluster, node string) Permissions {
 
 // RouterPermissions let the router provision and consume the streams and
 // write alerts, dead letters and its KV buckets. It may not publish events:
-// only collectors, ingest and drills create them.
+// only collectors, ingest and drills create them. It owns the streams'
+// account, so it is trusted with the JetStream API; the limits here are
+// against its own bugs, not against an attacker holding its key.
 func RouterPermissions() Permissions {
 	return Permissions{
 		Publish: []string{
@@ -65,9 +100,9 @@ func RouterPermissions() Permissions {
 			"dlq.>",
 			"$KV." + bus.BucketSilence + ".>",
 			"$KV." + bus.BucketState + ".>",
-			"$KV." + bus.BucketRouters + ".>", // partitioned routers' heartbeats
+			"$KV." + bus.BucketRouters + ".>", // heartbeats and the notifier lease
 		},
-		Subscribe: []string{"_INBOX.>"},
+		Subscribe: []string{bus.RouterInbox + ".>"},
 	}
 }
 
@@ -85,39 +120,43 @@ func IngestPermissions() Permissions {
 	}
 }
 
+// OperatorReadAPI is the read-only JetStream API operators may call: stream
+// and consumer information, and message reads that need no consumer
+// (stream message get, direct get). Creating a consumer is not in it: a
+// consumer's deliver subject is in its request body, where NATS
+// permissions cannot see it, and a push consumer delivering to alerts.> or
+// $KV.> would store stream messages there.
+var OperatorReadAPI = []string{
+	"$JS.API.INFO",
+	"$JS.API.STREAM.NAMES",
+	"$JS.API.STREAM.LIST",
+	"$JS.API.STREAM.INFO.*",
+	"$JS.API.STREAM.MSG.GET.*",
+	"$JS.API.DIRECT.GET.>",
+	"$JS.API.CONSUMER.NAMES.*",
+	"$JS.API.CONSUMER.LIST.*",
+	"$JS.API.CONSUMER.INFO.*.*",
+}
+
 // OperatorPermissions let a person (or the drill tooling) publish drill
-// events, edit silences, and read streams, with the nats CLI. They cannot
-// publish live events or alerts, write alert state, or delete or change
-// streams and consumers.
+// events, edit silences, read streams with direct gets, and watch events,
+// drills and alerts as they come, with the nats CLI (--inbox-prefix
+// _INBOX_OPERATOR) or `router silence`. They cannot publish live events or
+// alerts, write alert state or the routers' bucket, create, edit or delete
+// consumers, or change streams.
 func OperatorPermissions() Permissions {
 	return Permissions{
-		Publish: []string{
+		Publish: append([]string{
 			event.DrillPrefix + ".>",
 			"$KV." + bus.BucketSilence + ".>",
-			"$JS.API.INFO",
-			"$JS.API.STREAM.NAMES",
-			"$JS.API.STREAM.LIST",
-			"$JS.API.STREAM.INFO.*",
-			"$JS.API.STREAM.MSG.GET.*",
-			"$JS.API.DIRECT.GET.>",
-			// Ephemeral consumers for `nats stream view`, `nats sub --stream`
-			// and `nats kv watch`; durable create is a different subject.
-			"$JS.API.CONSUMER.CREATE.*",
-			"$JS.API.CONSUMER.CREATE.*.>",
-			"$JS.API.CONSUMER.NAMES.*",
-			"$JS.API.CONSUMER.LIST.*",
-			"$JS.API.CONSUMER.INFO.*.*",
-			"$JS.API.CONSUMER.MSG.NEXT.*.*",
-			"$JS.FC.>",
-		},
-		Subscribe: []string{
-			"_INBOX.>",
-			event.LivePrefix + ".>",
-			event.DrillPrefix + ".>",
-			"alerts.>",
-		},
+		}, OperatorReadAPI...),
+		Subscribe: append([]string{bus.OperatorInbox + ".>"}, operatorWatch...),
 	}
 }
+
+// operatorWatch are the subjects the streams' account shares with
+// operators as they are published (stream exports: read only).
+var operatorWatch = []string{event.LivePrefix + ".>", event.DrillPrefix + ".>", "alerts.>"}
 
 // User is one NATS user: a role, its nkey public key and, for a collector,
 // the node it speaks for.

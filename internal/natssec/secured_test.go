@@ -109,12 +109,7 @@ func (sec *secured) connect(tb testing.TB, role natssec.Role, cluster, node stri
 		NKey:  sec.store.SeedPath(role, cluster, node),
 		TLSCA: sec.tls.CA,
 	}
-	switch role {
-	case natssec.RoleCollector:
-		o.InboxPrefix = bus.CollectorInbox(cluster, node)
-	case natssec.RoleIngest:
-		o.InboxPrefix = bus.IngestInbox
-	}
+	o.InboxPrefix = inbox(role, cluster, node)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := bus.Connect(ctx, o, bustest.Logger(tb))
@@ -145,11 +140,8 @@ func (sec *secured) client(tb testing.TB, role natssec.Role, cluster, node strin
 			}
 		}),
 	}
-	switch role {
-	case natssec.RoleCollector:
-		opts = append(opts, nats.CustomInboxPrefix(bus.CollectorInbox(cluster, node)))
-	case natssec.RoleIngest:
-		opts = append(opts, nats.CustomInboxPrefix(bus.IngestInbox))
+	if p := inbox(role, cluster, node); p != "" {
+		opts = append(opts, nats.CustomInboxPrefix(p))
 	}
 	nc, err := nats.Connect(sec.url, opts...)
 	if err != nil {
@@ -157,6 +149,21 @@ func (sec *secured) client(tb testing.TB, role natssec.Role, cluster, node strin
 	}
 	tb.Cleanup(nc.Close)
 	return nc, errs
+}
+
+// inbox is the reply prefix each role's user may receive on.
+func inbox(role natssec.Role, cluster, node string) string {
+	switch role {
+	case natssec.RoleCollector:
+		return bus.CollectorInbox(cluster, node)
+	case natssec.RoleIngest:
+		return bus.IngestInbox
+	case natssec.RoleRouter:
+		return bus.RouterInbox
+	case natssec.RoleOperator:
+		return bus.OperatorInbox
+	}
+	return ""
 }
 
 // wantViolation waits for the server's permissions error about subject (a
