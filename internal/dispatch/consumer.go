@@ -19,11 +19,17 @@ const SubjectDLQAlerts = "dlq.alerts"
 // Handler returns the ALERTS message handler: each alert is handed to the
 // lifecycle and acked once its state is stored; a failed write naks it for
 // redelivery, which the lifecycle recognises as a duplicate. A message that
-// is not an alert is stored on dlq.alerts with the reason, then acked.
+// is not an alert the router published is counted
+// (aftershock_lifecycle_rejected_total{store="ALERTS"}), stored on
+// dlq.alerts with the reason, then acked.
 func (d *Dispatcher) Handler(pub notify.Publisher, log *slog.Logger) jetstream.MessageHandler {
 	return func(msg jetstream.Msg) {
 		a, err := alert.Decode(msg.Data())
+		if err == nil {
+			err = published(msg, a)
+		}
 		if err != nil {
+			d.m.rejected.WithLabelValues("ALERTS").Inc()
 			deadLetterAlert(pub, log, msg, err)
 			return
 		}
@@ -38,6 +44,22 @@ func (d *Dispatcher) Handler(pub notify.Publisher, log *slog.Logger) jetstream.M
 			}
 		})
 	}
+}
+
+// published checks that msg is what the router stores: an alert with a
+// fingerprint and a state, on its own subject, with its id as Nats-Msg-Id.
+// Anything else on alerts.> (a JetStream ack stored there by a reply
+// subject, a hand-made publish) is not the router's.
+func published(msg jetstream.Msg, a *alert.Alert) error {
+	switch {
+	case a.Fingerprint == "" || (a.State != alert.Firing && a.State != alert.Resolved):
+		return fmt.Errorf("not an alert the router published: no fingerprint or state %q", a.State)
+	case msg.Subject() != a.Subject():
+		return fmt.Errorf("not an alert the router published: on %s, its subject is %s", msg.Subject(), a.Subject())
+	case msg.Headers().Get(jetstream.MsgIDHeader) != a.ID:
+		return fmt.Errorf("not an alert the router published: Nats-Msg-Id %q, its id is %q", msg.Headers().Get(jetstream.MsgIDHeader), a.ID)
+	}
+	return nil
 }
 
 func deadLetterAlert(pub notify.Publisher, log *slog.Logger, msg jetstream.Msg, reason error) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aftershock/aftershock/internal/alert"
 	"github.com/aftershock/aftershock/internal/bus"
@@ -41,6 +42,12 @@ type runner struct {
 
 func startReal(t *testing.T, conn *bus.Conn) *runner {
 	t.Helper()
+	return startRealWith(t, conn, nil)
+}
+
+// startRealWith is startReal with the dispatcher's metrics in reg.
+func startRealWith(t *testing.T, conn *bus.Conn, reg prometheus.Registerer) *runner {
+	t.Helper()
 	ctx := context.Background()
 	r, probs := route.Parse("routing.yaml", []byte(kvRouting))
 	if len(probs) > 0 {
@@ -52,7 +59,7 @@ func startReal(t *testing.T, conn *bus.Conn) *runner {
 	}
 	t.Cleanup(store.Close)
 	recv := notifytest.NewReceiver("pager")
-	d, err := dispatch.New(dispatch.Options{Routing: r, Store: store, Log: bustest.Logger(t), Targets: []dispatch.Target{
+	d, err := dispatch.New(dispatch.Options{Routing: r, Store: store, Log: bustest.Logger(t), Registry: reg, Targets: []dispatch.Target{
 		{Receiver: recv, Coalesce: 1, Backoff: notify.Backoff{Initial: time.Millisecond, Max: time.Millisecond, MaxElapsed: time.Second}},
 		{Receiver: notifytest.NewReceiver("console"), Coalesce: 1, Drills: true},
 	}})
@@ -175,4 +182,87 @@ func TestRealRestart(t *testing.T) {
 	if !strings.Contains(m.Header.Get(notify.HeaderReason), "decode alert") || string(m.Data) != `{"id":` {
 		t.Errorf("dead letter %q %q", m.Header.Get(notify.HeaderReason), m.Data)
 	}
+}
+
+// TestForeignEntriesRejected: what the router did not write is counted and
+// left aside. On ALERTS: a JetStream ack stored by a reply subject, an
+// alert without its Nats-Msg-Id, an alert on another rule's subject; they
+// are dead-lettered and the real alert behind them is still told. In
+// ALERT_STATE: records of another shape or key are skipped at start, and
+// a bucket holding only such records does not keep the notifier from
+// starting.
+func TestForeignEntriesRejected(t *testing.T) {
+	srv := bustest.Server(t)
+	conn := bustest.Connect(t, srv)
+	ctx := context.Background()
+	kv, err := conn.JS.KeyValue(ctx, bus.BucketState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, v := range map[string]string{
+		"alert.fp1":    `{"stream":"EVENTS","seq":3}`,
+		"nflog.g1":     `{"stream":"EVENTS","seq":4,"duplicate": true}`,
+		"alert.other":  `{"alert":{"id":"x","fingerprint":"fp9","rule":"r"}}`,
+		"lease.intrud": `{"stream":"EVENTS","seq":5}`,
+	} {
+		if _, err := kv.Put(ctx, key, []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	r := startRealWith(t, conn, reg)
+	if got := counter(t, reg, "aftershock_lifecycle_rejected_total", "ALERT_STATE"); got != 4 {
+		t.Errorf("ALERT_STATE rejected %v, want 4", got)
+	}
+
+	real := mk("node-crash", "critical", "n1", alert.Firing, time.Now())
+	b, _ := real.Encode()
+	other := mk("disk", "critical", "n2", alert.Firing, time.Now())
+	ob, _ := other.Encode()
+	forged := []*nats.Msg{
+		{Subject: real.Subject(), Data: []byte(`{"stream":"EVENTS","seq":12}`)},
+		{Subject: real.Subject(), Data: b},                                                          // no Nats-Msg-Id
+		{Subject: real.Subject(), Data: ob, Header: nats.Header{jetstream.MsgIDHeader: {other.ID}}}, // another rule's alert
+	}
+	for _, m := range forged {
+		if _, err := conn.JS.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publishAlert(t, conn.JS, real)
+	bustest.Eventually(t, "the real alert told", func() bool { return len(fingerprints(r)) == 1 })
+	bustest.Eventually(t, "ALERTS consumed", func() bool { return consumerIdle(t, conn.JS) })
+	if got := counter(t, reg, "aftershock_lifecycle_rejected_total", "ALERTS"); got != 3 {
+		t.Errorf("ALERTS rejected %v, want 3", got)
+	}
+	dlq, err := conn.JS.Stream(ctx, bus.StreamDLQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := dlq.Info(ctx, jetstream.WithSubjectFilter(dispatch.SubjectDLQAlerts))
+	if err != nil || info.State.Subjects[dispatch.SubjectDLQAlerts] != 3 {
+		t.Fatalf("dead letters %v, %v; want 3", info.State.Subjects, err)
+	}
+}
+
+// counter reads the counter name{store=label} from reg.
+func counter(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetValue() == label {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }

@@ -34,6 +34,9 @@ type KVStore struct {
 	quit    chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
+
+	mu       sync.Mutex
+	rejected []error
 }
 
 // write is one queued write; done receives its result once.
@@ -120,8 +123,11 @@ func (s *KVStore) completer() {
 	}
 }
 
-// Load implements Store. Unreadable records are skipped (and reported in
-// the returned error only when nothing could be read).
+// Load implements Store. A record the router did not write (not a record,
+// or one whose key does not match its content: say a JetStream ack stored
+// there by a reply subject) is skipped, logged by the caller through
+// Rejected, and never fatal: one stray entry must not keep the notifier
+// from starting.
 func (s *KVStore) Load(ctx context.Context) ([]*AlertRecord, []*LogRecord, error) {
 	// Forget the markers of deleted keys first: they are the only thing the
 	// bucket would otherwise accumulate.
@@ -146,27 +152,45 @@ func (s *KVStore) Load(ctx context.Context) ([]*AlertRecord, []*LogRecord, error
 		if e == nil {
 			break // caught up
 		}
-		switch k := e.Key(); {
+		k := e.Key()
+		switch {
 		case strings.HasPrefix(k, keyAlert):
 			var r AlertRecord
-			if err := json.Unmarshal(e.Value(), &r); err != nil || r.Alert == nil {
-				bad = append(bad, fmt.Errorf("key %s: %v", k, err))
+			err := json.Unmarshal(e.Value(), &r)
+			if err == nil && (r.Alert == nil || r.Alert.ID == "" || keyAlert+r.Alert.Fingerprint != k) {
+				err = errors.New("not an alert record of this key")
+			}
+			if err != nil {
+				bad = append(bad, fmt.Errorf("key %s: %w", k, err))
 				continue
 			}
 			as = append(as, &r)
 		case strings.HasPrefix(k, keyLog):
 			var r LogRecord
-			if err := json.Unmarshal(e.Value(), &r); err != nil {
+			err := json.Unmarshal(e.Value(), &r)
+			if err == nil && (r.Receiver == "" || keyLog+r.GroupID != k) {
+				err = errors.New("not a notification log of this key")
+			}
+			if err != nil {
 				bad = append(bad, fmt.Errorf("key %s: %w", k, err))
 				continue
 			}
 			ls = append(ls, &r)
+		default:
+			bad = append(bad, fmt.Errorf("key %s: not a key the router writes", k))
 		}
 	}
-	if len(bad) > 0 && len(as)+len(ls) == 0 {
-		return nil, nil, fmt.Errorf("read alert state: %w", errors.Join(bad...))
-	}
+	s.mu.Lock()
+	s.rejected = bad
+	s.mu.Unlock()
 	return as, ls, nil
+}
+
+// Rejected returns why each record skipped by the last Load was skipped.
+func (s *KVStore) Rejected() []error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rejected
 }
 
 // PutAlert implements Store.

@@ -9,6 +9,7 @@ type metrics struct {
 	muted        *prometheus.CounterVec
 	deadLettered *prometheus.CounterVec
 	storeErrors  prometheus.Counter
+	rejected     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -37,9 +38,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "aftershock_lifecycle_store_errors_total",
 			Help: "Failed writes to the ALERT_STATE bucket (an alert write failure means redelivery).",
 		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aftershock_lifecycle_rejected_total",
+			Help: "Entries the router did not write, by store: ALERTS messages that are not its alerts (dead-lettered), ALERT_STATE records of another shape (skipped).",
+		}, []string{"store"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.ingested, m.groups, m.messages, m.muted, m.deadLettered, m.storeErrors)
+		reg.MustRegister(m.ingested, m.groups, m.messages, m.muted, m.deadLettered, m.storeErrors, m.rejected)
 	}
 	return m
 }
