@@ -152,4 +152,7 @@ func TestBinariesWithNKeysOverTLS(t *testing.T) {
 	if out := operator(routerBin, append([]string{"silence", "list"}, silenceFlags...)...); !strings.Contains(out, id) {
 		t.Fatalf("router silence list as operator does not show %s:\n%s", id, out)
 	}
+	if out := operator(bustest.NATSCLI(t), append(opFlags, "sub", "--stream", "KV_"+bus.BucketSilence, "--direct", "--last-per-subject", "--raw", "-T", "--wait", "5s", "$KV."+bus.BucketSilence+".>")...); !strings.Contains(out, "disk swap") {
+		t.Fatalf("silences with nats sub --direct as operator:\n%s", out)
+	}
 }
