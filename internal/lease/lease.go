@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ var ErrLost = errors.New("lease lost")
 
 // Lease is a held lease.
 type Lease struct {
+	log    *slog.Logger
 	kv     jetstream.KeyValue
 	key    string
 	holder string
@@ -37,6 +39,8 @@ type Options struct {
 	// the same router restarted, and the old process is gone.
 	Holder string
 	TTL    time.Duration
+	// Log receives what Keep does about failed renewals (nil: nothing).
+	Log *slog.Logger
 }
 
 func owner(holder string) string {
@@ -47,7 +51,10 @@ func owner(holder string) string {
 // TryAcquire takes the lease if it is free (or held by this owner's
 // previous process). It returns nil, nil when someone else holds it.
 func TryAcquire(ctx context.Context, kv jetstream.KeyValue, o Options) (*Lease, error) {
-	l := &Lease{kv: kv, key: o.Key, holder: o.Holder, ttl: o.TTL, every: max(o.TTL/3, 100*time.Millisecond)}
+	l := &Lease{log: o.Log, kv: kv, key: o.Key, holder: o.Holder, ttl: o.TTL, every: max(o.TTL/3, 100*time.Millisecond)}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
 	rev, err := kv.Create(ctx, o.Key, []byte(o.Holder))
 	if err == nil {
 		l.rev = rev
@@ -89,13 +96,18 @@ func Acquire(ctx context.Context, kv jetstream.KeyValue, o Options) (*Lease, err
 }
 
 // Keep renews the lease until ctx ends, then releases it so a standby takes
-// over at once, and returns nil. It returns ErrLost when another holder
-// has the key, or when renewals failed for longer than the TTL (the key may
-// have expired and been taken meanwhile).
+// over at once, and returns nil. It returns ErrLost only when another
+// holder has the key. While renewals fail (NATS away) it keeps trying;
+// when they go through again it finds out what happened meanwhile:
+//   - the key expired and nobody took it: it is created again (the lease is
+//     re-acquired, as if never lost);
+//   - the key holds this holder at a later revision (a renewal was applied
+//     but its answer was lost): that revision is adopted;
+//   - another holder has it: ErrLost.
 func (l *Lease) Keep(ctx context.Context) error {
 	t := time.NewTicker(l.every)
 	defer t.Stop()
-	lastOK := time.Now()
+	lastOK, warned := time.Now(), false
 	for {
 		select {
 		case <-ctx.Done():
@@ -105,16 +117,47 @@ func (l *Lease) Keep(ctx context.Context) error {
 		}
 		rctx, cancel := context.WithTimeout(ctx, l.every)
 		rev, err := l.kv.Update(rctx, l.key, []byte(l.holder), l.rev)
+		if err != nil && isWrongRevision(err) {
+			rev, err = l.recover(rctx, true)
+		}
 		cancel()
 		switch {
 		case err == nil:
-			l.rev, lastOK = rev, time.Now()
-		case isWrongRevision(err):
-			return fmt.Errorf("%w: %s is held by another router now", ErrLost, l.key)
-		case time.Since(lastOK) >= l.ttl:
-			return fmt.Errorf("%w: %s not renewed for %s: %w", ErrLost, l.key, l.ttl, err)
+			if warned {
+				l.log.Info("lease renewed again", "lease", l.key, "unrenewed_for", time.Since(lastOK).Round(time.Millisecond).String())
+			}
+			l.rev, lastOK, warned = rev, time.Now(), false
+		case errors.Is(err, ErrLost):
+			return err
+		case !warned && ctx.Err() == nil && time.Since(lastOK) >= l.ttl:
+			warned = true
+			l.log.Warn("lease not renewed for its TTL: it is re-acquired when NATS answers, unless another holder took it",
+				"lease", l.key, "unrenewed_for", time.Since(lastOK).Round(time.Millisecond).String(), "err", err)
 		}
 	}
+}
+
+// recover finds out why a renewal at l.rev was refused; retry allows one
+// more look when the key reappeared between the two calls.
+func (l *Lease) recover(ctx context.Context, retry bool) (uint64, error) {
+	e, err := l.kv.Get(ctx, l.key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
+		// Expired (the bucket's TTL) and free: take it again.
+		rev, err := l.kv.Create(ctx, l.key, []byte(l.holder))
+		if errors.Is(err, jetstream.ErrKeyExists) && retry {
+			return l.recover(ctx, false) // someone was faster: whose is it?
+		}
+		if err == nil {
+			l.log.Warn("lease had expired while nobody held it: re-acquired", "lease", l.key)
+		}
+		return rev, err
+	case err != nil:
+		return 0, err
+	case string(e.Value()) == l.holder:
+		return e.Revision(), nil
+	}
+	return 0, fmt.Errorf("%w: %s is held by %q now", ErrLost, l.key, e.Value())
 }
 
 func isWrongRevision(err error) bool {

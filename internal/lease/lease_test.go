@@ -3,12 +3,15 @@ package lease_test
 import (
 	"context"
 	"errors"
+	"net"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/bus/bustest"
+	"github.com/aftershock/aftershock/internal/bus/embedded"
 	"github.com/aftershock/aftershock/internal/lease"
 )
 
@@ -102,5 +105,101 @@ func TestStolenLeaseIsLost(t *testing.T) {
 	}
 	if err := l.Keep(ctx); !errors.Is(err, lease.ErrLost) {
 		t.Fatalf("Keep of a stolen lease: %v, want ErrLost", err)
+	}
+}
+
+// TestOutageLongerThanTTL: NATS goes away for three TTLs, so the key
+// expires; nobody else takes it, and when NATS is back the holder has it
+// again instead of giving up (issue #16: a router exited after an 8 s
+// outage with no other router around).
+func TestOutageLongerThanTTL(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := embedded.Start(bus.EmbeddedOptions{StateDir: dir, Port: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := srv.Addr().(*net.TCPAddr).Port
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	c, err := bus.Connect(context.Background(), bus.Options{URL: srv.ClientURL()}, bustest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const ttl = time.Second
+	kv, err := c.JS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "LEASES", TTL: ttl, History: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := lease.TryAcquire(ctx, kv, lease.Options{Key: "notifier", Holder: "router-a/1", TTL: ttl, Log: bustest.Logger(t)})
+	if err != nil || l == nil {
+		t.Fatalf("no lease: %v", err)
+	}
+	kctx, stop := context.WithCancel(ctx)
+	kept := make(chan error, 1)
+	go func() { kept <- l.Keep(kctx) }()
+
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	time.Sleep(3 * ttl) // the outage outlasts the TTL: the key expires with the server's clock
+	srv, err = embedded.Start(bus.EmbeddedOptions{StateDir: dir, Port: port}, nil)
+	if err != nil {
+		t.Fatalf("restart nats: %v", err)
+	}
+	bustest.Eventually(t, "the lease held again by its holder", func() bool {
+		e, err := kv.Get(ctx, "notifier")
+		return err == nil && string(e.Value()) == "router-a/1"
+	})
+	// Held, and kept: a few renewals later it is still there.
+	time.Sleep(2 * ttl)
+	select {
+	case err := <-kept:
+		t.Fatalf("Keep gave up after the outage: %v", err)
+	default:
+	}
+	if e, err := kv.Get(ctx, "notifier"); err != nil || string(e.Value()) != "router-a/1" {
+		t.Fatalf("after the outage: %v, %v", e, err)
+	}
+	stop()
+	if err := <-kept; err != nil {
+		t.Fatalf("Keep after release: %v", err)
+	}
+}
+
+// TestRenewalAppliedButUnanswered: a renewal the server applied but whose
+// answer was lost (a reconnect replays it) moves the revision on; the
+// holder finds its own name there and carries on.
+func TestRenewalAppliedButUnanswered(t *testing.T) {
+	kv := bucket(t, time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	l, err := lease.TryAcquire(ctx, kv, lease.Options{Key: "k", Holder: "x/1", TTL: 600 * time.Millisecond})
+	if err != nil || l == nil {
+		t.Fatalf("no lease: %v", err)
+	}
+	kctx, stop := context.WithCancel(ctx)
+	kept := make(chan error, 1)
+	go func() { kept <- l.Keep(kctx) }()
+	e, err := kv.Get(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost, err := kv.Update(ctx, "k", []byte("x/1"), e.Revision()) // the "lost" renewal
+	if err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, "two renewals past the unanswered one", func() bool {
+		e, err := kv.Get(ctx, "k")
+		return err == nil && e.Revision() >= lost+2 && string(e.Value()) == "x/1"
+	})
+	select {
+	case err := <-kept:
+		t.Fatalf("Keep gave up: %v", err)
+	default:
+	}
+	stop()
+	if err := <-kept; err != nil {
+		t.Fatal(err)
 	}
 }
