@@ -29,9 +29,10 @@ const NotifierLease = leasePrefix + "notifier"
 const leasePrefix = "lease."
 
 // leadNotifier runs the notifier now if this router gets the lease, else
-// stands by in the background until it does. A leader that loses the
-// lease (another router holds it: a partition outlasted the TTL) fails the
-// router: a fresh start rejoins as a standby with state read from
+// stands by in the background until it does. A NATS outage does not lose
+// the lease: it is renewed, or re-acquired if it expired meanwhile, when
+// NATS is back (lease.Keep). A leader that loses it (another router holds
+// it: a partition outlasted the TTL) fails the router: a fresh start rejoins as a standby with state read from
 // ALERT_STATE, which is simpler and safer than unwinding a running
 // lifecycle.
 func (r *Router) leadNotifier(ctx context.Context, d *dispatch.Dispatcher, log *slog.Logger) error {
@@ -44,7 +45,7 @@ func (r *Router) leadNotifier(ctx context.Context, d *dispatch.Dispatcher, log *
 		Help: "1 when this router holds the notifier lease and delivers alerts; 0 on a standby.",
 	})
 	r.ops.Registry.MustRegister(leader)
-	lo := lease.Options{Key: NotifierLease, Holder: fmt.Sprintf("%s/%d-%d", r.opts.RouterID, os.Getpid(), time.Now().UnixNano()), TTL: r.opts.MemberTTL}
+	lo := lease.Options{Key: NotifierLease, Holder: fmt.Sprintf("%s/%d-%d", r.opts.RouterID, os.Getpid(), time.Now().UnixNano()), TTL: r.opts.MemberTTL, Log: log}
 	n := &notifierRun{r: r, d: d, log: log, leader: leader}
 	r.stops = append(r.stops, n.stop)
 	l, err := lease.TryAcquire(ctx, kv, lo)

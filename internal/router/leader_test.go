@@ -3,6 +3,7 @@ package router_test
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/bus/bustest"
+	"github.com/aftershock/aftershock/internal/bus/embedded"
 	"github.com/aftershock/aftershock/internal/lease"
 	"github.com/aftershock/aftershock/internal/router"
 )
@@ -92,5 +94,48 @@ func TestLostLeaseFailsTheRouter(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("router kept delivering after losing the lease")
+	}
+}
+
+// TestNATSOutageKeepsTheNotifier: NATS away for longer than the lease's
+// TTL, with no other router: when it is back the router still delivers,
+// instead of exiting with "lease lost" (issue #16).
+func TestNATSOutageKeepsTheNotifier(t *testing.T) {
+	dir := t.TempDir()
+	s, err := embedded.Start(bus.EmbeddedOptions{StateDir: dir, Port: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := s.Addr().(*net.TCPAddr).Port
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	console := &bustest.Buffer{}
+	a := startRouterID(t, s, rulesDir(t), "router-a", console) // MemberTTL 3s
+
+	s.Shutdown()
+	s.WaitForShutdown()
+	time.Sleep(4 * time.Second) // longer than the TTL: the lease key expires
+	if s, err = embedded.Start(bus.EmbeddedOptions{StateDir: dir, Port: port}, nil); err != nil {
+		t.Fatalf("restart nats: %v", err)
+	}
+	pub := bustest.Connect(t, s)
+	publish(t, pub.JS, "events.dev.n1.app", "", testEvent("01JOUTAGE000000000000000001", "n1", "after the outage", time.Now()))
+	bustest.Eventually(t, "delivery after the outage", func() bool {
+		return strings.Contains(console.String(), "after the outage")
+	})
+	kv, err := pub.JS.KeyValue(context.Background(), bus.BucketRouters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, "the lease held by router-a", func() bool {
+		e, err := kv.Get(context.Background(), router.NotifierLease)
+		return err == nil && strings.HasPrefix(string(e.Value()), "router-a/")
+	})
+	select {
+	case err := <-a.Failed():
+		t.Fatalf("the router gave up after the outage: %v", err)
+	case <-time.After(4 * time.Second): // past another renewal or two
+	}
+	if metric(t, a, "aftershock_router_notifier_leader") != "1" {
+		t.Fatal("not the notifier after the outage")
 	}
 }
