@@ -11,11 +11,15 @@ import (
 	"github.com/aftershock/aftershock/internal/dispatch"
 	"github.com/aftershock/aftershock/internal/route"
 	"github.com/aftershock/aftershock/internal/version"
+	"github.com/aftershock/aftershock/internal/webui"
 )
 
-// mountWeb serves the Alertmanager-compatible API on the ops port. Every
-// router serves it (standbys too): it reads ALERT_STATE and SILENCES, not
-// the notifier's memory.
+// alertHistory is how far back the pages read ALERTS for recent alerts.
+const alertHistory = 72 * time.Hour
+
+// mountWeb serves the incident pages and the Alertmanager-compatible API
+// on the ops port. Every router serves them (standbys too): they read
+// ALERT_STATE, ALERTS, EVENTS and SILENCES, not the notifier's memory.
 func (r *Router) mountWeb(ctx context.Context) error {
 	routing, err := route.Load(r.opts.RulesDir)
 	if err != nil {
@@ -49,10 +53,20 @@ func (r *Router) mountWeb(ctx context.Context) error {
 		return err
 	}
 	api.Mount(r.ops.Mux)
+	alog, err := webui.FollowAlerts(wctx, r.conn.JS, alertHistory, log)
+	if err != nil {
+		return err
+	}
+	r.stops = append(r.stops, alog.Stop)
+	ui, err := webui.New(webui.Options{State: state, AlertLog: alog, JS: r.conn.JS, Silences: silKV, Routing: routing, Auth: r.opts.Web, Log: log})
+	if err != nil {
+		return err
+	}
+	ui.Mount(r.ops.Mux)
 	mode := "read-only"
 	if !r.opts.Web.ReadOnly() {
 		mode = "writes need the token or the proxy's user header"
 	}
-	log.Info("serving the Alertmanager API v2 on /api/v2/", "silences", mode)
+	log.Info("serving the incident pages on /alerts and the Alertmanager API v2 on /api/v2/", "silences", mode, "external_url", routing.ExternalURL)
 	return nil
 }
