@@ -166,12 +166,12 @@ func (u *UI) ctx(r *http.Request) (context.Context, context.CancelFunc) {
 
 func (u *UI) funcs() template.FuncMap {
 	return template.FuncMap{
-		"at":    func(t time.Time) string { return u.clock.At(t) },
-		"time":  func(t time.Time) string { return u.clock.Time(t) },
-		"ago":   func(t time.Time) string { return ago(u.o.Now().Sub(t)) },
-		"links": links,
-		"f1":    func(v float64) string { return fmt.Sprintf("%.1f", v) },
-		"pct":   func(v float64) string { return fmt.Sprintf("%.2f", v) },
+		"at":     func(t time.Time) string { return u.clock.At(t) },
+		"time":   func(t time.Time) string { return u.clock.Time(t) },
+		"ago":    func(t time.Time) string { return ago(u.o.Now().Sub(t)) },
+		"links":  links,
+		"f1":     func(v float64) string { return fmt.Sprintf("%.1f", v) },
+		"pct":    func(v float64) string { return fmt.Sprintf("%.2f", v) },
 		"prefix": func() string { return u.prefix },
 		"rows": func(name string, list []*silence.Silence, write bool) any {
 			return struct {
