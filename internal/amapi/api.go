@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -39,7 +40,8 @@ type Options struct {
 	// RoutingText is the routing file, served as the configuration
 	// (it holds no secrets: receivers name where theirs are).
 	RoutingText string
-	// ExternalURL prefixes alert links (generatorURL): <url>/alerts/<fp>.
+	// ExternalURL prefixes alert links (generatorURL): <url>/alerts/<fp>;
+	// its path prefixes the API's too (/aftershock/api/v2/…), besides /api/v2/.
 	ExternalURL string
 	Auth        webauth.Options
 	// Name identifies this router in /status.
@@ -88,20 +90,35 @@ func New(o Options) (*API, error) {
 // check (a page elsewhere cannot make a logged-in browser write) and
 // webauth.
 func (a *API) Mount(mux *http.ServeMux) {
+	a.mount(mux, "")
+	if p := a.pathPrefix(); p != "" {
+		a.mount(mux, p)
+	}
+}
+
+func (a *API) pathPrefix() string {
+	u, err := url.Parse(a.o.ExternalURL)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimRight(u.Path, "/")
+}
+
+func (a *API) mount(mux *http.ServeMux, p string) {
 	cop := http.NewCrossOriginProtection()
-	mux.HandleFunc("GET /api/v2/status", a.status)
-	mux.HandleFunc("GET /api/v2/receivers", a.receivers)
-	mux.HandleFunc("GET /api/v2/alerts", a.alerts)
-	mux.HandleFunc("GET /api/v2/alerts/groups", a.groups)
-	mux.HandleFunc("GET /api/v2/silences", a.silences)
-	mux.HandleFunc("GET /api/v2/silence/{id}", a.silence)
-	mux.Handle("POST /api/v2/silences", cop.Handler(http.HandlerFunc(a.postSilence)))
-	mux.Handle("DELETE /api/v2/silence/{id}", cop.Handler(http.HandlerFunc(a.deleteSilence)))
-	mux.HandleFunc("POST /api/v2/alerts", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET "+p+"/api/v2/status", a.status)
+	mux.HandleFunc("GET "+p+"/api/v2/receivers", a.receivers)
+	mux.HandleFunc("GET "+p+"/api/v2/alerts", a.alerts)
+	mux.HandleFunc("GET "+p+"/api/v2/alerts/groups", a.groups)
+	mux.HandleFunc("GET "+p+"/api/v2/silences", a.silences)
+	mux.HandleFunc("GET "+p+"/api/v2/silence/{id}", a.silence)
+	mux.Handle("POST "+p+"/api/v2/silences", cop.Handler(http.HandlerFunc(a.postSilence)))
+	mux.Handle("DELETE "+p+"/api/v2/silence/{id}", cop.Handler(http.HandlerFunc(a.deleteSilence)))
+	mux.HandleFunc("POST "+p+"/api/v2/alerts", func(w http.ResponseWriter, _ *http.Request) {
 		httpError(w, http.StatusNotImplemented, "alerts come from aftershock's rules, not from clients: send events (POST /v1/events) or Alertmanager webhooks (POST /v1/alertmanager) to the ingest endpoints")
 	})
-	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("OK")) })
-	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("OK")) })
+	mux.HandleFunc("GET "+p+"/-/healthy", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("OK")) })
+	mux.HandleFunc("GET "+p+"/-/ready", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("OK")) })
 }
 
 func (a *API) status(w http.ResponseWriter, _ *http.Request) {

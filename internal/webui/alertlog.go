@@ -32,9 +32,11 @@ type AlertLog struct {
 }
 
 // MaxAlerts bounds the AlertLog; MaxVersions the versions kept of one.
+// Only the latest version keeps its evidence and tally (a page shows the
+// others as one line each), so a full log stays in tens of megabytes.
 const (
-	MaxAlerts   = 5000
-	MaxVersions = 50
+	MaxAlerts   = 2000
+	MaxVersions = 20
 )
 
 // FollowAlerts starts reading ALERTS from since ago. It returns at once;
@@ -88,6 +90,11 @@ func (l *AlertLog) add(a *alert.Alert) {
 	vs := l.byFP[a.Fingerprint]
 	if slices.ContainsFunc(vs, func(v *alert.Alert) bool { return v.ID == a.ID }) {
 		return // a replayed publish
+	}
+	if n := len(vs); n > 0 {
+		slim := *vs[n-1]
+		slim.Evidence, slim.Tally = nil, nil
+		vs[n-1] = &slim
 	}
 	vs = append(vs, a)
 	if len(vs) > MaxVersions {

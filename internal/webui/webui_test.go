@@ -58,6 +58,10 @@ func TestAlertPage(t *testing.T) {
 	if code, body := s.get("/alerts/nosuchalert", false); code != http.StatusNotFound || !strings.Contains(body, "No alert nosuchalert") {
 		t.Errorf("unknown alert: %d", code)
 	}
+	// amtool pointed at external_url finds the API under its path too.
+	if code, body := s.get("/api/v2/alerts?filter=alertname%3Dnode-crash", false); code != 200 || !strings.Contains(body, fp) {
+		t.Errorf("API under the external_url path: %d %s", code, body)
+	}
 	if code, body := s.get("/static/style.css", false); code != 200 || !strings.Contains(body, "svg .dns") {
 		t.Errorf("style: %d", code)
 	}
