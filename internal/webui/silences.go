@@ -130,7 +130,9 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	probe, _ := http.NewRequest("POST", "/", nil)
 	probe.Header.Set("Authorization", "Bearer "+token)
 	if u.o.Auth.Token == "" {
-		u.denied(w, r, webauth.ErrReadOnly)
+		p := u.page(r, "Log in", nil)
+		p.Error = "This router has no token to log in with: it is read-only, or it takes the user from the reverse proxy's header (--web-user-header)."
+		u.render(w, "login", webauth.Status(webauth.ErrReadOnly), p)
 		return
 	}
 	if _, err := u.o.Auth.Writer(probe); err != nil || token == "" {
