@@ -64,9 +64,14 @@ type Dispatcher struct {
 	o       Options
 	log     *slog.Logger
 	m       *metrics
-	queues  map[string]*notify.Queue
+	queues  map[string]*queueRun
 	targets map[string]Target
 	inhib   *inhibit.Inhibitor
+	nm      *notify.Metrics
+	// runCtx is Start's; retired are queues of receivers a reload
+	// replaced, delivering what they hold (loop-owned).
+	runCtx  context.Context
+	retired []*queueRun
 
 	in     chan func()
 	acks   chan ack
@@ -112,33 +117,15 @@ func New(o Options) (*Dispatcher, error) {
 	}
 	d := &Dispatcher{
 		o: o, log: o.Log, m: newMetrics(o.Registry),
-		queues: map[string]*notify.Queue{}, targets: map[string]Target{},
+		nm:    notify.NewMetrics(o.Registry),
 		inhib: inhibit.New(o.Routing.Inhibit),
 		in:    make(chan func(), 4096), acks: make(chan ack, 1<<16), quit: make(chan struct{}),
 		alerts: map[string]*entry{}, groups: map[string]*group{}, resolvedAt: map[string]time.Time{},
 		hist: histories{byFP: map[string]*History{}, tries: &tryCounter{tries: map[*notify.Notification]int{}}},
 	}
-	nm := notify.NewMetrics(o.Registry)
-	for _, t := range o.Targets {
-		name := t.Receiver.Name()
-		if _, dup := d.targets[name]; dup {
-			return nil, fmt.Errorf("dispatch: receiver %q given twice", name)
-		}
-		if ed, ok := t.Receiver.(notify.Editor); ok && ed.EditsInPlace() {
-			t.Edits = true
-		}
-		d.targets[name] = t
-		d.queues[name] = notify.NewQueue(counting{t.Receiver, d.hist.tries}, notify.QueueOptions{
-			Backoff: t.Backoff, Coalesce: t.Coalesce, Dead: o.Dead, Metrics: nm, Log: o.Log,
-			Done: func(n *notify.Notification, ref string, err error) {
-				d.do(func() { d.outcome(n, ref, err) })
-			},
-		})
-	}
-	for _, rc := range o.Routing.Receivers {
-		if _, ok := d.targets[rc.Name]; !ok {
-			return nil, fmt.Errorf("dispatch: receiver %q of the routing file was not built", rc.Name)
-		}
+	var err error
+	if d.targets, d.queues, err = d.newQueues(o.Routing, o.Targets); err != nil {
+		return nil, err
 	}
 	return d, nil
 }
@@ -159,8 +146,9 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	d.restore(recs, logs)
 	d.loadHistories(ctx)
 	ctx, d.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	for _, q := range d.queues {
-		d.wg.Go(func() { q.Run(ctx) })
+	d.runCtx = ctx
+	for _, qr := range d.queues {
+		d.runQueue(qr)
 	}
 	d.wg.Go(func() { d.acker(ctx) })
 	d.wg.Go(func() { d.loop(ctx) })

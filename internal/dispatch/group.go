@@ -190,7 +190,7 @@ func (d *Dispatcher) flush(g *group, now time.Time, regular bool) {
 		g.soon = nil
 	}
 	d.m.messages.WithLabelValues(g.receiver, kind.String()).Inc()
-	d.queues[g.receiver].Enqueue(m)
+	d.enqueue(g.receiver, m)
 }
 
 // hurry asks for an early flush of g: news that cannot wait for
