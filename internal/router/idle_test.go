@@ -21,8 +21,6 @@ import (
 // event moves the clock, yet the node must be reported down: the router's
 // idle clock does it, and only once it is caught up with EVENTS.
 func TestIdleClockJudgesSilence(t *testing.T) {
-	tickEvery, tickLag = 50*time.Millisecond, 0
-	t.Cleanup(func() { tickEvery, tickLag = 5*time.Second, 10*time.Second })
 	s := bustest.Server(t)
 	dir := t.TempDir()
 	rules := `rules:
@@ -40,6 +38,7 @@ func TestIdleClockJudgesSilence(t *testing.T) {
 	r, err := Start(context.Background(), Options{
 		NATS: bus.Options{URL: s.ClientURL()}, RulesDir: dir, HTTPAddr: "127.0.0.1:0",
 		Console: &strings.Builder{}, StateDir: t.TempDir(), NoRulesWatch: true,
+		Timeouts: Timeouts{IdleTick: 50 * time.Millisecond, IdleLag: -1},
 	}, bustest.Logger(t))
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"github.com/aftershock/aftershock/internal/alert"
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/dispatch"
+	"github.com/aftershock/aftershock/internal/lane"
 )
 
 // jsCollector exports, at scrape time, what JetStream knows of the
@@ -83,7 +84,7 @@ func (c firingCollector) Collect(ch chan<- prometheus.Metric) {
 	n := map[key]float64{}
 	for _, rec := range c.state.Alerts() {
 		if a := rec.Alert; a.State == alert.Firing {
-			n[key{a.Rule, a.Severity, timeline(a.Drill)}]++
+			n[key{a.Rule, a.Severity, lane.Timeline(a.Drill)}]++
 		}
 	}
 	for k, v := range n { // the registry sorts what it exposes

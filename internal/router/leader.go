@@ -47,6 +47,7 @@ func (r *Router) leadNotifier(ctx context.Context, d *dispatch.Dispatcher, log *
 	r.ops.Registry.MustRegister(leader)
 	lo := lease.Options{Key: NotifierLease, Holder: fmt.Sprintf("%s/%d-%d", r.opts.RouterID, os.Getpid(), time.Now().UnixNano()), TTL: r.opts.MemberTTL, Log: log}
 	n := &notifierRun{r: r, d: d, log: log, leader: leader}
+	r.notify = n
 	r.stops = append(r.stops, n.stop)
 	l, err := lease.TryAcquire(ctx, kv, lo)
 	if err != nil {

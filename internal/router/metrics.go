@@ -38,6 +38,5 @@ func newMetrics(reg prometheus.Registerer, evalErrors func() float64) *metrics {
 	})
 	reg.MustRegister(m.events, m.alerts, m.evalErrors, m.rulesLoaded, m.evalSeconds)
 	m.ruleMetrics = newRuleMetrics(reg)
-	m.eventsOK, m.eventsDuplicate = m.events.WithLabelValues("ok"), m.events.WithLabelValues("duplicate")
 	return m
 }

@@ -9,23 +9,16 @@ import (
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/dispatch"
 	"github.com/aftershock/aftershock/internal/notify"
-	"github.com/aftershock/aftershock/internal/receivers"
-	"github.com/aftershock/aftershock/internal/route"
 	"github.com/aftershock/aftershock/internal/silence"
 )
 
 // startNotifier runs the alert lifecycle (internal/dispatch) on ALERTS:
-// routing from the rules directory's routing.yaml, silences watched in
-// SILENCES, state in ALERT_STATE, dead letters on dlq.notify.<receiver>.
+// routing and receivers of the snapshot (a reload reconfigures them),
+// silences watched in SILENCES, state in ALERT_STATE, dead letters on
+// dlq.notify.<receiver>.
 func (r *Router) startNotifier(ctx context.Context) error {
-	routing, err := route.Load(r.opts.RulesDir)
-	if err != nil {
-		return fmt.Errorf("routing:\n%w", err)
-	}
-	targets, err := receivers.Build(routing, receivers.Deps{Console: r.opts.Console, Getenv: r.opts.Getenv})
-	if err != nil {
-		return fmt.Errorf("receivers in %s:\n%w", routing.File, err)
-	}
+	snap := r.snap.Load()
+	routing, targets := snap.routing, snap.targets
 	store, err := dispatch.NewKVStore(ctx, r.conn.JS, bus.BucketState)
 	if err != nil {
 		return err

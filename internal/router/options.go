@@ -50,9 +50,6 @@ type Options struct {
 	// Web says who may write (silences) through the Alertmanager API and
 	// the pages; the zero value is read-only.
 	Web webauth.Options
-	// Receivers lists the receiver names rules may use; nil means
-	// DefaultReceivers.
-	Receivers ReceiverSource
 	// Getenv reads receiver secrets named in routing.yaml (default os.Getenv).
 	Getenv func(string) string
 	// NoRulesWatch turns off reloading on file changes; SIGHUP still
@@ -69,6 +66,67 @@ type Options struct {
 	// MemberTTL is how long a partitioned router that stops heartbeating
 	// keeps its partitions: the hand-over delay after a crash.
 	MemberTTL time.Duration
+	// Timeouts bound the router's waits on NATS and its clocks.
+	Timeouts Timeouts
+}
+
+// Timeouts bound the router's waits; zero fields take the defaults, which
+// Defaults sets here and nowhere else.
+type Timeouts struct {
+	// Publish bounds one attempt to store an alert or a dead letter (5s).
+	Publish time.Duration
+	// Shutdown bounds each step of a graceful stop: serving HTTP, storing
+	// what is in flight (5s).
+	Shutdown time.Duration
+	// RebuildRead is how long a rebuild waits for the next stored event
+	// before it counts the stream as read (5s).
+	RebuildRead time.Duration
+	// PartitionStart bounds finding where a new partition consumer starts
+	// (30s).
+	PartitionStart time.Duration
+	// NATSCall bounds one-off calls: unpinning a released lane, listing the
+	// routers, removing this router's key at a stop (5s).
+	NATSCall time.Duration
+	// IdleTick is how often the idle clock runs (5s); IdleLag keeps it
+	// behind the wall clock by more than an event's usual trip from node
+	// to router (10s; negative: no lag).
+	IdleTick, IdleLag time.Duration
+	// ReloadDebounce lets changes to the rules directory settle before a
+	// reload (300ms).
+	ReloadDebounce time.Duration
+}
+
+func (t *Timeouts) defaults() {
+	for _, f := range []struct {
+		d   *time.Duration
+		def time.Duration
+	}{
+		{&t.Publish, 5 * time.Second}, {&t.Shutdown, 5 * time.Second}, {&t.RebuildRead, 5 * time.Second},
+		{&t.PartitionStart, 30 * time.Second}, {&t.NATSCall, 5 * time.Second},
+		{&t.IdleTick, 5 * time.Second}, {&t.IdleLag, 10 * time.Second}, {&t.ReloadDebounce, 300 * time.Millisecond},
+	} {
+		if *f.d == 0 {
+			*f.d = f.def
+		}
+	}
+}
+
+// validate names timeouts that are not positive.
+func (t Timeouts) validate() []error {
+	var errs []error
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"publish", t.Publish}, {"shutdown", t.Shutdown}, {"rebuild read", t.RebuildRead},
+		{"partition start", t.PartitionStart}, {"nats call", t.NATSCall}, {"idle tick", t.IdleTick},
+		{"reload debounce", t.ReloadDebounce},
+	} {
+		if f.d <= 0 {
+			errs = append(errs, fmt.Errorf("timeout %s %s: must be positive", f.name, f.d))
+		}
+	}
+	return errs
 }
 
 // Defaults fills zero fields.
@@ -94,9 +152,6 @@ func (o *Options) Defaults() {
 	if o.Console == nil {
 		o.Console = os.Stdout
 	}
-	if o.Receivers == nil {
-		o.Receivers = DefaultReceivers
-	}
 	if o.NATS.Name == "" {
 		o.NATS.Name = "aftershock-router"
 	}
@@ -109,6 +164,7 @@ func (o *Options) Defaults() {
 	if o.MemberTTL == 0 {
 		o.MemberTTL = DefaultMemberTTL
 	}
+	o.Timeouts.defaults()
 	if o.RouterID == "" {
 		h, _ := os.Hostname()
 		o.RouterID = routerIDRE.ReplaceAllString(h, "_")
@@ -139,6 +195,7 @@ func (o *Options) Validate() error {
 		errs = append(errs, fmt.Errorf("duplicate window %s: must be at least 5m so retried publishes are stored once", o.Topology.DupeWindow))
 	}
 	errs = append(errs, o.validateIngest()...)
+	errs = append(errs, o.Timeouts.validate()...)
 	if o.Partitions < 0 || o.Partitions > bus.MaxPartitions {
 		errs = append(errs, fmt.Errorf("partitions %d: want 0 (one shared consumer) or 1 to %d", o.Partitions, bus.MaxPartitions))
 	}

@@ -17,9 +17,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/aftershock/aftershock/internal/alert"
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/event"
+	"github.com/aftershock/aftershock/internal/lane"
 	"github.com/aftershock/aftershock/internal/rule"
 )
 
@@ -41,13 +41,13 @@ type partitioner struct {
 	r     *Router
 	log   *slog.Logger
 	kv    jetstream.KeyValue
-	lanes []*lane // partitions in order, then the fleet lane
-
-	mu          sync.Mutex
-	part, fleet *rule.Set
+	lanes []*lane.Lane // partitions in order, then the drills and fleet lanes
 
 	lastBeat atomic.Pointer[time.Time]
 
+	// fixed are the lanes' consumer filters, nil for the fleet lane's,
+	// which follow its rules.
+	fixed    [][]string
 	owned    prometheus.Gauge
 	rebuilds *prometheus.CounterVec
 	events   *prometheus.CounterVec
@@ -118,20 +118,17 @@ func fleetFilters(fleet *rule.Set) []string {
 	return out
 }
 
-// newPartitioner sets up the partitioned mode: lanes, metrics, readiness
-// and a first heartbeat (which fails the start: without it this router
-// would run, and look ready, with no partition ever given to it). run
-// starts it; it is built before the ops server serves, which reads it.
-func (r *Router) newPartitioner(ctx context.Context, set *rule.Set) (*partitioner, error) {
-	part, fleet, err := splitRules(set)
-	if err != nil {
-		return nil, err
-	}
+// newPartitioner sets up the partitioned mode: metrics, readiness and a
+// first heartbeat (which fails the start: without it this router would
+// run, and look ready, with no partition ever given to it). run builds the
+// lanes and starts it; it is built before the ops server serves, which
+// reads it.
+func (r *Router) newPartitioner(ctx context.Context) (*partitioner, error) {
 	kv, err := r.conn.JS.KeyValue(ctx, bus.BucketRouters)
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", bus.BucketRouters, err)
 	}
-	p := &partitioner{r: r, log: r.log.With("component", "partitions", "router_id", r.opts.RouterID), kv: kv, part: part, fleet: fleet}
+	p := &partitioner{r: r, log: r.log.With("component", "partitions", "router_id", r.opts.RouterID), kv: kv}
 	p.owned = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "aftershock_router_lanes_owned",
 		Help: "Partitions (and the fleet lane) this router evaluates now.",
@@ -145,23 +142,9 @@ func (r *Router) newPartitioner(ctx context.Context, set *rule.Set) (*partitione
 		Help: "Events this router evaluated (or dead-lettered), by lane: which router correlated which partition.",
 	}, []string{"lane"})
 	r.ops.Registry.MustRegister(p.owned, p.rebuilds, p.events)
-	for i := range r.opts.Partitions {
-		p.lanes = append(p.lanes, p.newLane("p"+strconv.Itoa(i), []string{bus.PartitionSubjects(i)}, replaySource{
-			stream: bus.StreamPartitioned, sourced: true,
-			patterns: []string{fmt.Sprintf("%s.%d.%s.*.%%s", bus.PartitionToken, i, event.LivePrefix)},
-		}))
-	}
-	fleetSrc := eventsSource(nil)
-	fleetSrc.sparse = true
-	p.lanes = append(p.lanes,
-		p.newLane(drillsLane, []string{event.DrillPrefix + ".>", event.LivePrefix + ".>"}, replaySource{
-			stream: bus.StreamPartitioned, sourced: true, patterns: []string{event.DrillPrefix + ".*.*.%s"},
-		}),
-		p.newLane(fleetLane, nil, fleetSrc))
 	if err := p.beat(ctx); err != nil {
 		return nil, fmt.Errorf("router heartbeat in %s: %w", bus.BucketRouters, err)
 	}
-	r.stops = append(r.stops, p.stop)
 	r.ops.AddReadiness("partitions", func(context.Context) error {
 		if last := p.lastBeat.Load(); last == nil || time.Since(*last) > r.opts.MemberTTL {
 			return errors.New("no heartbeat within --member-ttl: the other routers take this one's partitions")
@@ -171,63 +154,35 @@ func (r *Router) newPartitioner(ctx context.Context, set *rule.Set) (*partitione
 	return p, nil
 }
 
-// run starts the heartbeat and the lane assignment.
+// run builds the lanes and starts the heartbeat and the lane assignment.
 func (p *partitioner) run() {
+	r := p.r
+	for i := range r.opts.Partitions {
+		p.addLane("p"+strconv.Itoa(i), lane.Source{
+			Stream: bus.StreamPartitioned, Sourced: true,
+			Patterns: []string{fmt.Sprintf("%s.%d.%s.*.%%s", bus.PartitionToken, i, event.LivePrefix)},
+		}, []string{bus.PartitionSubjects(i)})
+	}
+	p.addLane(drillsLane, lane.Source{
+		Stream: bus.StreamPartitioned, Sourced: true, Patterns: []string{event.DrillPrefix + ".*.*.%s"},
+	}, []string{event.DrillPrefix + ".>", event.LivePrefix + ".>"})
+	fleet := lane.Events()
+	fleet.Sparse = true
+	p.addLane(fleetLane, fleet, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	p.wg.Add(2)
 	go p.heartbeat(ctx)
 	go p.assignLoop(ctx)
-	p.log.Info("partitioned routing", "partitions", p.r.opts.Partitions, "fleet_rules", len(p.fleet.Rules))
+	r.stops = append(r.stops, p.stop)
+	p.log.Info("partitioned routing", "partitions", r.opts.Partitions, "fleet_rules", len(r.snap.Load().fleet.Rules))
 }
 
-func (p *partitioner) newLane(name string, filters []string, src replaySource) *lane {
-	return &lane{
-		name: name, src: src, fixedFilters: filters,
-		durable: p.r.opts.Consumer + "-" + name,
-		r:       p.r, log: p.log.With("lane", name),
-	}
-}
-
-// setFor is the rule subset a lane evaluates.
-func (p *partitioner) setFor(l *lane) *rule.Set {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if l.name == fleetLane {
-		return p.fleet
-	}
-	return p.part
-}
-
-// check rejects a rule set the partitioned mode cannot run.
-func (p *partitioner) check(set *rule.Set) error {
-	_, _, err := splitRules(set)
-	return err
-}
-
-// swap installs a reloaded rule set in every owned lane.
-func (p *partitioner) swap(set *rule.Set) []*alert.Alert {
-	part, fleet, err := splitRules(set)
-	if err != nil {
-		return nil // check refused it before
-	}
-	p.mu.Lock()
-	p.part, p.fleet = part, fleet
-	p.mu.Unlock()
-	var out []*alert.Alert
-	for _, l := range p.lanes {
-		out = append(out, l.swap(p.setFor(l))...)
-	}
-	return out
-}
-
-// advance runs the idle clock of every owned lane.
-func (p *partitioner) advance(now time.Time) []*alert.Alert {
-	var out []*alert.Alert
-	for _, l := range p.lanes {
-		out = append(out, l.advance(now)...)
-	}
-	return out
+func (p *partitioner) addLane(name string, src lane.Source, filters []string) {
+	r := p.r
+	l := lane.New(r.laneConfig(name, r.opts.Consumer+"-"+name, src, true, func() *rule.Set { return r.setFor(name) }))
+	p.lanes = append(p.lanes, l)
+	p.fixed = append(p.fixed, filters)
 }
 
 // heartbeat refreshes this router's key until ctx ends. It runs apart from
@@ -282,40 +237,38 @@ func (p *partitioner) assignOnce(ctx context.Context) error {
 	if err != nil {
 		return err // keep what we have: NATS decides by the pins meanwhile
 	}
-	p.mu.Lock()
-	filters := fleetFilters(p.fleet)
-	p.mu.Unlock()
+	filters := fleetFilters(p.r.setFor(fleetLane))
 	var names []string
 	for _, l := range p.lanes {
-		if l.name != fleetLane || filters != nil {
-			names = append(names, l.name)
+		if l.Name() != fleetLane || filters != nil {
+			names = append(names, l.Name())
 		}
 	}
 	owner := assignLanes(names, members)
 	var errs []error
 	// Release first, so the next owner is not kept waiting on a pin.
 	for _, l := range p.lanes {
-		mine := owner[l.name] == p.r.opts.RouterID
-		stale := l.name == fleetLane && !slices.Equal(l.filters, filters)
-		if l.cc != nil && (!mine || stale) {
-			l.release()
+		mine := owner[l.Name()] == p.r.opts.RouterID
+		stale := l.Name() == fleetLane && !slices.Equal(l.Filters(), filters)
+		if l.Owned() && (!mine || stale) {
+			l.Release()
 		}
 	}
-	for _, l := range p.lanes {
-		if owner[l.name] != p.r.opts.RouterID || l.cc != nil || ctx.Err() != nil {
+	for i, l := range p.lanes {
+		if owner[l.Name()] != p.r.opts.RouterID || l.Owned() || ctx.Err() != nil {
 			continue
 		}
-		lf := l.fixedFilters
-		if l.name == fleetLane {
+		lf := p.fixed[i]
+		if l.Name() == fleetLane {
 			lf = filters
 		}
-		if err := l.acquire(ctx, lf); err != nil {
-			errs = append(errs, fmt.Errorf("acquire %s: %w", l.name, err))
+		if err := l.Acquire(ctx, lf); err != nil {
+			errs = append(errs, fmt.Errorf("acquire %s: %w", l.Name(), err))
 		}
 	}
 	n := 0
 	for _, l := range p.lanes {
-		if l.cc != nil {
+		if l.Owned() {
 			n++
 		}
 	}
@@ -325,7 +278,7 @@ func (p *partitioner) assignOnce(ctx context.Context) error {
 
 // members lists the routers whose heartbeat keys are live.
 func (p *partitioner) members(ctx context.Context) ([]string, error) {
-	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	lctx, cancel := context.WithTimeout(ctx, p.r.opts.Timeouts.NATSCall)
 	defer cancel()
 	kl, err := p.kv.ListKeys(lctx)
 	if err != nil {
@@ -398,13 +351,13 @@ func (p *partitioner) stop() {
 	p.wg.Wait()
 	// The key goes first: the other routers start pulling these lanes
 	// while they drain here, and get them as soon as each is unpinned.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), p.r.opts.Timeouts.NATSCall)
 	defer cancel()
 	if err := p.kv.Delete(ctx, p.r.opts.RouterID); err != nil {
 		p.log.Debug("remove router key", "err", err)
 	}
 	for _, l := range p.lanes {
-		l.release()
+		l.Release()
 	}
 	p.owned.Set(0)
 }
@@ -417,8 +370,8 @@ func (r *Router) Lanes() []string {
 	}
 	var out []string
 	for _, l := range r.part.lanes {
-		if l.owned.Load() {
-			out = append(out, l.name)
+		if l.Owned() {
+			out = append(out, l.Name())
 		}
 	}
 	return out

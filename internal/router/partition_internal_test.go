@@ -231,8 +231,6 @@ func TestShippedRulesRunPartitioned(t *testing.T) {
 // partition over rebuilds the node's group from the stream and its idle
 // clock reports the node down, once.
 func TestTakeOverJudgesSilence(t *testing.T) {
-	tickEvery, tickLag = 50*time.Millisecond, 0
-	t.Cleanup(func() { tickEvery, tickLag = 5*time.Second, 10*time.Second })
 	s := bustest.Server(t)
 	dir := writeRules(t, `rules:
   - name: node-down
@@ -248,6 +246,7 @@ func TestTakeOverJudgesSilence(t *testing.T) {
 			NATS: bus.Options{URL: s.ClientURL()}, RulesDir: dir, HTTPAddr: "127.0.0.1:0",
 			Console: &strings.Builder{}, StateDir: t.TempDir(), NoRulesWatch: true,
 			Partitions: 2, RouterID: id, MemberTTL: 3 * time.Second, AckWait: 2 * time.Second,
+			Timeouts: Timeouts{IdleTick: 50 * time.Millisecond, IdleLag: -1},
 		}, bustest.Logger(t))
 		if err != nil {
 			t.Fatal(err)
@@ -367,7 +366,7 @@ func TestPartitionedReload(t *testing.T) {
 	if err := r.Reload(context.Background()); err == nil || !strings.Contains(err.Error(), "crashes-everywhere") {
 		t.Fatalf("reload of a set partitions cannot run: %v", err)
 	}
-	if n := len(r.engine.Set().Rules); n != 2 {
+	if n := len(r.snap.Load().set.Rules); n != 2 {
 		t.Fatalf("%d rules running after a refused reload, want the previous 2", n)
 	}
 

@@ -12,7 +12,7 @@ import (
 	"github.com/aftershock/aftershock/internal/alert"
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/bus/bustest"
-	"github.com/aftershock/aftershock/internal/router"
+	"github.com/aftershock/aftershock/internal/outbox"
 )
 
 // TestPartitionedRoutersHandOverGracefully: a router joining takes its
@@ -139,7 +139,7 @@ func TestPartitionedDrillsAndDeadLetters(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got[m.Header.Get(router.HeaderSubject)] = m.Header.Get(router.HeaderSeq)
+		got[m.Header.Get(outbox.HeaderSubject)] = m.Header.Get(outbox.HeaderSeq)
 	}
 	if got["events.dev.node-9.app"] != "2" || got["events.dev"] != "3" {
 		t.Errorf("dead letters (subject: EVENTS seq) %v", got)

@@ -7,25 +7,21 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aftershock/aftershock/internal/alert"
-	"github.com/aftershock/aftershock/internal/bus"
+	"github.com/aftershock/aftershock/internal/dispatch"
+	"github.com/aftershock/aftershock/internal/receivers"
+	"github.com/aftershock/aftershock/internal/route"
+	"github.com/aftershock/aftershock/internal/rule"
 )
 
-// rulesRuntime is the router's rule-engine plumbing: reloads, the idle
-// clock, and what the event handler needs to stay exactly-once.
+// rulesRuntime is the router's rule plumbing: reloads and the idle clock.
 type rulesRuntime struct {
-	// lastSeq is the last EVENTS sequence the engine has processed: a
-	// redelivery at or below it is acked without processing.
-	lastSeq atomic.Uint64
-	// pending is the consumer's backlog as of the last message.
-	pending atomic.Uint64
-	// runCtx ends when the router closes, stopping publish retries.
+	// runCtx ends when the router closes: alerts the clock and reloads
+	// raise stop waiting for the outbox.
 	runCtx    context.Context
 	runCancel context.CancelFunc
 
@@ -37,19 +33,45 @@ type rulesRuntime struct {
 // ReloadAlertRule names the alert raised when a reload fails.
 const ReloadAlertRule = "aftershock-rules-reload"
 
-// Timing of the rule runtime (variables so tests can shorten them).
-var (
-	reloadDebounce = 300 * time.Millisecond
-	tickEvery      = 5 * time.Second
-	// tickLag keeps the idle clock behind the wall clock by more than an
-	// event's usual trip from node to router.
-	tickLag = 10 * time.Second
-)
+// snapshot is what a reload checks and swaps in as one: the rules, checked
+// against the receivers of the routing read with them, and those receivers
+// built (secrets resolved). What a reload accepts is what runs.
+type snapshot struct {
+	set     *rule.Set
+	routing *route.Routing
+	targets []dispatch.Target
+	// part and fleet divide set for the partitioned mode (else nil).
+	part, fleet *rule.Set
+}
+
+// loadSnapshot reads the rules directory: routing.yaml, the rules checked
+// against its receivers, the receivers built.
+func (r *Router) loadSnapshot() (*snapshot, error) {
+	dir := r.opts.RulesDir
+	routing, err := route.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("routing:\n%w", err)
+	}
+	set, err := LoadRules(dir, func(string) ([]string, error) { return routing.ReceiverNames(), nil })
+	if err != nil {
+		return nil, err
+	}
+	targets, err := receivers.Build(routing, receivers.Deps{Console: r.opts.Console, Getenv: r.opts.Getenv})
+	if err != nil {
+		return nil, fmt.Errorf("receivers in %s:\n%w", routing.File, err)
+	}
+	s := &snapshot{set: set, routing: routing, targets: targets}
+	if r.opts.Partitions > 0 {
+		if s.part, s.fleet, err = splitRules(set); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
 
 // startRuntime starts the rules watcher and the idle clock.
 func (r *Router) startRuntime() error {
 	r.runCtx, r.runCancel = context.WithCancel(context.Background())
-	r.pending.Store(pendingUnknown)
 	r.wg.Add(1)
 	go r.idleClock()
 	if r.opts.NoRulesWatch {
@@ -109,7 +131,7 @@ func (r *Router) watchRules(w *fsnotify.Watcher) {
 			if ev.Has(fsnotify.Create) {
 				_ = watchTree(w, ev.Name) // a new subdirectory; files fail harmlessly
 			}
-			debounce = time.After(reloadDebounce)
+			debounce = time.After(r.opts.Timeouts.ReloadDebounce)
 		case err, ok := <-w.Errors:
 			if !ok {
 				return
@@ -122,45 +144,63 @@ func (r *Router) watchRules(w *fsnotify.Watcher) {
 	}
 }
 
-// Reload checks the rule pack on disk and, if it is good, swaps it in;
-// windows of unchanged rules carry over. A bad pack is logged, counted,
-// raised as an alert, and the running set stays.
+// Reload checks the rules directory (rules and routing as one snapshot)
+// and, if it is good, swaps it in: windows of unchanged rules carry over,
+// the notifier takes the new routing and receivers. A bad directory is
+// logged, counted, raised as an alert, and what runs stays.
 func (r *Router) Reload(ctx context.Context) error {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
-	set, err := LoadRules(r.opts.RulesDir, r.opts.Receivers)
-	if err == nil && r.part != nil {
-		err = r.part.check(set)
-	}
+	old := r.snap.Load()
+	snap, err := r.loadSnapshot()
 	if err != nil {
 		r.m.reloads.WithLabelValues("failure").Inc()
 		r.m.reloadOK.Set(0)
-		r.log.Error("rules reload rejected; the previous rules keep running", "dir", r.opts.RulesDir, "version", r.engine.Set().Version, "err", err)
+		r.log.Error("rules reload rejected; the previous rules keep running", "dir", r.opts.RulesDir, "version", old.set.Version, "err", err)
 		if r.reloadFailed.IsZero() {
 			r.reloadFailed = time.Now().UTC()
 		}
-		r.publishRetrying(ctx, r.reloadAlert(alert.Firing, err), nil)
+		r.alerts.Send(ctx, []*alert.Alert{r.reloadAlert(alert.Firing, err)}, nil)
 		return err
 	}
-	if set.Version == r.engine.Set().Version && r.reloadFailed.IsZero() {
+	if snap.set.Version == old.set.Version && r.reloadFailed.IsZero() {
 		return nil // nothing changed (a touch, an editor's temp file)
 	}
-	resolved := r.engine.Swap(set)
-	if r.part != nil {
-		resolved = append(resolved, r.part.swap(set)...)
+	if r.notify != nil {
+		if err := r.notify.d.Reconfigure(snap.routing, snap.targets); err != nil {
+			r.m.reloads.WithLabelValues("failure").Inc()
+			r.log.Error("rules reload rejected by the notifier; the previous rules keep running", "err", err)
+			return err
+		}
 	}
-	for _, a := range resolved {
-		r.publishRetrying(ctx, a, nil)
+	r.snap.Store(snap)
+	resolved := 0
+	for _, l := range r.lanes() {
+		resolved += l.Swap(ctx, r.setFor(l.Name()))
 	}
 	if !r.reloadFailed.IsZero() {
-		r.publishRetrying(ctx, r.reloadAlert(alert.Resolved, nil), nil)
+		r.alerts.Send(ctx, []*alert.Alert{r.reloadAlert(alert.Resolved, nil)}, nil)
 		r.reloadFailed = time.Time{}
 	}
 	r.m.reloads.WithLabelValues("success").Inc()
 	r.m.reloadOK.Set(1)
-	r.m.rulesLoaded.Set(float64(len(set.Rules)))
-	r.log.Info("rules reloaded", "dir", r.opts.RulesDir, "rules", len(set.Rules), "version", set.Version, "resolved_by_reload", len(resolved))
+	r.m.rulesLoaded.Set(float64(len(snap.set.Rules)))
+	r.log.Info("rules reloaded", "dir", r.opts.RulesDir, "rules", len(snap.set.Rules), "version", snap.set.Version,
+		"routing", snap.routing.File, "receivers", len(snap.targets), "resolved_by_reload", resolved)
 	return nil
+}
+
+// setFor is the rule set a lane runs now: all of it on the single
+// consumer, the partitions' or the fleet lane's share when partitioned.
+func (r *Router) setFor(lane string) *rule.Set {
+	s := r.snap.Load()
+	switch {
+	case r.opts.Partitions == 0:
+		return s.set
+	case lane == fleetLane:
+		return s.fleet
+	}
+	return s.part
 }
 
 // reloadAlert says the rules on disk are broken while older rules run.
@@ -172,10 +212,10 @@ func (r *Router) reloadAlert(state alert.State, err error) *alert.Alert {
 		Severity: "warning", State: state, GroupKey: r.opts.RulesDir,
 		Labels:   map[string]string{"component": "router", "rules_dir": r.opts.RulesDir},
 		StartsAt: r.reloadFailed, WindowStart: r.reloadFailed, WindowEnd: now,
-		RulesVersion: r.engine.Set().Version, CreatedAt: now,
+		RulesVersion: r.snap.Load().set.Version, CreatedAt: now,
 	}
 	if state == alert.Firing {
-		a.Summary = fmt.Sprintf("rules in %s do not load; still running version %s", r.opts.RulesDir, r.engine.Set().Version)
+		a.Summary = fmt.Sprintf("rules in %s do not load; still running version %s", r.opts.RulesDir, r.snap.Load().set.Version)
 		a.Details = err.Error()
 	} else {
 		a.Summary = fmt.Sprintf("rules in %s load again", r.opts.RulesDir)
@@ -185,12 +225,13 @@ func (r *Router) reloadAlert(state alert.State, err error) *alert.Alert {
 }
 
 // idleClock advances the live timeline when events do not: with a whole
-// cluster silent, absence must still be judged. It only runs while the
-// router is connected and caught up, so a backlog being consumed (or an
-// outage of NATS itself) never looks like every node going silent.
+// cluster silent, absence must still be judged. Each lane runs it only
+// while caught up, and none while the router is disconnected, so a backlog
+// being consumed (or an outage of NATS itself) never looks like every node
+// going silent.
 func (r *Router) idleClock() {
 	defer r.wg.Done()
-	t := time.NewTicker(tickEvery)
+	t := time.NewTicker(r.opts.Timeouts.IdleTick)
 	defer t.Stop()
 	for {
 		select {
@@ -200,70 +241,9 @@ func (r *Router) idleClock() {
 			if !r.conn.NC.IsConnected() {
 				continue
 			}
-			var alerts []*alert.Alert
-			switch {
-			case r.part != nil: // each lane knows whether it is caught up
-				alerts = r.part.advance(now.Add(-tickLag))
-			case r.caughtUp():
-				alerts = r.engine.Advance(now.Add(-tickLag))
-			default:
-				continue
-			}
-			for _, a := range alerts {
-				if !r.publishRetrying(r.runCtx, a, nil) {
-					return
-				}
+			for _, l := range r.lanes() {
+				l.Tick(r.runCtx, now.Add(-max(r.opts.Timeouts.IdleLag, 0)))
 			}
 		}
-	}
-}
-
-// pendingUnknown marks the backlog as unknown: before the first event of
-// this start, the durable consumer is asked.
-const pendingUnknown = ^uint64(0)
-
-func (r *Router) caughtUp() bool {
-	switch p := r.pending.Load(); p {
-	case 0:
-		return true
-	case pendingUnknown:
-		ctx, cancel := context.WithTimeout(r.runCtx, 2*time.Second)
-		defer cancel()
-		cons, err := r.conn.JS.Consumer(ctx, bus.StreamEvents, r.opts.Consumer)
-		if err != nil {
-			return false
-		}
-		info, err := cons.Info(ctx)
-		if err != nil || info.NumPending > 0 || info.NumAckPending > 0 {
-			return false
-		}
-		r.pending.CompareAndSwap(pendingUnknown, 0)
-		return true
-	}
-	return false
-}
-
-// publishRetrying publishes until it succeeds or ctx ends (false). While
-// it waits, msg (the event being handled, if any) is kept in progress.
-func (r *Router) publishRetrying(ctx context.Context, a *alert.Alert, msg jetstream.Msg) bool {
-	backoff := 100 * time.Millisecond
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := r.publishAlert(pctx, a)
-		cancel()
-		if err == nil {
-			return true
-		}
-		r.m.events.WithLabelValues("retry").Inc()
-		r.log.Warn("publish alert failed; retrying", "alert", a.ID, "rule", a.Rule, "err", err)
-		if msg != nil {
-			_ = msg.InProgress()
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }

@@ -16,22 +16,36 @@ import (
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/bus/embedded"
 	"github.com/aftershock/aftershock/internal/correlate"
+	"github.com/aftershock/aftershock/internal/dispatch"
 	"github.com/aftershock/aftershock/internal/ingest"
+	"github.com/aftershock/aftershock/internal/lane"
 	"github.com/aftershock/aftershock/internal/opshttp"
+	"github.com/aftershock/aftershock/internal/outbox"
+	"github.com/aftershock/aftershock/internal/rule"
 )
 
-// Router is a running router. Start it with Start; Run wraps the lifecycle.
+// Router is a running router: the composition root that connects,
+// provisions, and wires the lanes (internal/lane), the outbox
+// (internal/outbox), the notifier (internal/dispatch) and the reloads
+// together. Start it with Start; Run wraps the lifecycle.
 type Router struct {
-	opts   Options
-	log    *slog.Logger
-	conn   *bus.Conn
-	ops    *opshttp.Server
-	engine *correlate.Engine
-	m      *metrics
-	ready  atomic.Bool
-	stops  []func()
-	// part runs the partitioned mode (Options.Partitions); nil otherwise.
-	part *partitioner
+	opts  Options
+	log   *slog.Logger
+	conn  *bus.Conn
+	ops   *opshttp.Server
+	m     *metrics
+	ready atomic.Bool
+	stops []func()
+	// out stores alerts and dead letters; alerts publishes through it.
+	out    *outbox.Outbox
+	alerts *lane.Alerts
+	// snap is what runs: rules and routing, loaded and checked as one.
+	snap atomic.Pointer[snapshot]
+	// single is the one lane on the shared consumer; part runs the
+	// partitioned mode (Options.Partitions) instead.
+	single *lane.Lane
+	part   *partitioner
+	notify *notifierRun
 	// failed carries the error that makes a running router give up (see
 	// Failed).
 	failed chan error
@@ -86,11 +100,11 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 		return nil, fmt.Errorf("invalid options: %w", err)
 	}
 	r := &Router{opts: opts, log: log, failed: make(chan error, 1)}
-	set, err := LoadRules(opts.RulesDir, opts.Receivers)
+	snap, err := r.loadSnapshot()
 	if err != nil {
 		return nil, err
 	}
-	r.engine = correlate.New(set, log.With("component", "engine"), correlate.Options{})
+	r.snap.Store(snap)
 	r.ops = opshttp.New(log)
 	r.m = newMetrics(r.ops.Registry, func() float64 {
 		var n int64
@@ -99,39 +113,16 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 		}
 		return float64(n)
 	})
-	r.m.rulesLoaded.Set(float64(len(set.Rules)))
+	r.m.rulesLoaded.Set(float64(len(snap.set.Rules)))
 	r.ops.Registry.MustRegister(engineCollector{r.engines})
-	log.Info("rules loaded", "dir", opts.RulesDir, "rules", len(set.Rules), "version", set.Version)
+	log.Info("rules loaded", "dir", opts.RulesDir, "rules", len(snap.set.Rules), "version", snap.set.Version)
 
-	if opts.NATS.URL == "" {
-		s, err := embedded.Start(opts.NATS.Embedded, log)
-		if err != nil {
-			return nil, err
-		}
-		// Stops run in reverse: the server goes after the connection.
-		r.stops = append(r.stops, func() { s.Shutdown(); s.WaitForShutdown() })
-		opts.NATS.URL = s.ClientURL()
-		r.opts.NATS.URL = opts.NATS.URL
-		log.Info("embedded nats-server started", "url", opts.NATS.URL, "store", s.StoreDir())
-	}
-	if r.conn, err = bus.Connect(ctx, opts.NATS, log); err != nil {
+	if err := r.connect(ctx); err != nil {
 		r.Close()
 		return nil, err
 	}
-	r.stops = append(r.stops, r.conn.Close)
-	opts.Topology.Replicas = opts.Replicas
-	if opts.Replicas == 0 {
-		opts.Topology.Replicas = bus.AutoReplicas(r.conn.NC)
-	}
-	opts.Topology.Partitions, opts.Topology.MemberTTL = opts.Partitions, opts.MemberTTL
-	prov, err := bus.Provision(ctx, r.conn.JS, opts.Topology)
-	if err != nil {
-		r.Close()
-		return nil, err
-	}
-	log.Info("jetstream provisioned", "result", fmt.Sprint(prov), "replicas", opts.Topology.Replicas)
 	if opts.Partitions > 0 {
-		if r.part, err = r.newPartitioner(ctx, set); err != nil {
+		if r.part, err = r.newPartitioner(ctx); err != nil {
 			r.Close()
 			return nil, err
 		}
@@ -164,12 +155,16 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 		return nil, err
 	}
 	r.stops = append(r.stops, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), opts.Timeouts.Shutdown)
 		defer cancel()
 		_ = r.ops.Shutdown(ctx)
 	})
 
 	if err := r.startNotifier(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if err := r.startOutbox(); err != nil {
 		r.Close()
 		return nil, err
 	}
@@ -181,11 +176,67 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 		r.Close()
 		return nil, err
 	}
-	// Stops run in reverse: a shutdown first ends publish retries, so
-	// draining the consumer does not wait on a NATS that is away.
-	r.stops = append(r.stops, r.runCancel)
 	r.ready.Store(true)
 	return r, nil
+}
+
+// connect starts the embedded server when no URL is given, connects and
+// provisions the streams and buckets.
+func (r *Router) connect(ctx context.Context) error {
+	opts := &r.opts
+	if opts.NATS.URL == "" {
+		s, err := embedded.Start(opts.NATS.Embedded, r.log)
+		if err != nil {
+			return err
+		}
+		// Stops run in reverse: the server goes after the connection.
+		r.stops = append(r.stops, func() { s.Shutdown(); s.WaitForShutdown() })
+		opts.NATS.URL = s.ClientURL()
+		r.log.Info("embedded nats-server started", "url", opts.NATS.URL, "store", s.StoreDir())
+	}
+	var err error
+	if r.conn, err = bus.Connect(ctx, opts.NATS, r.log); err != nil {
+		return err
+	}
+	r.stops = append(r.stops, r.conn.Close)
+	topo := opts.Topology
+	topo.Replicas = opts.Replicas
+	if opts.Replicas == 0 {
+		topo.Replicas = bus.AutoReplicas(r.conn.NC)
+	}
+	topo.Partitions, topo.MemberTTL = opts.Partitions, opts.MemberTTL
+	prov, err := bus.Provision(ctx, r.conn.JS, topo)
+	if err != nil {
+		return err
+	}
+	r.log.Info("jetstream provisioned", "result", fmt.Sprint(prov), "replicas", topo.Replicas)
+	return nil
+}
+
+// startOutbox starts the outbox alerts and dead letters are stored
+// through. Its stop runs after the lanes' (stops run in reverse): what
+// their last events sent is stored, within Timeouts.Shutdown, then the
+// retries end, so a shutdown never waits long on a NATS that is away.
+func (r *Router) startOutbox() error {
+	out, err := outbox.New(outbox.Options{
+		NC: r.conn.NC, DeadLetters: dispatch.SubjectDLQAlerts, Log: r.log.With("component", "outbox"),
+		Retry:   outbox.Retry{Timeout: r.opts.Timeouts.Publish},
+		OnRetry: func(error) { r.m.events.WithLabelValues("retry").Inc() },
+		OnDeadLetter: func(outbox.Item, error) {
+			r.m.events.WithLabelValues("dead_letter").Inc()
+		},
+	})
+	if err != nil {
+		return err
+	}
+	r.out = out
+	r.alerts = &lane.Alerts{Out: out, Published: r.m.alerts, Log: r.log}
+	r.stops = append(r.stops, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeouts.Shutdown)
+		defer cancel()
+		out.Close(ctx)
+	})
+	return nil
 }
 
 // startRuleEvaluation rebuilds the windows and consumes events: through
@@ -196,10 +247,31 @@ func (r *Router) startRuleEvaluation(ctx context.Context) error {
 		r.part.run()
 		return nil
 	}
-	if err := r.rebuild(ctx); err != nil {
+	r.single = lane.New(r.laneConfig("", r.opts.Consumer, lane.Events(), false, func() *rule.Set { return r.snap.Load().set }))
+	if err := r.single.Acquire(ctx, nil); err != nil {
 		return err
 	}
-	return r.startEvents(ctx)
+	r.stops = append(r.stops, r.single.Release)
+	return nil
+}
+
+// laneConfig is the configuration every lane shares.
+func (r *Router) laneConfig(name, durable string, src lane.Source, pinned bool, rules func() *rule.Set) lane.Config {
+	o := r.opts
+	cfg := lane.Config{
+		Name: name, Durable: durable, Source: src, Pinned: pinned,
+		AckWait: o.AckWait, PinnedTTL: o.MemberTTL, LatestHorizon: o.Topology.EventsMaxAge,
+		Timeouts: lane.Timeouts{ReadWait: o.Timeouts.RebuildRead, StartWait: o.Timeouts.PartitionStart, Unpin: o.Timeouts.NATSCall},
+		JS:       r.conn.JS, Alerts: r.alerts, Rules: rules, Log: r.log,
+		Metrics: lane.Metrics{
+			Events: r.m.events, RebuildEvents: r.m.rebuildEvents, RebuildSeconds: r.m.rebuildSeconds, Eval: r.m.evalSeconds,
+		},
+	}
+	if r.part != nil {
+		cfg.Metrics.Rebuilds = r.part.rebuilds
+		cfg.Metrics.Lane = r.part.events.WithLabelValues(name)
+	}
+	return cfg
 }
 
 // laneEngine is a rule engine and the lane it evaluates ("" for the
@@ -209,16 +281,23 @@ type laneEngine struct {
 	e    *correlate.Engine
 }
 
-// engines are the rule engines holding state: the router's own, or the
-// owned lanes' when partitioned.
-func (r *Router) engines() []laneEngine {
-	if r.part == nil {
-		return []laneEngine{{e: r.engine}}
+// lanes are this router's lanes, owned or not.
+func (r *Router) lanes() []*lane.Lane {
+	if r.part != nil {
+		return r.part.lanes
 	}
+	if r.single != nil {
+		return []*lane.Lane{r.single}
+	}
+	return nil
+}
+
+// engines are the rule engines holding state; none of them waits.
+func (r *Router) engines() []laneEngine {
 	var out []laneEngine
-	for _, l := range r.part.lanes {
-		if e := l.currentEngine(); e != nil {
-			out = append(out, laneEngine{l.name, e})
+	for _, l := range r.lanes() {
+		if e := l.Engine(); e != nil {
+			out = append(out, laneEngine{l.Name(), e})
 		}
 	}
 	return out
@@ -262,22 +341,6 @@ func (r *Router) Close() {
 		r.stops[i]()
 	}
 	r.stops = nil
-}
-
-// consume starts a durable consumer and registers its drain on Close.
-func (r *Router) consume(ctx context.Context, stream string, cfg jetstream.ConsumerConfig, h jetstream.MessageHandler) error {
-	cons, err := r.conn.JS.CreateOrUpdateConsumer(ctx, stream, cfg)
-	if err != nil {
-		return fmt.Errorf("consumer %s on %s: %w", cfg.Durable, stream, err)
-	}
-	cc, err := cons.Consume(h, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		r.log.Debug("consume", "consumer", cfg.Durable, "err", err)
-	}))
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", cfg.Durable, err)
-	}
-	r.stops = append(r.stops, r.drainer(cc, cfg.Durable))
-	return nil
 }
 
 // drainer returns a stop function that drains cc, bounded by AckWait.

@@ -21,6 +21,7 @@ import (
 	"github.com/aftershock/aftershock/internal/bus/bustest"
 	"github.com/aftershock/aftershock/internal/collector"
 	"github.com/aftershock/aftershock/internal/event"
+	"github.com/aftershock/aftershock/internal/outbox"
 	"github.com/aftershock/aftershock/internal/router"
 )
 
@@ -246,11 +247,11 @@ func TestInvalidEventsDeadLettered(t *testing.T) {
 			if m.Subject != bus.SubjectDLQEvents {
 				t.Errorf("subject %q", m.Subject)
 			}
-			if got := m.Header.Get(router.HeaderReason); !strings.Contains(got, b.reason) {
+			if got := m.Header.Get(outbox.HeaderReason); !strings.Contains(got, b.reason) {
 				t.Errorf("reason %q, want it to mention %q", got, b.reason)
 			}
-			if m.Header.Get(router.HeaderSubject) != "events.dev.n1.app" {
-				t.Errorf("original subject %q", m.Header.Get(router.HeaderSubject))
+			if m.Header.Get(outbox.HeaderSubject) != "events.dev.n1.app" {
+				t.Errorf("original subject %q", m.Header.Get(outbox.HeaderSubject))
 			}
 			if !bytes.Equal(m.Data, []byte(b.body)) {
 				t.Errorf("dead letter does not keep the original body")

@@ -13,9 +13,6 @@ type ruleMetrics struct {
 	reloadOK       prometheus.Gauge
 	rebuildEvents  prometheus.Counter
 	rebuildSeconds prometheus.Gauge
-	// eventsOK and eventsDuplicate are children of events, resolved once:
-	// they count every event.
-	eventsOK, eventsDuplicate prometheus.Counter
 }
 
 func newRuleMetrics(reg prometheus.Registerer) ruleMetrics {
