@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -17,9 +18,17 @@ import (
 // router's streams and their consumers: messages per stream (a growing
 // DLQ) and each consumer's backlog (the lag of rule evaluation and of
 // delivery). Every router reports the same numbers; dashboards take max.
+// A scrape asks JetStream a few questions; answers are reused for
+// jsCacheFor, so a fast poller (a benchmark reading /metrics every 50 ms)
+// does not turn into load on the servers.
 type jsCollector struct {
-	js jetstream.JetStream
+	js    jetstream.JetStream
+	mu    sync.Mutex
+	at    time.Time
+	cache []prometheus.Metric
 }
+
+const jsCacheFor = 2 * time.Second
 
 var (
 	streamMsgsDesc = prometheus.NewDesc("aftershock_jetstream_stream_messages",
@@ -34,13 +43,26 @@ var (
 		"1 if JetStream could not be asked for stream and consumer state at this scrape.", nil, nil)
 )
 
-func (c jsCollector) Describe(ch chan<- *prometheus.Desc) {
+func (c *jsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{streamMsgsDesc, streamBytesDesc, consumerPendingDesc, consumerAckPendingDesc, scrapeErrorDesc} {
 		ch <- d
 	}
 }
 
-func (c jsCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *jsCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.at) >= jsCacheFor {
+		c.cache, c.at = c.ask(), time.Now()
+	}
+	for _, m := range c.cache {
+		ch <- m
+	}
+}
+
+func (c *jsCollector) ask() []prometheus.Metric {
+	var out []prometheus.Metric
+	ch := func(m prometheus.Metric) { out = append(out, m) }
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	failed := 0.0
@@ -53,18 +75,19 @@ func (c jsCollector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		info := s.CachedInfo()
-		ch <- prometheus.MustNewConstMetric(streamMsgsDesc, prometheus.GaugeValue, float64(info.State.Msgs), name)
-		ch <- prometheus.MustNewConstMetric(streamBytesDesc, prometheus.GaugeValue, float64(info.State.Bytes), name)
+		ch(prometheus.MustNewConstMetric(streamMsgsDesc, prometheus.GaugeValue, float64(info.State.Msgs), name))
+		ch(prometheus.MustNewConstMetric(streamBytesDesc, prometheus.GaugeValue, float64(info.State.Bytes), name))
 		cl := s.ListConsumers(ctx)
 		for ci := range cl.Info() {
-			ch <- prometheus.MustNewConstMetric(consumerPendingDesc, prometheus.GaugeValue, float64(ci.NumPending), name, ci.Name)
-			ch <- prometheus.MustNewConstMetric(consumerAckPendingDesc, prometheus.GaugeValue, float64(ci.NumAckPending), name, ci.Name)
+			ch(prometheus.MustNewConstMetric(consumerPendingDesc, prometheus.GaugeValue, float64(ci.NumPending), name, ci.Name))
+			ch(prometheus.MustNewConstMetric(consumerAckPendingDesc, prometheus.GaugeValue, float64(ci.NumAckPending), name, ci.Name))
 		}
 		if cl.Err() != nil {
 			failed = 1
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(scrapeErrorDesc, prometheus.GaugeValue, failed)
+	ch(prometheus.MustNewConstMetric(scrapeErrorDesc, prometheus.GaugeValue, failed))
+	return out
 }
 
 // firingCollector exports the firing alerts in ALERT_STATE per rule, so a

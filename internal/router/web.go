@@ -46,7 +46,7 @@ func (r *Router) mountWeb(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.ops.Registry.MustRegister(firingCollector{state}, jsCollector{r.conn.JS})
+	r.ops.Registry.MustRegister(firingCollector{state}, &jsCollector{js: r.conn.JS})
 	api, err := amapi.New(amapi.Options{State: state, Silences: silKV, Routing: routing, RoutingText: string(text), ExternalURL: routing.ExternalURL,
 		Auth: r.opts.Web, Name: r.opts.RouterID, Version: version.Get(), Started: time.Now(), Log: log})
 	if err != nil {
