@@ -42,6 +42,7 @@ type Plan struct {
 	leaves []*leaf
 	slots  []*slot
 	types  map[string]*TypePlan
+	last   *TypePlan // events come in runs of one type
 	// byText finds shared leaves and slots while building.
 	byText  map[string]*leaf
 	slotsBy map[string]*slot
@@ -300,13 +301,18 @@ func (t *TypePlan) Rules() []int { return t.rules }
 
 // ForType returns the plan for events of type typ.
 func (p *Plan) ForType(typ string) *TypePlan {
+	if p.last != nil && p.last.Type == typ {
+		return p.last
+	}
 	if tp, ok := p.types[typ]; ok {
+		p.last = tp
 		return tp
 	}
 	tp := p.planType(typ)
 	if len(p.types) < maxTypes {
 		p.types[typ] = tp
 	}
+	p.last = tp
 	return tp
 }
 
@@ -392,7 +398,7 @@ func slotValue(s *slot, r *Run) ref.Val {
 			return v
 		}
 	}
-	return evalProg(s.prog, &r.act)
+	return evalProg(s.prog, r.activation())
 }
 
 // evalProg is a program's CEL value, errors included (a recovered panic is

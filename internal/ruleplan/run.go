@@ -134,7 +134,10 @@ type Run struct {
 	v   *rule.EventView
 	tp  *TypePlan
 	act rule.Activation
-	gen uint32
+	// actSet is set once act holds this event: most events never need a
+	// program, and filling it is not free.
+	actSet bool
+	gen    uint32
 	// slotGen[i] == gen when slotVal[i] is this event's; likewise leaves.
 	slotGen []uint32
 	slotVal []ref.Val
@@ -151,8 +154,7 @@ func (x *Eval) Begin(depth int, v *rule.EventView) *Run {
 			leafGen: make([]uint32, len(x.p.leaves)), leafVal: make([]ref.Val, len(x.p.leaves))})
 	}
 	r := x.runs[depth]
-	r.v, r.tp = v, x.p.ForType(v.Ev.Type)
-	r.act = rule.Activation{Event: v, Tables: x.p.set.TablesVal}
+	r.v, r.tp, r.actSet = v, x.p.ForType(v.Ev.Type), false
 	r.gen++
 	if r.gen == 0 { // wrapped: forget everything
 		clear(r.slotGen)
@@ -281,7 +283,7 @@ func (r *Run) leaf(l *leaf) ref.Val {
 		v, ok = l.fast(r.slot(l.slot))
 	}
 	if !ok {
-		v = evalProg(l.prog, &r.act)
+		v = evalProg(l.prog, r.activation())
 	}
 	switch v.(type) {
 	case types.Bool, *types.Err:
@@ -290,6 +292,14 @@ func (r *Run) leaf(l *leaf) ref.Val {
 	}
 	r.leafGen[l.id], r.leafVal[l.id] = r.gen, v
 	return v
+}
+
+func (r *Run) activation() *rule.Activation {
+	if !r.actSet {
+		r.act = rule.Activation{Event: r.v, Tables: r.p.set.TablesVal}
+		r.actSet = true
+	}
+	return &r.act
 }
 
 func (r *Run) slot(s *slot) ref.Val {
