@@ -141,7 +141,7 @@ func (a *API) gettable(rec *dispatch.AlertRecord) *gettableAlert {
 		Status: alertStatus{State: "active", SilencedBy: []string{}, InhibitedBy: []string{}, MutedBy: []string{}},
 	}
 	for _, r := range a.receiversOf(al, route.Labels(al)) {
-		g.Receivers = append(g.Receivers, receiverRef{r.receiver})
+		g.Receivers = append(g.Receivers, receiverRef{r.Receiver})
 	}
 	if a.o.ExternalURL != "" {
 		g.GeneratorURL = a.o.ExternalURL + "/alerts/" + al.Fingerprint
@@ -149,36 +149,11 @@ func (a *API) gettable(rec *dispatch.AlertRecord) *gettableAlert {
 	return g
 }
 
-type routeReceiver struct {
-	route    *route.Route
-	receiver string
-}
-
-// receiversOf is where the notifier sends the alert: the routes the tree
-// matches, the rule's own receivers (timed by the first route), drills
-// only to receivers that take drills, else the console.
-func (a *API) receiversOf(al *alert.Alert, labels map[string]string) []routeReceiver {
-	routes := a.o.Routing.Root.Match(labels)
-	var out []routeReceiver
-	add := func(rt *route.Route, name string) {
-		rc := a.o.Routing.Receiver(name)
-		if rc == nil || al.Drill && !rc.TakesDrills() {
-			return
-		}
-		if !slices.ContainsFunc(out, func(x routeReceiver) bool { return x.route == rt && x.receiver == name }) {
-			out = append(out, routeReceiver{rt, name})
-		}
-	}
-	for _, r := range routes {
-		add(r, r.Receiver)
-	}
-	for _, n := range al.Receivers {
-		add(routes[0], n)
-	}
-	if len(out) == 0 {
-		out = append(out, routeReceiver{routes[0], "console"})
-	}
-	return out
+// receiversOf is where the notifier sends the alert (the same answer
+// the dispatcher delivers by).
+func (a *API) receiversOf(al *alert.Alert, labels map[string]string) []route.Destination {
+	dests, _ := a.o.Routing.Destinations(labels, al.Receivers, al.Drill)
+	return dests
 }
 
 func (q alertQuery) keep(v *view) bool {
@@ -255,17 +230,17 @@ func (a *API) groups(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		for _, rr := range a.receiversOf(v.a, v.labels) {
-			if q.receiver != nil && !q.receiver.MatchString(rr.receiver) {
+			if q.receiver != nil && !q.receiver.MatchString(rr.Receiver) {
 				continue
 			}
-			gl := rr.route.GroupLabels(v.labels)
-			k := key{rr.route.ID, rr.receiver, labelKey(gl), v.a.Drill}
-			if rr.route.GroupByAll {
+			gl := rr.Route.GroupLabels(v.labels)
+			k := key{rr.Route.ID, rr.Receiver, labelKey(gl), v.a.Drill}
+			if rr.Route.GroupByAll {
 				k.labels = v.a.Fingerprint
 			}
 			g := byKey[k]
 			if g == nil {
-				g = &alertGroup{Labels: labelSet(gl), RouteLabels: labelSet{}, Receiver: receiverRef{rr.receiver}}
+				g = &alertGroup{Labels: labelSet(gl), RouteLabels: labelSet{}, Receiver: receiverRef{rr.Receiver}}
 				byKey[k] = g
 				order = append(order, k)
 			}

@@ -306,24 +306,24 @@ func (d *Dispatcher) place(e *entry, now time.Time, schedule bool) {
 		d.inhib.Set(a.Fingerprint, e.labels, a.Drill)
 	}
 	for _, t := range d.targetsFor(a, e.labels) {
-		glabels := t.route.GroupLabels(e.labels)
+		glabels := t.Route.GroupLabels(e.labels)
 		key := ""
-		if t.route.GroupByAll {
+		if t.Route.GroupByAll {
 			// Distinct alerts may share labels (rules group by more than
 			// labels), so "..." means one group per alert.
 			key = a.Fingerprint
 		}
-		id := groupID(t.route.ID, t.receiver, a.Drill, key, glabels)
+		id := groupID(t.Route.ID, t.Receiver, a.Drill, key, glabels)
 		g := d.groups[id]
 		if g == nil {
-			g = &group{id: id, route: t.route, receiver: t.receiver, labels: glabels, drill: a.Drill,
-				alerts: map[string]*entry{}, sent: newSent(time.Time{}, 0), created: now, edits: d.targets[t.receiver].Edits}
+			g = &group{id: id, route: t.Route, receiver: t.Receiver, labels: glabels, drill: a.Drill,
+				alerts: map[string]*entry{}, sent: newSent(time.Time{}, 0), created: now, edits: d.targets[t.Receiver].Edits}
 			d.groups[id] = g
 			d.m.groups.Inc()
 			g.alerts[a.Fingerprint] = e
 			e.groups[id] = g
 			if schedule {
-				d.schedule(g, t.route.GroupWait)
+				d.schedule(g, t.Route.GroupWait)
 			}
 			continue
 		}
@@ -332,43 +332,15 @@ func (d *Dispatcher) place(e *entry, now time.Time, schedule bool) {
 	}
 }
 
-type routeTarget struct {
-	route    *route.Route
-	receiver string
-}
-
-// targetsFor applies the routing tree, then the rule's own receivers (with
-// the first route's timing), then the drill filter: drills go only to
-// receivers that take drills, or else to the console.
-func (d *Dispatcher) targetsFor(a *alert.Alert, labels map[string]string) []routeTarget {
-	routes := d.o.Routing.Root.Match(labels)
-	var out []routeTarget
-	seen := map[routeTarget]bool{}
-	add := func(t routeTarget) {
-		if seen[t] {
-			return
-		}
-		if _, ok := d.targets[t.receiver]; !ok {
-			d.m.ingested.WithLabelValues("unknown_receiver").Inc()
-			d.log.Warn("alert names an unknown receiver", "alert", a.ID, "rule", a.Rule, "receiver", t.receiver)
-			return
-		}
-		if a.Drill && !d.targets[t.receiver].Drills {
-			return
-		}
-		seen[t] = true
-		out = append(out, t)
+// targetsFor is where the alert goes (route.Destinations); a receiver the
+// routing does not define is counted and logged.
+func (d *Dispatcher) targetsFor(a *alert.Alert, labels map[string]string) []route.Destination {
+	dests, unknown := d.o.Routing.Destinations(labels, a.Receivers, a.Drill)
+	for _, name := range unknown {
+		d.m.ingested.WithLabelValues("unknown_receiver").Inc()
+		d.log.Warn("alert names an unknown receiver", "alert", a.ID, "rule", a.Rule, "receiver", name)
 	}
-	for _, r := range routes {
-		add(routeTarget{r, r.Receiver})
-	}
-	for _, name := range a.Receivers {
-		add(routeTarget{routes[0], name})
-	}
-	if len(out) == 0 { // a drill nobody takes: show it on the console
-		out = append(out, routeTarget{routes[0], "console"})
-	}
-	return out
+	return dests
 }
 
 // restore rebuilds groups from stored alerts and notification logs.

@@ -271,3 +271,48 @@ func TestMatcher(t *testing.T) {
 		}
 	}
 }
+
+// TestDestinations: the tree's receivers, then the rule's own (timed by
+// the first route), each once; drills only to receivers that take them, or
+// else the console; receivers the file does not define come back apart.
+func TestDestinations(t *testing.T) {
+	r, probs := Parse("routing.yaml", []byte(`route:
+  receiver: team
+  routes:
+    - {matchers: [severity=critical], receiver: pager, continue: true}
+    - {matchers: [severity=critical], receiver: team}
+receivers:
+  - {name: team, drills: true, webhook: {url: {env: X}}}
+  - {name: pager, webhook: {url: {env: X}}}
+`))
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	names := func(ds []Destination) string {
+		var out []string
+		for _, d := range ds {
+			out = append(out, d.Route.ID+":"+d.Receiver)
+		}
+		return strings.Join(out, " ")
+	}
+	tests := []struct {
+		name        string
+		labels      map[string]string
+		own         []string
+		drill       bool
+		want, wantU string
+	}{
+		{"critical", map[string]string{"severity": "critical"}, nil, false, "0.0:pager 0.1:team", ""},
+		{"the rule's own, once", map[string]string{"severity": "critical"}, []string{"team", "pager", "nobody"}, false, "0.0:pager 0.1:team 0.0:team", "nobody"},
+		{"drill", map[string]string{"severity": "critical"}, nil, true, "0.1:team", ""},
+		{"a drill nobody takes", map[string]string{"severity": "warning"}, []string{"pager"}, true, "0:team", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ds, unknown := r.Destinations(tt.labels, tt.own, tt.drill)
+			if got := names(ds); got != tt.want || strings.Join(unknown, " ") != tt.wantU {
+				t.Errorf("got %q unknown %q, want %q unknown %q", got, unknown, tt.want, tt.wantU)
+			}
+		})
+	}
+}
