@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -154,7 +155,7 @@ func TestRebootAfterCrashWhileNATSIsDown(t *testing.T) {
 			t.Fatal(err)
 		}
 		if p.Kdump == nil || !p.Kdump.Ready || p.Kdump.CrashKernel != "512M-:192M" || len(p.Pods) != 2 ||
-			p.Pods[1] != (event.PodRef{Namespace: "kube-system", Name: "coredns-5c98db65d4-8x2kq", UID: "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"}) {
+			!reflect.DeepEqual(p.Pods[1], event.PodRef{Namespace: "kube-system", Name: "coredns-5c98db65d4-8x2kq", UID: "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"}) {
 			t.Fatalf("posture %+v kdump %+v", p, p.Kdump)
 		}
 	}

@@ -118,6 +118,10 @@ type PodRef struct {
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
 	UID       string `json:"uid"`
+	// IPs are the addresses of the pod's network namespace, as the node's
+	// kernel knows them; HostNetwork says it shares the node's.
+	IPs         []string `json:"ips,omitempty"`
+	HostNetwork bool     `json:"host_network,omitempty"`
 }
 
 // TypeInfo describes one catalogued event type.

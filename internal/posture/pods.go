@@ -18,10 +18,31 @@ const maxPodBytes = 32 << 10
 // may contain "_", so the split is unambiguous. No API credentials needed.
 // The list is sorted; omitted counts pods left out to keep the event small.
 func (h Host) Pods() (pods []event.PodRef, omitted int) {
+	return bound(h.listPods())
+}
+
+// PodsWithIPs is Pods with each pod's addresses (podNetworks).
+func (h Host) PodsWithIPs() (pods []event.PodRef, omitted int) {
+	pods = h.listPods()
+	want := make(map[string]bool, len(pods))
+	for _, p := range pods {
+		want[p.UID] = true
+	}
+	nets := h.podNetworks(want)
+	for i := range pods {
+		if n, ok := nets[pods[i].UID]; ok {
+			pods[i].IPs, pods[i].HostNetwork = n.ips, n.hostNetwork
+		}
+	}
+	return bound(pods)
+}
+
+func (h Host) listPods() []event.PodRef {
 	ents, err := os.ReadDir(h.Path("/var/log/pods"))
 	if err != nil {
-		return nil, 0
+		return nil
 	}
+	var pods []event.PodRef
 	for _, e := range ents {
 		if !e.IsDir() {
 			continue
@@ -38,9 +59,18 @@ func (h Host) Pods() (pods []event.PodRef, omitted int) {
 		}
 		return strings.Compare(a.Name, b.Name)
 	})
+	return pods
+}
+
+// bound keeps the pods that fit maxPodBytes.
+func bound(pods []event.PodRef) ([]event.PodRef, int) {
 	size := 0
 	for i, p := range pods {
-		if size += len(p.Namespace) + len(p.Name) + len(p.UID) + 40; size > maxPodBytes {
+		size += len(p.Namespace) + len(p.Name) + len(p.UID) + 40
+		for _, ip := range p.IPs {
+			size += len(ip) + 3
+		}
+		if size > maxPodBytes {
 			return pods[:i], len(pods) - i
 		}
 	}

@@ -98,7 +98,7 @@ func (h Host) Read() event.Posture {
 	p.OSID = osr["ID"]
 	p.OSVersionID = osr["VERSION_ID"]
 	p.Kdump = h.Kdump()
-	p.Pods, p.PodsOmitted = h.Pods()
+	p.Pods, p.PodsOmitted = h.PodsWithIPs()
 	return p
 }
 

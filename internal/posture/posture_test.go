@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +13,7 @@ import (
 	"github.com/aftershock/aftershock/internal/posture"
 )
 
-func tree(t *testing.T, files map[string]string) string {
+func tree(t testing.TB, files map[string]string) string {
 	t.Helper()
 	root := t.TempDir()
 	for p, body := range files {
@@ -115,7 +115,7 @@ func TestPods(t *testing.T) {
 		{Namespace: "kube-system", Name: "coredns-5c98db65d4-8x2kq", UID: "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"},
 		{Namespace: "kube-system", Name: "etcd-master-1", UID: "6d5c7b0e3f4a1b2c9d8e7f6a5b4c3d2e"},
 	}
-	if !slices.Equal(pods, want) || omitted != 0 {
+	if !reflect.DeepEqual(pods, want) || omitted != 0 {
 		t.Fatalf("pods %+v (omitted %d), want %+v", pods, omitted, want)
 	}
 	if pods, _ := (posture.Host{Root: t.TempDir()}).Pods(); pods != nil {
