@@ -212,6 +212,9 @@ func (c *Collector) postureIfChanged(ctx context.Context, last *string) {
 	if c.emit(ctx, event.TypePosture, p) {
 		*last = key
 		c.prevKernel = ""
+		if err := posture.SavePods(c.opts.StateDir, p.BootID, p.Pods); err != nil {
+			c.log.Warn("the next reboot will not know these pods", "err", err)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aftershock/aftershock/internal/event"
 	"github.com/aftershock/aftershock/internal/kernel"
+	"github.com/aftershock/aftershock/internal/posture"
 	"github.com/aftershock/aftershock/internal/reboot"
 )
 
@@ -40,6 +41,9 @@ func (c *Collector) checkReboot(ctx context.Context) *reboot.Tracker {
 	}
 	if r != nil {
 		c.prevKernel = r.PreviousKernel
+		if r.PreviousPods, err = posture.LoadPods(c.opts.StateDir, r.PreviousBootID); err != nil {
+			log.Warn("pods of the previous boot unknown", "err", err)
+		}
 		log.Info("node rebooted", "previous_boot_id", r.PreviousBootID, "cause", r.Cause, "detail", r.CauseDetail, "clean", r.Clean)
 		if err := c.Emit(ctx, event.TypeReboot, r.BootTime, r); err != nil {
 			// Not committed: the next start reports it again.

@@ -131,6 +131,9 @@ type Reboot struct {
 	Sources []string `json:"sources,omitempty"`
 	// LastWords is the tail of the previous boot's kernel log (bounded).
 	LastWords []string `json:"last_words,omitempty"`
+	// PreviousPods are the pods of the node's last posture in the previous
+	// boot, with their IPs: what died with the node (bounded).
+	PreviousPods []PodRef `json:"previous_pods,omitempty"`
 	// Vmcore is the path of a kdump vmcore of the previous boot, if any.
 	Vmcore string `json:"vmcore,omitempty"`
 	// Meminfo is the memory before the crash: the kernel report's snapshot

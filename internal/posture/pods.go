@@ -63,14 +63,16 @@ func (h Host) listPods() []event.PodRef {
 }
 
 // bound keeps the pods that fit maxPodBytes.
-func bound(pods []event.PodRef) ([]event.PodRef, int) {
+func bound(pods []event.PodRef) ([]event.PodRef, int) { return boundTo(pods, maxPodBytes) }
+
+func boundTo(pods []event.PodRef, maxBytes int) ([]event.PodRef, int) {
 	size := 0
 	for i, p := range pods {
 		size += len(p.Namespace) + len(p.Name) + len(p.UID) + 40
 		for _, ip := range p.IPs {
 			size += len(ip) + 3
 		}
-		if size > maxPodBytes {
+		if size > maxBytes {
 			return pods[:i], len(pods) - i
 		}
 	}
