@@ -27,6 +27,7 @@ var drills = []drill{
 	{"node-silent", "prod-sz"},
 	{"late-reboot", "prod-gz"},
 	{"kernel-exposure", "prod-hz"},
+	{"coredns-pod-timeout", "prod-wh"},
 }
 
 func (d drill) events(tb testing.TB) []byte {

@@ -73,9 +73,9 @@ func (e estimator) EstimateCallCost(function, overloadID string, target *checker
 		if target != nil && (*target).Type().TypeName() == WindowType.TypeName() {
 			return &checker.CallEstimate{CostEstimate: checker.CostEstimate{Min: 1, Max: 100}}
 		}
-	case "agents_only", "exposed_nodes", "known_bugs":
+	case "agents_only", "exposed_nodes", "known_bugs", "timeout_pods":
 		// Go loops over a node's pods, every node's latest posture, the
-		// evidence: linear, and cheap per element (exposure.go).
+		// evidence: linear, and cheap per element (exposure.go, attribution.go).
 		return &checker.CallEstimate{
 			CostEstimate: checker.CostEstimate{Min: 1, Max: 10 * estMapLen},
 			ResultSize:   &checker.SizeEstimate{Min: 0, Max: estMapLen},

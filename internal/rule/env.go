@@ -49,7 +49,7 @@ func NewEnv() (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cel env: %w", err)
 	}
-	if base, err = base.Extend(exposureFunctions()...); err != nil {
+	if base, err = base.Extend(append(exposureFunctions(), attributionFunctions()...)...); err != nil {
 		return nil, fmt.Errorf("cel env: %w", err)
 	}
 	win, err := base.Extend(append([]cel.EnvOption{
