@@ -1,6 +1,8 @@
 package drills_test
 
 import (
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,5 +51,25 @@ func TestDrillAlerts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRunbookListsEveryDrill: the runbook's replay-all loop names every
+// recorded drill with its cluster.
+func TestRunbookListsEveryDrill(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loop string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "for d in ") {
+			loop = l
+		}
+	}
+	for _, d := range drills {
+		if !strings.Contains(loop, " "+d.dir+":"+d.cluster) {
+			t.Errorf("the runbook's loop %q lacks %s:%s", loop, d.dir, d.cluster)
+		}
 	}
 }
