@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/oklog/ulid/v2"
 )
@@ -177,6 +178,13 @@ func (e *Event) Validate() error {
 	if e.Time.IsZero() {
 		errs = append(errs, fmt.Errorf("%w: time", ErrMissing))
 	}
+	for _, a := range []struct{ name, val string }{
+		{"source", e.Source}, {"subject", e.Subject}, {"datacontenttype", e.DataContentType}, {"cluster", e.Cluster}, {"node", e.Node},
+	} {
+		if err := printable(a.val); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %s %q: %w", ErrInvalid, a.name, a.val, err))
+		}
+	}
 	if e.ID != "" && !validID(e.ID) {
 		errs = append(errs, fmt.Errorf("%w: id %q: 1-128 printable ASCII characters, no spaces", ErrInvalid, e.ID))
 	}
@@ -187,6 +195,23 @@ func (e *Event) Validate() error {
 		errs = append(errs, fmt.Errorf("%w: data must be a JSON object", ErrInvalid))
 	}
 	return errors.Join(errs...)
+}
+
+// printable refuses control characters (C0, DEL, C1) and invalid UTF-8
+// in an attribute: they end up in subjects, labels, logs and messages to
+// people, where a NUL or an escape sequence does harm.
+func printable(s string) error {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return fmt.Errorf("invalid UTF-8 at byte %d", i)
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f):
+			return fmt.Errorf("control character %U at byte %d", r, i)
+		}
+		i += size
+	}
+	return nil
 }
 
 func validID(s string) bool {

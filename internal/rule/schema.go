@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -31,35 +32,17 @@ type AlertData struct {
 	LastSeen time.Time `json:"last_seen,omitzero"`
 }
 
-// Schemas maps each catalogued event type to the Go struct of its data
-// (internal/event/data.go). `rules check` rejects event.data fields that no
-// matched type has, and data is decoded with these types: timestamps become
-// CEL timestamps and integers CEL ints. Types without a schema (app events)
-// are decoded as plain JSON.
-var Schemas = map[string]reflect.Type{
-	event.TypeHeartbeat:          reflect.TypeFor[event.Heartbeat](),
-	event.TypePosture:            reflect.TypeFor[event.Posture](),
-	event.TypeReboot:             reflect.TypeFor[event.Reboot](),
-	event.TypeKernelOOM:          reflect.TypeFor[event.OOM](),
-	event.TypeKernelBug:          reflect.TypeFor[event.KernelReport](),
-	event.TypeKernelPanic:        reflect.TypeFor[event.KernelReport](),
-	event.TypeKernelLockup:       reflect.TypeFor[event.KernelReport](),
-	event.TypeKernelHungTask:     reflect.TypeFor[event.KernelReport](),
-	event.TypeKernelConntrack:    reflect.TypeFor[event.KernelReport](),
-	event.TypeKernelNetdevLeak:   reflect.TypeFor[event.KernelReport](),
-	event.TypeKernelFSError:      reflect.TypeFor[event.KernelReport](),
-	event.TypeKernelIOError:      reflect.TypeFor[event.KernelReport](),
-	event.TypeKernelNetTxTimeout: reflect.TypeFor[event.KernelReport](),
-	event.TypeKernelMCE:          reflect.TypeFor[event.KernelReport](),
-	event.TypeDNSTimeout:         reflect.TypeFor[event.DNSFailure](),
-	event.TypeDNSError:           reflect.TypeFor[event.DNSFailure](),
-	event.TypeDNSRecovered:       reflect.TypeFor[event.DNSRecovered](),
-	event.TypeDNSProbe:           reflect.TypeFor[event.DNSProbe](),
-	event.TypeRPCTimeout:         reflect.TypeFor[event.RPCTimeout](),
-	event.TypeAlertmanagerAlert:  reflect.TypeFor[event.AlertmanagerAlert](),
-	event.TypeSpoolDropped:       reflect.TypeFor[event.SpoolDropped](),
-	TypeAlert:                    reflect.TypeFor[AlertData](),
-}
+// Schemas maps each event type the engine sees to the Go struct of its
+// data: the catalogue's (event.DataTypes, the same schema ingest checks
+// apps' events against) and the engine's own aftershock.alert. `rules
+// check` rejects event.data fields that no matched type has, and data is
+// decoded with these types: timestamps become CEL timestamps and integers
+// CEL ints. Types without a schema (app events) are decoded as plain JSON.
+var Schemas = func() map[string]reflect.Type {
+	m := maps.Clone(event.DataTypes)
+	m[TypeAlert] = reflect.TypeFor[AlertData]()
+	return m
+}()
 
 // shape is a JSON value's expected form, derived from a Go type.
 type shape struct {
