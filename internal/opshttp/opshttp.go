@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
@@ -24,10 +23,11 @@ type Check func(ctx context.Context) error
 type Server struct {
 	Mux      *http.ServeMux
 	Registry *prometheus.Registry
-	ready    []namedCheck
-	log      *slog.Logger
-	srv      *http.Server
-	addr     net.Addr
+	// Limits bound clients (DefaultLimits unless changed before Start).
+	Limits Limits
+	ready  []namedCheck
+	log    *slog.Logger
+	srv    *Listener
 }
 
 type namedCheck struct {
@@ -39,7 +39,7 @@ type namedCheck struct {
 func New(log *slog.Logger) *Server {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s := &Server{Mux: http.NewServeMux(), Registry: reg, log: log}
+	s := &Server{Mux: http.NewServeMux(), Registry: reg, Limits: DefaultLimits(), log: log}
 	s.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
@@ -71,27 +71,21 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 // Start listens on addr (":0" picks a port) and serves until Shutdown.
 func (s *Server) Start(addr string) error {
-	ln, err := net.Listen("tcp", addr)
+	srv, err := Listen(addr, s.Mux, s.Limits, s.Registry, "ops", s.log)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", addr, err)
+		return err
 	}
-	s.addr = ln.Addr()
-	s.srv = &http.Server{Handler: s.Mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("http server stopped", "err", err)
-		}
-	}()
-	s.log.Info("serving /healthz /readyz /metrics", "addr", s.addr.String())
+	s.srv = srv
+	s.log.Info("serving /healthz /readyz /metrics", "addr", srv.Addr().String(), "max_connections", s.Limits.MaxConns)
 	return nil
 }
 
 // Addr is the bound address after Start.
 func (s *Server) Addr() string {
-	if s.addr == nil {
+	if s.srv == nil {
 		return ""
 	}
-	return s.addr.String()
+	return s.srv.Addr().String()
 }
 
 // Shutdown stops the server, waiting for in-flight requests.
