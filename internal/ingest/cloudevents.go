@@ -8,6 +8,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/aftershock/aftershock/internal/event"
 )
@@ -62,6 +64,9 @@ func (h *Handler) decodeOne(i int, raw []byte) (*pending, *Problem) {
 	} else {
 		ev, err = event.Decode(raw)
 	}
+	if err == nil {
+		err = admissible(ev)
+	}
 	if err != nil {
 		prob := &Problem{Index: i, Reason: err.Error()}
 		// Name the event when its id can be read, so the client can find it.
@@ -86,6 +91,29 @@ func (h *Handler) decodeOne(i int, raw []byte) (*pending, *Problem) {
 		return nil, &Problem{Index: i, ID: ev.ID, Reason: err.Error()}
 	}
 	return &pending{id: ev.ID, subject: ev.NATSSubject(false), data: buf.Bytes()}, nil
+}
+
+// ErrReservedType refuses, from applications, the types only aftershock
+// itself emits.
+var ErrReservedType = errors.New("type reserved for aftershock's own sources")
+
+// reservedPrefixes are the namespaces of the collector's own events (what
+// the kernel said, node heartbeats, reboots and posture, the spool) and the
+// engine's: a forged node.reboot or kernel.panic from any pod would page
+// people about a node crash that never happened.
+var reservedPrefixes = []string{"node.", "kernel.", "collector."}
+
+// typeAlert is the engine's own (rule.TypeAlert; rule is not linked into
+// the collector).
+const typeAlert = "aftershock.alert"
+
+// admissible refuses reserved types and data that does not fit its type's
+// schema (the one the rules are checked against), naming the field.
+func admissible(ev *event.Event) error {
+	if ev.Type == typeAlert || slices.ContainsFunc(reservedPrefixes, func(p string) bool { return strings.HasPrefix(ev.Type, p) }) {
+		return fmt.Errorf("%w: %q: node.*, kernel.*, collector.* and aftershock.alert come from aftershock's collectors and rules only", ErrReservedType, ev.Type)
+	}
+	return event.CheckData(ev.Type, ev.Data)
 }
 
 func (h *Handler) decodeBatch(body []byte) ([]*pending, *httpError) {

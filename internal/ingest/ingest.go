@@ -15,12 +15,14 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 )
 
@@ -41,6 +43,20 @@ type Options struct {
 	Burst int
 	// PublishTimeout bounds storing one request's events.
 	PublishTimeout time.Duration
+	// MaxInFlightBytes bounds the memory of the requests being read,
+	// checked and stored at once: each takes its Content-Length (MaxBytes
+	// when it gives none) until it is answered. Others wait up to
+	// QueueWait, in order, then get 503 with Retry-After. Defaults: 64 MiB,
+	// and 8 MiB for a node's agent (Local).
+	MaxInFlightBytes int64
+	QueueWait        time.Duration
+	// MaxAtomicBatches bounds the atomic batches this handler has open on
+	// the server at once (default 4). Requests' batches queued meanwhile
+	// are sent together as one (group commit), so a burst costs the server
+	// a few batches; NATS allows 50 open per stream for all publishers
+	// together and refuses more with "atomic publish too many inflight",
+	// which the handler waits out instead of refusing the request.
+	MaxAtomicBatches int
 	// Cluster and Node are used for Alertmanager alerts whose labels name
 	// neither (see ClusterLabels, NodeLabels).
 	Cluster string
@@ -73,6 +89,18 @@ func (o *Options) Defaults() {
 	}
 	if o.PublishTimeout == 0 {
 		o.PublishTimeout = 5 * time.Second
+	}
+	if o.MaxInFlightBytes == 0 {
+		o.MaxInFlightBytes = 64 << 20
+		if o.Local {
+			o.MaxInFlightBytes = 8 << 20
+		}
+	}
+	if o.QueueWait == 0 {
+		o.QueueWait = o.PublishTimeout
+	}
+	if o.MaxAtomicBatches == 0 {
+		o.MaxAtomicBatches = 4
 	}
 	if o.Cluster == "" {
 		o.Cluster = "default"
@@ -112,6 +140,15 @@ func (o *Options) Validate() error {
 	if o.PublishTimeout < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("ingest publish timeout %s: must be at least 100ms", o.PublishTimeout))
 	}
+	if o.MaxInFlightBytes < o.MaxBytes {
+		errs = append(errs, fmt.Errorf("ingest max in-flight bytes %d: must be at least the max bytes %d, or a largest request could never pass", o.MaxInFlightBytes, o.MaxBytes))
+	}
+	if o.QueueWait < 0 {
+		errs = append(errs, fmt.Errorf("ingest queue wait %s: must not be negative", o.QueueWait))
+	}
+	if o.MaxAtomicBatches < 1 || o.MaxAtomicBatches > 50 {
+		errs = append(errs, fmt.Errorf("ingest max atomic batches %d: must be 1..50 (NATS's default limit per stream)", o.MaxAtomicBatches))
+	}
 	if strings.ContainsAny(o.Token, " \t\r\n") {
 		errs = append(errs, errors.New("ingest token: must not contain whitespace"))
 	}
@@ -120,11 +157,12 @@ func (o *Options) Validate() error {
 
 // Handler serves the ingest endpoints.
 type Handler struct {
-	opts    Options
-	limiter *rate.Limiter
-	store   *store
-	m       *metrics
-	now     func() time.Time
+	opts     Options
+	limiter  *rate.Limiter
+	store    *store
+	inFlight *semaphore.Weighted
+	m        *metrics
+	now      func() time.Time
 }
 
 // New checks opts and returns a handler; Mount adds it to a mux.
@@ -138,8 +176,14 @@ func New(opts Options) (*Handler, error) {
 		h.limiter = rate.NewLimiter(rate.Limit(opts.Rate), opts.Burst)
 	}
 	h.store = &store{js: opts.JS, log: opts.Log}
+	h.store.batches = newBatcher(h.store.publishBatch, opts.MaxAtomicBatches, maxAtomicBatch, opts.PublishTimeout)
+	h.inFlight = semaphore.NewWeighted(opts.MaxInFlightBytes)
 	return h, nil
 }
+
+// maxAtomicBatch is the most messages NATS takes in one atomic batch (its
+// default max_batch_size), and so in one coalesced batch.
+const maxAtomicBatch = 1000
 
 // Paths of the endpoints.
 const (
@@ -173,6 +217,12 @@ type Response struct {
 	Error  string   `json:"error,omitempty"`
 	// Problems lists each bad event of a 400; nothing was stored.
 	Problems []Problem `json:"problems,omitempty"`
+	// StoredUnknown, on a 503, says the events may have been stored (all,
+	// or some: the server did not answer in time, or a fallback stored
+	// them one by one and failed part-way). Retrying is safe either way:
+	// each event is stored once by its id within the stream's duplicate
+	// window. Without it a 503 stored nothing.
+	StoredUnknown bool `json:"stored_unknown,omitempty"`
 }
 
 // httpError is a failure with its status; the handlers return it.
@@ -182,6 +232,7 @@ type httpError struct {
 	msg      string
 	problems []Problem
 	header   http.Header
+	unknown  bool
 }
 
 func (e *httpError) Error() string { return e.msg }
@@ -206,7 +257,7 @@ func (h *Handler) endpoint(name string, parse parseFunc) http.Handler {
 			for k, v := range herr.header {
 				w.Header()[k] = v
 			}
-			writeJSON(w, herr.status, Response{Error: herr.msg, Problems: herr.problems})
+			writeJSON(w, herr.status, Response{Error: herr.msg, Problems: herr.problems, StoredUnknown: herr.unknown})
 			return
 		}
 		h.m.requests.WithLabelValues(name, "stored").Inc()
@@ -220,12 +271,21 @@ func (h *Handler) serve(r *http.Request, parse parseFunc) (result, *httpError) {
 	if err := h.authorize(r); err != nil {
 		return result{}, err
 	}
+	release, herr := h.admit(r)
+	if herr != nil {
+		return result{}, herr
+	}
+	defer release()
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, h.opts.MaxBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			return result{}, &httpError{status: http.StatusRequestEntityTooLarge, outcome: "too_large",
 				msg: fmt.Sprintf("request body over the limit of %d bytes", mbe.Limit)}
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return result{}, &httpError{status: http.StatusRequestTimeout, outcome: "too_slow",
+				msg: "request body not received within the server's read timeout; nothing stored"}
 		}
 		return result{}, badRequest("read body: " + err.Error())
 	}
@@ -242,10 +302,14 @@ func (h *Handler) serve(r *http.Request, parse parseFunc) (result, *httpError) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.opts.PublishTimeout)
 	defer cancel()
 	if err := h.store.put(ctx, msgs); err != nil {
-		h.opts.Log.Warn("ingest: events not stored", "events", len(msgs), "err", err)
+		unknown := maybeStored(err)
+		h.opts.Log.Warn("ingest: events not stored", "events", len(msgs), "stored_unknown", unknown, "err", err)
+		msg := "events not stored, retry: " + err.Error()
+		if unknown {
+			msg = "events may have been stored (all or some), retry: each is stored once by its id: " + err.Error()
+		}
 		return result{n: len(msgs)}, &httpError{status: http.StatusServiceUnavailable, outcome: "unavailable",
-			msg:    "events not stored, retry: " + err.Error(),
-			header: http.Header{"Retry-After": {"1"}}}
+			msg: msg, unknown: unknown, header: http.Header{"Retry-After": {"1"}}}
 	}
 	ids := make([]string, len(msgs))
 	for i, m := range msgs {
@@ -308,7 +372,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aftershock_ingest_requests_total",
-			Help: "Ingest requests by endpoint and outcome (stored, invalid, too_large, unauthorized, rate_limited, unavailable).",
+			Help: "Ingest requests by endpoint and outcome (stored, invalid, too_large, too_slow, unauthorized, rate_limited, busy, unavailable).",
 		}, []string{"endpoint", "outcome"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aftershock_ingest_events_total",
