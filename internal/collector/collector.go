@@ -53,6 +53,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 		now:    time.Now,
 	}
 	c.ops = opshttp.New(log)
+	c.ops.Limits = nodeLimits() // it may serve ingest to the node's pods (ingest.go)
 	c.published = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "aftershock_collector_events_total",
 		Help: "Events by type and outcome (published, or spooled to publish later; failed).",

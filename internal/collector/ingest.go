@@ -2,13 +2,12 @@ package collector
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"time"
 
 	"github.com/aftershock/aftershock/internal/ingest"
+	"github.com/aftershock/aftershock/internal/opshttp"
 )
 
 // startIngest mounts the HTTP ingest endpoints on the ops server, or serves
@@ -36,20 +35,24 @@ func (c *Collector) startIngest() (func(), error) {
 	}
 	mux := http.NewServeMux()
 	h.Mount(mux)
-	ln, err := net.Listen("tcp", c.opts.IngestAddr)
+	srv, err := opshttp.Listen(c.opts.IngestAddr, mux, nodeLimits(), c.ops.Registry, "ingest", c.log)
 	if err != nil {
-		return nil, fmt.Errorf("ingest listen %s: %w", c.opts.IngestAddr, err)
+		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			c.log.Error("ingest server stopped", "err", err)
-		}
-	}()
-	c.log.Info("serving ingest", "addr", ln.Addr().String())
+	c.log.Info("serving ingest", "addr", srv.Addr().String())
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}, nil
+}
+
+// nodeLimits are the collector's HTTP limits: pods of one node are few, and
+// the agent must stay within its memory limit (64Mi in Kubernetes) however
+// they behave. Bodies in flight are bounded by ingest (8 MiB by default).
+func nodeLimits() opshttp.Limits {
+	l := opshttp.DefaultLimits()
+	l.MaxConns = 128
+	l.ReadTimeout = 10 * time.Second
+	return l
 }

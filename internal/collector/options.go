@@ -132,6 +132,15 @@ func (o *Options) Validate() error {
 	if o.KdumpMinFreeMB < 0 {
 		errs = append(errs, fmt.Errorf("kdump min free %d MB: must not be negative", o.KdumpMinFreeMB))
 	}
+	if o.IngestEnabled {
+		addr := o.IngestAddr
+		if addr == "" {
+			addr = o.HTTPAddr
+		}
+		if err := ingest.CheckExposure(addr, o.Ingest.Token); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if o.SpoolMaxBytes < spool.MinMaxBytes {
 		errs = append(errs, fmt.Errorf("spool max bytes %d: must be at least %d", o.SpoolMaxBytes, spool.MinMaxBytes))
 	}

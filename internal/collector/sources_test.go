@@ -110,6 +110,18 @@ func TestBadSourceConfigFailsStart(t *testing.T) {
 	}
 }
 
+// TestIngestBeyondLoopbackNeedsToken (issue #16): a collector serving
+// ingest on the node's address without a token refuses to start.
+func TestIngestBeyondLoopbackNeedsToken(t *testing.T) {
+	err := collector.Run(context.Background(), collector.Options{
+		NATS: bus.Options{URL: "nats://127.0.0.1:1"}, StateDir: t.TempDir(), HTTPAddr: "127.0.0.1:0",
+		IngestEnabled: true, IngestAddr: "10.0.0.7:9471",
+	}, bustest.Logger(t))
+	if err == nil || !strings.Contains(err.Error(), "ingest on 10.0.0.7:9471: reachable beyond this host, so it needs a bearer token") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
 // TestNoResolvConfStillStarts: the default DNS source finding no
 // nameserver (a host without resolv.conf) does not stop the collector.
 func TestNoResolvConfStillStarts(t *testing.T) {

@@ -15,6 +15,18 @@ import (
 	"github.com/aftershock/aftershock/internal/router"
 )
 
+// TestIngestBeyondLoopbackNeedsToken (issue #16): ingest on an address
+// others reach, without a token, is refused at start.
+func TestIngestBeyondLoopbackNeedsToken(t *testing.T) {
+	_, err := router.Start(context.Background(), router.Options{
+		NATS: bus.Options{URL: "nats://127.0.0.1:1"}, RulesDir: rulesDir(t), HTTPAddr: "0.0.0.0:0",
+		StateDir: t.TempDir(), Ingest: true,
+	}, bustest.Logger(t))
+	if err == nil || !strings.Contains(err.Error(), "needs a bearer token") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
 // TestIngestOnRouter posts an event to the router's HTTP ingest and sees the
 // alert its rule raises: the central path apps and Alertmanager can use.
 func TestIngestOnRouter(t *testing.T) {

@@ -234,5 +234,10 @@ func (o *Options) validateIngest() []error {
 	if o.Ingest && authenticated && o.IngestNKey == "" && o.IngestCreds == "" {
 		errs = append(errs, errors.New("ingest: set --ingest-nats-nkey (or --ingest-nats-creds) to the ingest user's credentials: the router's NATS user may not publish events"))
 	}
+	if o.Ingest {
+		if err := ingest.CheckExposure(o.HTTPAddr, o.IngestOptions.Token); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errs
 }
