@@ -71,6 +71,7 @@ func tree(tb testing.TB) string {
 			Nodes:           exampleNodes,
 			TLSHosts:        []string{"*.aftershock-nats-headless", "aftershock-nats", "localhost"},
 			CollectorSecret: true,
+			IngestToken:     true,
 		}, io.Discard)
 		if treeErr != nil {
 			return

@@ -101,6 +101,7 @@ func TestCollectorDaemonSet(t *testing.T) {
 			checkPorts(t, "collector", ds.Spec.Template.Annotations, c, port)
 
 			checkHostMounts(t, spec, c)
+			checkIngestToken(t, o, c, httpAddr)
 			if want := "aftershock/collector"; !strings.Contains(c.Image, want) {
 				t.Errorf("collector image %q, want %s", c.Image, want)
 			}
@@ -120,6 +121,35 @@ func TestCollectorDaemonSet(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkIngestToken (issue #16): the collector serves ingest on the node's
+// address, which every pod of the node reaches and NetworkPolicies do not
+// cover, so its bearer token is required, not optional, and the example
+// installation generates it.
+func checkIngestToken(t *testing.T, o *objects, c corev1.Container, httpAddr string) {
+	t.Helper()
+	if !slices.Contains(c.Args, "--ingest") || !strings.HasPrefix(httpAddr, "$(HOST_IP)") {
+		t.Fatalf("collector args %v on %s: the test expects ingest on the node's address", c.Args, httpAddr)
+	}
+	var ref *corev1.SecretKeySelector
+	for _, e := range c.Env {
+		if e.Name == "AFTERSHOCK_INGEST_TOKEN" && e.ValueFrom != nil {
+			ref = e.ValueFrom.SecretKeyRef
+		}
+	}
+	if ref == nil || (ref.Optional != nil && *ref.Optional) {
+		t.Fatalf("AFTERSHOCK_INGEST_TOKEN %+v: want a required Secret key", ref)
+	}
+	if len(o.secrets) == 0 {
+		return // the base names the Secret; installations provide it
+	}
+	for _, s := range o.secrets {
+		if s.Name == ref.Name && len(s.Data[ref.Key]) >= 32 {
+			return
+		}
+	}
+	t.Errorf("no Secret %s with a token in %s", ref.Name, ref.Key)
 }
 
 // checkHostMounts: every host path is reached read-only, through

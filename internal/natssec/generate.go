@@ -3,6 +3,8 @@ package natssec
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -27,7 +29,14 @@ type Plan struct {
 	// CollectorSecret writes Dir/collector-nkeys.yaml, a Kubernetes Secret
 	// with the seeds of Cluster's collectors.
 	CollectorSecret bool
+	// IngestToken writes Dir/ingest.token, a random bearer token for HTTP
+	// ingest (collectors on the node's address require one), unless it
+	// exists.
+	IngestToken bool
 }
+
+// IngestTokenFile is the ingest bearer token IngestToken writes.
+const IngestTokenFile = "ingest.token"
 
 // Generate ensures the router, ingest, operator and system users, a collector user
 // per node, and optionally TLS files, then renders auth.conf from every seed
@@ -65,6 +74,18 @@ func Generate(p Plan, out io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(out, "wrote %s (Secret %s)\n", path, CollectorSecretName)
+	}
+	if p.IngestToken {
+		path := filepath.Join(p.Dir, IngestTokenFile)
+		created, err := writeToken(path)
+		if err != nil {
+			return fmt.Errorf("ingest token: %w", err)
+		}
+		verb := "kept"
+		if created {
+			verb = "created"
+		}
+		fmt.Fprintf(out, "%s ingest token: %s\n", verb, path)
 	}
 	if len(p.TLSHosts) > 0 {
 		if p.TLSValidFor == 0 {
@@ -105,4 +126,27 @@ func ReadNodes(r io.Reader) ([]string, error) {
 		nodes = append(nodes, strings.TrimPrefix(line, "node/"))
 	}
 	return nodes, sc.Err()
+}
+
+// writeToken writes 32 random bytes, hex, to path unless it exists.
+func writeToken(path string) (bool, error) {
+	if _, err := os.Stat(path); err == nil {
+		return false, nil
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return false, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return false, err
+	}
+	if _, err := f.WriteString(hex.EncodeToString(b)); err != nil {
+		f.Close()
+		return false, err
+	}
+	return true, f.Close()
 }

@@ -20,7 +20,7 @@ func main() {
 func run(args []string) int {
 	fs := flag.NewFlagSet("gen-auth", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "gen-auth: make aftershock's NATS users (nkeys) and auth.conf.\n\nUsage:\n  go run ./deploy/nats/gen-auth --dir DIR [--cluster NAME --nodes a,b | --nodes-file FILE] [--tls-hosts h1,h2] [--collector-secret]\n\nFlags:\n")
+		fmt.Fprint(fs.Output(), "gen-auth: make aftershock's NATS users (nkeys) and auth.conf.\n\nUsage:\n  go run ./deploy/nats/gen-auth --dir DIR [--cluster NAME --nodes a,b | --nodes-file FILE] [--tls-hosts h1,h2] [--collector-secret] [--ingest-token]\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	var p natssec.Plan
@@ -31,6 +31,7 @@ func run(args []string) int {
 	fs.StringVar(&nodesFile, "nodes-file", "", "file of node names, one a line (`kubectl get nodes -o name` works; - is stdin)")
 	fs.StringVar(&hosts, "tls-hosts", "", "comma-separated DNS names/IPs: make a CA and server certificate under DIR/tls if absent")
 	fs.BoolVar(&p.CollectorSecret, "collector-secret", false, "also write DIR/collector-nkeys.yaml: the cluster's collector seeds as a Kubernetes Secret")
+	fs.BoolVar(&p.IngestToken, "ingest-token", false, "also write DIR/ingest.token (if absent): a random bearer token for HTTP ingest, which collectors on the node's address require")
 	fs.DurationVar(&p.TLSValidFor, "tls-valid-for", 0, "lifetime of generated certificates (default 8760h)")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
