@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -360,13 +361,10 @@ func (d *Dispatcher) restore(recs []*AlertRecord, logs []*LogRecord) {
 			d.track(d.o.Store.DeleteLog(l.GroupID), d.logErr("delete stale log"))
 			continue
 		}
-		g.sent = sentState{At: l.At, Firing: l.Firing, Updates: l.Updates}
-		if g.sent.Firing == nil {
-			g.sent.Firing = map[string]string{}
-		}
-		if g.sent.Updates == nil {
-			g.sent.Updates = map[string]int{}
-		}
+		g.sent = newSent(l.At, len(l.Firing))
+		maps.Copy(g.sent.Firing, l.Firing)
+		maps.Copy(g.sent.Updates, l.Updates)
+		maps.Copy(g.sent.Starts, l.Starts)
 		g.ref = l.Ref
 	}
 	for _, g := range d.groups {

@@ -47,10 +47,23 @@ type sentState struct {
 	At      time.Time
 	Firing  map[string]string // fingerprint → alert id
 	Updates map[string]int    // fingerprint → update number
+	// Starts are the episodes told (fingerprint → starts_at): the same
+	// fingerprint firing again with another start is a new incident, not
+	// a change of the old one.
+	Starts map[string]time.Time
 }
 
 func newSent(at time.Time, n int) sentState {
-	return sentState{At: at, Firing: make(map[string]string, n), Updates: make(map[string]int, n)}
+	return sentState{At: at, Firing: make(map[string]string, n), Updates: make(map[string]int, n), Starts: make(map[string]time.Time, n)}
+}
+
+// episode is the start of a's episode as told; a log from an older router
+// has none, and then the told one is taken as a's.
+func (s sentState) episode(a *alert.Alert) time.Time {
+	if t, ok := s.Starts[a.Fingerprint]; ok {
+		return t
+	}
+	return a.StartsAt.UTC()
 }
 
 func (g *group) stop() {
@@ -135,7 +148,9 @@ func (d *Dispatcher) flush(g *group, now time.Time, regular bool) {
 	for _, a := range firing {
 		told, ok := g.sent.Firing[a.Fingerprint]
 		switch {
-		case !ok:
+		case !ok || g.sent.episode(a) != a.StartsAt.UTC():
+			// Never told, or it resolved and fired again before its resolve
+			// notice went out: a new incident pages.
 			fresh[a.Fingerprint] = true
 		case told != a.ID:
 			grew = true
@@ -163,7 +178,7 @@ func (d *Dispatcher) flush(g *group, now time.Time, regular bool) {
 	if !changed && !repeat || !regular && !early {
 		if regular && len(firing) == 0 && len(g.sent.Firing) > 0 {
 			// Everything it was told of is muted or resolved quietly.
-			g.sent = sentState{At: g.sent.At, Firing: map[string]string{}, Updates: map[string]int{}}
+			g.sent = newSent(g.sent.At, 0)
 		}
 		if regular {
 			d.maybeDelete(g)
@@ -179,7 +194,7 @@ func (d *Dispatcher) flush(g *group, now time.Time, regular bool) {
 		Resolved: resolved, Drill: g.drill, Ref: g.ref, Repeat: repeat, Kind: kind, Fresh: fresh, News: news}
 	sent := newSent(now, len(firing))
 	for _, a := range firing {
-		sent.Firing[a.Fingerprint], sent.Updates[a.Fingerprint] = a.ID, a.Update
+		sent.Firing[a.Fingerprint], sent.Updates[a.Fingerprint], sent.Starts[a.Fingerprint] = a.ID, a.Update, a.StartsAt.UTC()
 	}
 	g.sent, g.inflight = sent, m
 	if kind != notify.KindRefresh {
@@ -269,7 +284,7 @@ func (d *Dispatcher) outcome(n *notify.Notification, ref string, err error) {
 		}
 		d.track(d.o.Store.PutLog(&LogRecord{
 			GroupID: g.id, Receiver: g.receiver, Route: g.route.ID, Labels: g.labels, Drill: g.drill,
-			At: g.sent.At, Firing: g.sent.Firing, Updates: g.sent.Updates, Ref: g.ref,
+			At: g.sent.At, Firing: g.sent.Firing, Updates: g.sent.Updates, Starts: g.sent.Starts, Ref: g.ref,
 		}), d.logErr("notification log"))
 		if g.deferred {
 			g.deferred = false

@@ -56,6 +56,8 @@ type LogRecord struct {
 	// and Updates to the update numbers (news after them is untold).
 	Firing  map[string]string `json:"firing"`
 	Updates map[string]int    `json:"updates,omitempty"`
+	// Starts are the told episodes' starts_at, by fingerprint.
+	Starts map[string]time.Time `json:"starts,omitempty"`
 	// Ref is the receiver's reference for the group (Slack channel and
 	// thread ts).
 	Ref string `json:"ref,omitempty"`

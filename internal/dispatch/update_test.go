@@ -131,3 +131,26 @@ func TestNewsSurvivesRestart(t *testing.T) {
 		}
 	})
 }
+
+// TestNewEpisodePages: an alert that resolves and fires again (a second
+// crash in the cluster) before its resolve notice went out is a new
+// incident: its message pages, it is not a refresh of the old one.
+func TestNewEpisodePages(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := start(t, routing, dispatch.NewMemoryStore(), nil)
+		first := mk("node-crash", "critical", "n1", alert.Firing, time.Now())
+		e.ingest(first)
+		time.Sleep(time.Minute)
+		e.ingest(mk("node-crash", "critical", "n1", alert.Resolved, time.Now()))
+		time.Sleep(time.Minute)
+		again := mk("node-crash", "critical", "n1", alert.Firing, time.Now())
+		again.StartsAt = first.StartsAt.Add(2 * time.Minute)
+		again.ID = alert.MakeID(again.Fingerprint, again.StartsAt, alert.Firing)
+		e.ingest(again)
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		if got := e.kinds("pager"); got != "page page" {
+			t.Fatalf("pager got %q, want the second episode paged", got)
+		}
+	})
+}
