@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 )
@@ -141,6 +142,8 @@ func (q *Queue) take() *Notification {
 			rest = append(rest, m)
 		}
 	}
+	// A digest reads most urgent first too.
+	slices.SortStableFunc(msgs, func(a, b *Message) int { return a.Priority() - b.Priority() })
 	k := len(msgs)
 	n := &Notification{Receiver: q.recv.Name(), Messages: msgs}
 	q.pending = rest
