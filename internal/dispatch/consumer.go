@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aftershock/aftershock/internal/alert"
 	"github.com/aftershock/aftershock/internal/notify"
+	"github.com/aftershock/aftershock/internal/outbox"
 )
 
 // SubjectDLQAlerts receives ALERTS messages that are not alerts.
@@ -69,12 +69,9 @@ func deadLetterAlert(pub notify.Publisher, log *slog.Logger, msg jetstream.Msg, 
 	if md, err := msg.Metadata(); err == nil {
 		seq = md.Sequence.Stream
 	}
-	dl := nats.NewMsg(SubjectDLQAlerts)
-	dl.Data = msg.Data()
-	dl.Header.Set(notify.HeaderReason, reason.Error())
-	dl.Header.Set("Aftershock-Original-Subject", msg.Subject())
-	dl.Header.Set("Aftershock-Original-Seq", fmt.Sprint(seq))
-	if _, err := pub.PublishMsg(ctx, dl, jetstream.WithMsgID(fmt.Sprintf("dlq-alerts-%d", seq))); err != nil {
+	l := outbox.Letter{Subject: SubjectDLQAlerts, ID: fmt.Sprintf("dlq-alerts-%d", seq), Data: msg.Data(),
+		Reason: reason.Error(), From: msg.Subject(), Seq: seq}
+	if err := outbox.DeadLetter(ctx, pub, l, 0, outbox.DefaultRetry, nil); err != nil {
 		log.Warn("dead-letter publish failed; will retry", "seq", seq, "err", err)
 		_ = msg.NakWithDelay(time.Second)
 		return

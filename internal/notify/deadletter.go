@@ -12,15 +12,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/aftershock/aftershock/internal/outbox"
 )
 
-// Dead-letter headers (shared with the router's dlq.events).
+// Dead-letter headers: the one set every dead letter carries (package
+// outbox).
 const (
-	HeaderReason   = "Aftershock-Reason"
-	HeaderReceiver = "Aftershock-Receiver"
-	HeaderAttempts = "Aftershock-Attempts"
+	HeaderReason   = outbox.HeaderReason
+	HeaderReceiver = outbox.HeaderReceiver
+	HeaderAttempts = outbox.HeaderAttempts
 )
 
 // DeadLetterSubject is where undeliverable notifications of a receiver go;
@@ -28,9 +28,7 @@ const (
 func DeadLetterSubject(receiver string) string { return "dlq.notify." + receiver }
 
 // Publisher is the part of jetstream.JetStream dead letters need.
-type Publisher interface {
-	PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
-}
+type Publisher = outbox.Publisher
 
 // DeadLetter is the body of a dead letter: why, and the messages as the
 // webhook receiver would have sent them, so they can be replayed.
@@ -50,15 +48,15 @@ type DeadLetters struct {
 	log     *slog.Logger
 	mu      sync.Mutex
 	console io.Writer
-	backoff Backoff
+	// giveUp bounds the retries of one dead letter's publish.
+	giveUp time.Duration
 }
 
 var _ DeadLetterer = (*DeadLetters)(nil)
 
 // NewDeadLetters publishes with js and prints notices on console.
 func NewDeadLetters(js Publisher, console io.Writer, log *slog.Logger) *DeadLetters {
-	return &DeadLetters{js: js, console: console, log: log,
-		backoff: Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, MaxElapsed: 24 * time.Hour}}
+	return &DeadLetters{js: js, console: console, log: log, giveUp: 24 * time.Hour}
 }
 
 // DeadLetter implements DeadLetterer. It retries the publish until it is
@@ -79,22 +77,19 @@ func (d *DeadLetters) DeadLetter(ctx context.Context, n *Notification, cause err
 	if err != nil {
 		return fmt.Errorf("encode dead letter: %w", err)
 	}
-	msg := nats.NewMsg(DeadLetterSubject(n.Receiver))
-	msg.Data = body
-	msg.Header.Set(HeaderReason, reason+": "+Truncate(cause.Error(), 500, "…"))
-	msg.Header.Set(HeaderReceiver, n.Receiver)
-	msg.Header.Set(HeaderAttempts, fmt.Sprint(attempts))
-	id := "dlq-notify-" + hex.EncodeToString(h.Sum(nil)[:12])
-	_, err = d.backoff.Run(ctx, func(ctx context.Context, _ int) error {
-		_, err := d.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id))
-		return err
-	}, func(_ int, err error, _ time.Duration) {
+	l := outbox.Letter{
+		Subject: DeadLetterSubject(n.Receiver), ID: "dlq-notify-" + hex.EncodeToString(h.Sum(nil)[:12]), Data: body,
+		Reason: reason + ": " + cause.Error(),
+		Header: map[string]string{HeaderReceiver: n.Receiver, HeaderAttempts: fmt.Sprint(attempts)},
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.giveUp)
+	defer cancel()
+	if err := outbox.DeadLetter(ctx, d.js, l, 0, outbox.DefaultRetry, func(err error) {
 		d.log.Warn("dead letter publish failed; retrying", "receiver", n.Receiver, "err", err)
-	})
-	if err != nil {
+	}); err != nil {
 		return fmt.Errorf("publish dead letter for %s: %w", n.Receiver, err)
 	}
-	d.log.Error("notification dead-lettered", "receiver", n.Receiver, "subject", msg.Subject,
+	d.log.Error("notification dead-lettered", "receiver", n.Receiver, "subject", l.Subject,
 		"alerts", n.Alerts(), "attempts", attempts, "reason", reason, "err", cause)
 	d.notice(n, reason, cause, attempts)
 	return nil
