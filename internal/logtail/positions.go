@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/aftershock/aftershock/internal/atomicfile"
 )
 
 // savedPos is one file's committed position. Fingerprint is the file's
@@ -41,9 +43,8 @@ func loadPositions(path string) ([]savedPos, error) {
 	return pf.Files, nil
 }
 
-// savePositions writes atomically: a temporary file in the same directory,
-// synced, then renamed over the old one, and the directory synced, so a crash
-// leaves the old or the new positions, never a torn file.
+// savePositions writes atomically (package atomicfile), so a crash leaves
+// the old or the new positions, never a torn file.
 func savePositions(path string, ps []savedPos) error {
 	b, err := json.Marshal(positionsFile{Version: 1, Files: ps})
 	if err != nil {
@@ -53,28 +54,8 @@ func savePositions(path string, ps []savedPos) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("log positions dir: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".positions-*")
-	if err != nil {
+	if err := atomicfile.Write(path, b, 0o600); err != nil {
 		return fmt.Errorf("log positions: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // a no-op after the rename
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("log positions: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("log positions: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("log positions: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("log positions: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	return nil
 }

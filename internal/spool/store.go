@@ -10,14 +10,17 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aftershock/aftershock/internal/atomicfile"
 )
 
 const cursorFile = "cursor"
 
-// cursorEvery is how many replayed events may pass between cursor writes. A
+// cursorEvery is how many replayed events may pass between cursor writes
+// (each is synced to disk, package atomicfile: about a millisecond). A
 // crash replays at most this many again, seconds after the first publish:
 // well inside the duplicate window, so JetStream drops them.
-const cursorEvery = 64
+const cursorEvery = 1024
 
 func (s *Spool) path(seq uint64) string { return filepath.Join(s.opts.Dir, segName(seq)) }
 
@@ -256,19 +259,8 @@ func (s *Spool) closeReader() {
 	}
 }
 
-// writeAtomic replaces path with b by renaming a temporary file over it, so
-// a crash leaves the old or the new content, never a mix.
-func writeAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o640); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
+// writeAtomic replaces path with b (package atomicfile), so a crash
+// leaves the old or the new content, never a mix.
+func writeAtomic(path string, b []byte) error { return atomicfile.Write(path, b, 0o640) }
 
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-}
+func syncDir(dir string) { _ = atomicfile.SyncDir(dir) }
