@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/aftershock/aftershock/internal/atomicfile"
 )
 
 // position is where the watcher is in the kernel ring buffer: the last
@@ -36,30 +38,14 @@ func loadPosition(dir string) (position, error) {
 	return p, nil
 }
 
-// save writes the position atomically: a temp file, fsynced, renamed over
-// the old one, so a crash leaves either the old or the new position.
+// save writes the position atomically (package atomicfile), so a crash
+// leaves either the old or the new position.
 func (p position) save(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("save kmsg position: %w", err)
 	}
 	b, _ := json.Marshal(p)
-	f, err := os.CreateTemp(dir, positionFile+".*")
-	if err != nil {
-		return fmt.Errorf("save kmsg position: %w", err)
-	}
-	defer os.Remove(f.Name()) // after a successful rename, a no-op
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("save kmsg position: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("save kmsg position: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("save kmsg position: %w", err)
-	}
-	if err := os.Rename(f.Name(), filepath.Join(dir, positionFile)); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, positionFile), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("save kmsg position: %w", err)
 	}
 	return nil
