@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/nats-io/nkeys"
+
+	"github.com/aftershock/aftershock/internal/atomicfile"
 )
 
 // Store is a directory of nkey seeds, one file per user, from which the
@@ -167,9 +169,5 @@ func (s Store) WriteAuth() ([]User, error) {
 	if err := RenderAuth(&buf, users); err != nil {
 		return nil, err
 	}
-	tmp := filepath.Join(s.Dir, AuthFile+".tmp")
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
-		return nil, err
-	}
-	return users, os.Rename(tmp, filepath.Join(s.Dir, AuthFile))
+	return users, atomicfile.Write(filepath.Join(s.Dir, AuthFile), buf.Bytes(), 0o644)
 }
