@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aftershock/aftershock/internal/duration"
 	"github.com/aftershock/aftershock/internal/rule"
 )
 
@@ -100,7 +101,7 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}
-	d, err := rule.ParseDuration(s)
+	d, err := duration.Parse(s)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%q: want a duration like 7d or 36h, or an RFC 3339 time", s)
 	}

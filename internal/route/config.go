@@ -5,12 +5,9 @@
 package route
 
 import (
-	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/aftershock/aftershock/internal/duration"
 )
 
 // File is routing.yaml as written (see docs/notifications.md).
@@ -153,42 +150,12 @@ type InhibitRuleConfig struct {
 	Equal          []string `yaml:"equal"`
 }
 
-// Duration is a time.Duration written as Go does ("90s", "5m", "4h") or in
-// days ("7d").
-type Duration time.Duration
+// Duration is a duration written in the routing file ("90s", "5m", "7d":
+// package duration).
+type Duration = duration.Duration
 
-// UnmarshalYAML parses a duration, naming the line on error.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := ParseDuration(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// ParseDuration accepts Go durations and whole days ("7d").
-func ParseDuration(s string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err == nil && n >= 0 {
-			return time.Duration(n) * 24 * time.Hour, nil
-		}
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("invalid duration %q (want e.g. 30s, 5m, 4h, 7d)", s)
-	}
-	if v < 0 {
-		return 0, fmt.Errorf("invalid duration %q: negative", s)
-	}
-	return v, nil
-}
-
-// Std is d as a time.Duration.
-func (d Duration) Std() time.Duration { return time.Duration(d) }
-
-func (d *Duration) or(def time.Duration) time.Duration {
+// or is d, or def when d is not set.
+func or(d *Duration, def time.Duration) time.Duration {
 	if d == nil {
 		return def
 	}
@@ -196,7 +163,7 @@ func (d *Duration) or(def time.Duration) time.Duration {
 }
 
 // RequestTimeout bounds one request to the receiver (default 10s).
-func (r *ReceiverConfig) RequestTimeout() time.Duration { return r.Timeout.or(DefaultTimeout) }
+func (r *ReceiverConfig) RequestTimeout() time.Duration { return or(r.Timeout, DefaultTimeout) }
 
 // RetryBounds are the retry loop's first wait, longest wait and budget.
 func (r *ReceiverConfig) RetryBounds() (initial, maxWait, maxElapsed time.Duration) {
@@ -204,7 +171,7 @@ func (r *ReceiverConfig) RetryBounds() (initial, maxWait, maxElapsed time.Durati
 	if rc == nil {
 		rc = &RetryConfig{}
 	}
-	return rc.Initial.or(DefaultRetryInitial), rc.Max.or(DefaultRetryMax), rc.MaxElapsed.or(DefaultRetryElapsed)
+	return or(rc.Initial, DefaultRetryInitial), or(rc.Max, DefaultRetryMax), or(rc.MaxElapsed, DefaultRetryElapsed)
 }
 
 // Rate is the receiver's request rate limit; messages 0 means none. Slack

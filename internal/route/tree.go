@@ -141,7 +141,7 @@ func (r *Routing) ReceiverNames() []string {
 var receiverName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]*$`)
 
 func (c *checker) compile(f *File) *Routing {
-	out := &Routing{File: c.file, ResolveTimeout: f.ResolveTimeout.or(DefaultResolveTimeout)}
+	out := &Routing{File: c.file, ResolveTimeout: or(f.ResolveTimeout, DefaultResolveTimeout)}
 	if out.ResolveTimeout < time.Minute {
 		c.bad([]any{"resolve_timeout"}, "resolve_timeout %s: must be at least 1m", out.ResolveTimeout)
 	}
@@ -202,8 +202,8 @@ func (c *checker) compile(f *File) *Routing {
 func (c *checker) route(p []any, rc *RouteConfig, parent *Route, id string, receivers map[string]bool) *Route {
 	r := &Route{
 		ID: id, Receiver: parent.Receiver, GroupBy: parent.GroupBy, GroupByAll: parent.GroupByAll,
-		GroupWait: rc.GroupWait.or(parent.GroupWait), GroupInterval: rc.GroupInterval.or(parent.GroupInterval),
-		RepeatInterval: rc.RepeatInterval.or(parent.RepeatInterval), SendResolved: parent.SendResolved,
+		GroupWait: or(rc.GroupWait, parent.GroupWait), GroupInterval: or(rc.GroupInterval, parent.GroupInterval),
+		RepeatInterval: or(rc.RepeatInterval, parent.RepeatInterval), SendResolved: parent.SendResolved,
 		Continue: rc.Continue,
 	}
 	if rc.Receiver != "" {
@@ -235,7 +235,7 @@ func (c *checker) route(p []any, rc *RouteConfig, parent *Route, id string, rece
 		c.bad(with(p, "group_interval"), "group_interval must be positive")
 	}
 	// Unset, it is the parent's, but never longer than group_interval.
-	r.UpdateInterval = rc.UpdateInterval.or(min(parent.UpdateInterval, r.GroupInterval))
+	r.UpdateInterval = or(rc.UpdateInterval, min(parent.UpdateInterval, r.GroupInterval))
 	if r.UpdateInterval <= 0 || r.UpdateInterval > r.GroupInterval {
 		c.bad(with(p, "update_interval"), "update_interval %s: must be positive and at most group_interval %s", r.UpdateInterval, r.GroupInterval)
 	}

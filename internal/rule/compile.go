@@ -77,9 +77,9 @@ type Group struct {
 func (c *Compiled) Horizon() time.Duration {
 	switch c.Kind {
 	case KindWindow:
-		return c.Window.D() + c.Lateness
+		return c.Window.Std() + c.Lateness
 	case KindAbsence:
-		return c.AbsentFor.D() + c.Lateness
+		return c.AbsentFor.Std() + c.Lateness
 	}
 	return 0
 }
@@ -410,7 +410,7 @@ func stateKey(r *Rule) string {
 
 func durOr(d Duration, def time.Duration) time.Duration {
 	if d > 0 {
-		return d.D()
+		return d.Std()
 	}
 	return def
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/aftershock/aftershock/internal/duration"
 )
 
 // Severity levels, in increasing order of urgency.
@@ -228,49 +230,6 @@ func (s Source) AtExprLine(key string, exprLine int) string {
 	return s.At(key)
 }
 
-// Duration is a time.Duration written as "90s", "5m", "7d".
-type Duration time.Duration
-
-// UnmarshalYAML parses Go durations plus a "d" (24h) suffix; the error
-// carries the line so `rules check` can point at it.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := ParseDuration(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText writes the duration in Go syntax.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// D is the duration as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// ParseDuration accepts Go durations and whole days ("7d", "1d12h").
-func ParseDuration(s string) (time.Duration, error) {
-	var days time.Duration
-	for i := 0; i < len(s); i++ {
-		if s[i] == 'd' {
-			var n int
-			if _, err := fmt.Sscanf(s[:i], "%d", &n); err != nil || fmt.Sprint(n) != s[:i] || n < 0 {
-				return 0, fmt.Errorf("bad duration %q", s)
-			}
-			days = time.Duration(n) * 24 * time.Hour
-			s = s[i+1:]
-			if s == "" {
-				return days, nil
-			}
-			break
-		}
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("bad duration %q: %w", s, err)
-	}
-	if v < 0 {
-		return 0, fmt.Errorf("bad duration %q: negative", s)
-	}
-	return days + v, nil
-}
+// Duration is a duration written in a rule ("90s", "5m", "7d", "1d12h":
+// package duration).
+type Duration = duration.Duration

@@ -6,30 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
-
-func TestParseDuration(t *testing.T) {
-	tests := []struct {
-		in   string
-		want time.Duration
-		err  bool
-	}{
-		{"90s", 90 * time.Second, false},
-		{"7d", 7 * 24 * time.Hour, false},
-		{"1d12h", 36 * time.Hour, false},
-		{"0s", 0, false},
-		{"-5m", 0, true},
-		{"xd", 0, true},
-		{"5 minutes", 0, true},
-	}
-	for _, tt := range tests {
-		got, err := ParseDuration(tt.in)
-		if (err != nil) != tt.err || got != tt.want {
-			t.Errorf("ParseDuration(%q) = %v, %v", tt.in, got, err)
-		}
-	}
-}
 
 func writeRules(t *testing.T, files map[string]string) string {
 	t.Helper()

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aftershock/aftershock/internal/route"
+	"github.com/aftershock/aftershock/internal/duration"
 	"github.com/aftershock/aftershock/internal/silence"
 	"github.com/aftershock/aftershock/internal/webauth"
 )
@@ -77,7 +77,7 @@ func (u *UI) createSilence(w http.ResponseWriter, r *http.Request) {
 			s.Matchers = append(s.Matchers, line)
 		}
 	}
-	d, err := route.ParseDuration(strings.TrimSpace(cmp.Or(r.FormValue("duration"), "2h")))
+	d, err := duration.Parse(strings.TrimSpace(cmp.Or(r.FormValue("duration"), "2h")))
 	if err != nil || d <= 0 {
 		u.back(w, r, back, "error", "duration "+r.FormValue("duration")+": want e.g. 30m, 2h, 1d")
 		return

@@ -21,6 +21,7 @@ import (
 
 	"github.com/aftershock/aftershock/internal/alert"
 	"github.com/aftershock/aftershock/internal/correlate"
+	"github.com/aftershock/aftershock/internal/duration"
 	"github.com/aftershock/aftershock/internal/event"
 	"github.com/aftershock/aftershock/internal/rule"
 	"github.com/aftershock/aftershock/internal/yamlfile"
@@ -114,7 +115,7 @@ func (o *Offset) UnmarshalYAML(n *yaml.Node) error {
 		return nil
 	}
 	neg := strings.HasPrefix(s, "-")
-	d, err := rule.ParseDuration(strings.TrimLeft(s, "+-"))
+	d, err := duration.Parse(strings.TrimLeft(s, "+-"))
 	if err != nil {
 		return fmt.Errorf("line %d: time %q: want +DURATION (e.g. +90s) or RFC 3339", n.Line, s)
 	}
@@ -320,7 +321,7 @@ func makeEvent(in Input, d Defaults, node string, start time.Time, rep, ti, n in
 	}
 	ev := &event.Event{
 		SpecVersion: event.SpecVersion, ID: id, Source: "aftershock/rules-test", Type: in.Type,
-		Time:    in.At.Time(start).Add(time.Duration(rep) * in.Every.D()).UTC(),
+		Time:    in.At.Time(start).Add(time.Duration(rep) * in.Every.Std()).UTC(),
 		Cluster: or(in.Cluster, d.Cluster, "test"), Node: node, Subject: node,
 	}
 	if in.Data != nil {
@@ -363,7 +364,7 @@ func relTimes(v any, start time.Time) any {
 		return out
 	case string:
 		if len(x) > 1 && (x[0] == '+' || x[0] == '-') {
-			if d, err := rule.ParseDuration(x[1:]); err == nil {
+			if d, err := duration.Parse(x[1:]); err == nil {
 				if x[0] == '-' {
 					d = -d
 				}
