@@ -146,7 +146,7 @@ func (c *Collector) runSource(ctx context.Context, s Source) {
 
 // Emit implements Emitter for sources.
 func (c *Collector) Emit(ctx context.Context, typ string, t time.Time, data any) error {
-	ev, err := c.newEvent(typ, t, data)
+	ev, err := event.NewEncoded(typ, c.source, c.opts.Cluster, c.opts.Node, t, data)
 	if err != nil {
 		return err
 	}
@@ -240,14 +240,10 @@ type jsPublisher struct {
 	timeout time.Duration
 }
 
-func (p *jsPublisher) Publish(ctx context.Context, ev *event.Event) error {
-	b, err := ev.Encode()
-	if err != nil {
-		return err
-	}
+func (p *jsPublisher) Publish(ctx context.Context, ev event.Encoded) error {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	_, err = p.js.PublishMsg(ctx, &nats.Msg{Subject: ev.NATSSubject(false), Data: b}, jetstream.WithMsgID(ev.ID))
+	_, err := p.js.PublishMsg(ctx, &nats.Msg{Subject: ev.NATSSubject(false), Data: ev.JSON}, jetstream.WithMsgID(ev.ID))
 	if err != nil {
 		return fmt.Errorf("publish %s %s: %w", ev.Type, ev.ID, err)
 	}

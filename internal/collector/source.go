@@ -25,5 +25,5 @@ type Source interface {
 // Publisher stores an event durably, or keeps it until it can. The JetStream
 // publisher is the default; the disk spool wraps it.
 type Publisher interface {
-	Publish(ctx context.Context, ev *event.Event) error
+	Publish(ctx context.Context, ev event.Encoded) error
 }

@@ -68,6 +68,13 @@ func NewID(t time.Time) string {
 
 // New builds a valid event of type typ at time t with data marshalled to JSON.
 func New(typ, source, cluster, node string, t time.Time, data any) (*Event, error) {
+	e, err := NewEncoded(typ, source, cluster, node, t, data)
+	return e.Event, err
+}
+
+// NewEncoded is New with the event's encoding, made once: what is
+// published and spooled.
+func NewEncoded(typ, source, cluster, node string, t time.Time, data any) (Encoded, error) {
 	e := &Event{
 		SpecVersion:     SpecVersion,
 		ID:              NewID(t),
@@ -82,17 +89,14 @@ func New(typ, source, cluster, node string, t time.Time, data any) (*Event, erro
 	if data != nil {
 		raw, err := json.Marshal(data)
 		if err != nil {
-			return nil, fmt.Errorf("marshal %s data: %w", typ, err)
+			return Encoded{}, fmt.Errorf("marshal %s data: %w", typ, err)
 		}
 		e.Data = raw
 	}
 	if err := e.Validate(); err != nil {
-		return nil, err
+		return Encoded{}, err
 	}
-	if _, err := e.Encode(); err != nil {
-		return nil, err
-	}
-	return e, nil
+	return e.Encoded()
 }
 
 // Decode parses and validates one structured-mode CloudEvent.
@@ -145,6 +149,22 @@ func jsonReason(err error) error {
 		return fmt.Errorf("time: %q is not RFC 3339", strings.Trim(pe.Value, `"`))
 	}
 	return err
+}
+
+// Encoded is an event with its JSON encoding: an event is marshalled once
+// on its way to the spool and NATS.
+type Encoded struct {
+	*Event
+	JSON []byte
+}
+
+// Encoded encodes e (see Encode).
+func (e *Event) Encoded() (Encoded, error) {
+	b, err := e.Encode()
+	if err != nil {
+		return Encoded{}, err
+	}
+	return Encoded{e, b}, nil
 }
 
 // Encode marshals e; it fails if the result would exceed MaxSize.

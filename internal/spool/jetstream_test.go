@@ -82,14 +82,10 @@ func provision(tb testing.TB, js jetstream.JetStream) {
 // jsTarget publishes as the collector does: the event id is the Nats-Msg-Id.
 type jsTarget struct{ js jetstream.JetStream }
 
-func (p jsTarget) Publish(ctx context.Context, ev *event.Event) error {
-	b, err := ev.Encode()
-	if err != nil {
-		return err
-	}
+func (p jsTarget) Publish(ctx context.Context, ev event.Encoded) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	_, err = p.js.PublishMsg(ctx, &nats.Msg{Subject: ev.NATSSubject(false), Data: b}, jetstream.WithMsgID(ev.ID))
+	_, err := p.js.PublishMsg(ctx, &nats.Msg{Subject: ev.NATSSubject(false), Data: ev.JSON}, jetstream.WithMsgID(ev.ID))
 	return err
 }
 
@@ -257,7 +253,7 @@ type stopAfterReal struct {
 	stored atomic.Int64
 }
 
-func (s *stopAfterReal) Publish(ctx context.Context, ev *event.Event) error {
+func (s *stopAfterReal) Publish(ctx context.Context, ev event.Encoded) error {
 	if s.stored.Load() >= int64(s.n) {
 		s.cancel()
 		return ctx.Err()
@@ -323,7 +319,7 @@ func TestServerRefuses(t *testing.T) {
 	if _, err := c.JS.CreateStream(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
-	big, err := event.New(event.TypeHeartbeat, "src", "c1", "n1", t0, map[string]string{"pad": strings.Repeat("y", 2000)})
+	big, err := event.NewEncoded(event.TypeHeartbeat, "src", "c1", "n1", t0, map[string]string{"pad": strings.Repeat("y", 2000)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,7 +87,7 @@ func (s *Spool) replay(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if ev == nil {
+		if ev.Event == nil {
 			return nil
 		}
 		err = s.opts.Target.Publish(ctx, ev)
@@ -113,7 +113,7 @@ func (s *Spool) replay(ctx context.Context) error {
 // head reads the oldest unread event. A record that does not decode as an
 // event (it passed its checksum, so it was written that way) is skipped and
 // counted as rejected.
-func (s *Spool) head() (ev *event.Event, seq uint64, off, end int64, err error) {
+func (s *Spool) head() (ev event.Encoded, seq uint64, off, end int64, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for s.unread() > 0 {
@@ -121,7 +121,7 @@ func (s *Spool) head() (ev *event.Event, seq uint64, off, end int64, err error) 
 		if s.rd == nil || s.rdSeq != sg.seq || s.rd.off != s.headOff {
 			s.closeReader()
 			if s.rd, err = openReader(s.path(sg.seq), s.headOff); err != nil {
-				return nil, 0, 0, 0, fmt.Errorf("open %s: %w", segName(sg.seq), err)
+				return event.Encoded{}, 0, 0, 0, fmt.Errorf("open %s: %w", segName(sg.seq), err)
 			}
 			s.rdSeq = sg.seq
 		}
@@ -134,22 +134,24 @@ func (s *Spool) head() (ev *event.Event, seq uint64, off, end int64, err error) 
 			s.stats.Rejected += int64(lost)
 			s.headConsumed = sg.records
 			if err := s.popHead(); err != nil {
-				return nil, 0, 0, 0, err
+				return event.Encoded{}, 0, 0, 0, err
 			}
 			continue
 		}
-		ev, derr := event.Decode(p)
+		e, derr := event.Decode(p)
 		if derr != nil {
 			s.log.Error("spooled record is not an event; skipping it", "segment", segName(sg.seq), "offset", at, "err", derr)
 			s.stats.Rejected++
 			if err := s.advance(sg.seq, at, s.rd.off); err != nil {
-				return nil, 0, 0, 0, err
+				return event.Encoded{}, 0, 0, 0, err
 			}
 			continue
 		}
-		return ev, sg.seq, at, s.rd.off, nil
+		// The reader reuses its buffer: the record is kept as it was
+		// spooled, the very bytes published.
+		return event.Encoded{Event: e, JSON: append([]byte(nil), p...)}, sg.seq, at, s.rd.off, nil
 	}
-	return nil, 0, 0, 0, nil
+	return event.Encoded{}, 0, 0, 0, nil
 }
 
 // advance moves the head past the record at (seq, off) if it is still the
@@ -228,7 +230,7 @@ func (s *Spool) publishReports(ctx context.Context) error {
 		s.mu.Unlock()
 		if err != nil {
 			s.log.Error("spool drop report unreadable; discarding it", "err", err)
-		} else if err = s.opts.Target.Publish(ctx, ev); err != nil && !Permanent(err) {
+		} else if err = s.opts.Target.Publish(ctx, event.Encoded{Event: ev, JSON: r.Event}); err != nil && !Permanent(err) {
 			return fmt.Errorf("publish spool_dropped: %w", err)
 		}
 		s.mu.Lock()

@@ -38,7 +38,7 @@ import (
 
 // Target is where events go when it can take them: the JetStream publisher.
 type Target interface {
-	Publish(ctx context.Context, ev *event.Event) error
+	Publish(ctx context.Context, ev event.Encoded) error
 }
 
 // Options configure a spool; zero fields take defaults in Defaults.
@@ -186,11 +186,8 @@ func Open(opts Options) (*Spool, error) {
 // Publish publishes ev, or spools it when NATS cannot take it now. It fails
 // only when the event cannot be kept (the disk write failed, or the server
 // refused the event for good).
-func (s *Spool) Publish(ctx context.Context, ev *event.Event) error {
-	b, err := ev.Encode()
-	if err != nil {
-		return err
-	}
+func (s *Spool) Publish(ctx context.Context, ev event.Encoded) error {
+	b := ev.JSON
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
 	s.mu.Lock()
@@ -210,7 +207,7 @@ func (s *Spool) Publish(ctx context.Context, ev *event.Event) error {
 		s.log.Debug("publish failed; spooling", "type", ev.Type, "id", ev.ID, "err", err)
 	}
 	s.mu.Lock()
-	err = s.append(b)
+	err := s.append(b)
 	s.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("spool %s %s: %w", ev.Type, ev.ID, err)

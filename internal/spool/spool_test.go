@@ -21,9 +21,9 @@ import (
 var t0 = time.Date(2020, 6, 14, 13, 0, 0, 0, time.UTC)
 
 // newEvent builds the i-th test event, i seconds after t0.
-func newEvent(tb testing.TB, i int) *event.Event {
+func newEvent(tb testing.TB, i int) event.Encoded {
 	tb.Helper()
-	ev, err := event.New(event.TypeHeartbeat, "aftershock/collector/n1", "c1", "n1", t0.Add(time.Duration(i)*time.Second),
+	ev, err := event.NewEncoded(event.TypeHeartbeat, "aftershock/collector/n1", "c1", "n1", t0.Add(time.Duration(i)*time.Second),
 		map[string]any{"n": i, "pad": strings.Repeat("x", 200)})
 	if err != nil {
 		tb.Fatal(err)
@@ -42,10 +42,10 @@ type sink struct {
 	evs []*event.Event
 }
 
-func (s *sink) Publish(_ context.Context, ev *event.Event) error {
+func (s *sink) Publish(_ context.Context, ev event.Encoded) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.evs = append(s.evs, ev)
+	s.evs = append(s.evs, ev.Event)
 	return nil
 }
 
@@ -334,7 +334,7 @@ type stopAfter struct {
 	got    atomic.Int64
 }
 
-func (s *stopAfter) Publish(ctx context.Context, _ *event.Event) error {
+func (s *stopAfter) Publish(ctx context.Context, _ event.Encoded) error {
 	if s.got.Load() >= int64(s.n) {
 		s.cancel()
 		return ctx.Err()
