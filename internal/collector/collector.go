@@ -92,7 +92,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 		return err
 	}
 	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
 		defer cancel()
 		_ = c.ops.Shutdown(sctx)
 	}()
@@ -136,10 +136,10 @@ func (c *Collector) runSource(ctx context.Context, s Source) {
 		if ctx.Err() != nil {
 			return
 		}
-		log.Error("source stopped; restarting in 10s", "err", err)
+		log.Error("source stopped; restarting", "in", c.opts.SourceRestart.String(), "err", err)
 		select {
 		case <-ctx.Done():
-		case <-time.After(10 * time.Second):
+		case <-time.After(c.opts.SourceRestart):
 		}
 	}
 }

@@ -41,7 +41,7 @@ func (c *Collector) startIngest() (func(), error) {
 	}
 	c.log.Info("serving ingest", "addr", srv.Addr().String())
 	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), c.opts.ShutdownTimeout)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}, nil

@@ -31,6 +31,12 @@ type Options struct {
 	PostureEvery time.Duration
 	// PublishTimeout bounds one JetStream publish.
 	PublishTimeout time.Duration
+	// ShutdownTimeout bounds each step of a stop: the HTTP servers, the
+	// stop marker for reboot forensics (default 5s).
+	ShutdownTimeout time.Duration
+	// SourceRestart is how long a failed source waits before it is started
+	// again (default 10s).
+	SourceRestart time.Duration
 	// KdumpMinFreeMB is the free space the crash dir needs for kdump to
 	// count as ready in node.posture.
 	KdumpMinFreeMB int64
@@ -100,6 +106,12 @@ func (o *Options) Defaults() {
 	if o.PublishTimeout == 0 {
 		o.PublishTimeout = 5 * time.Second
 	}
+	if o.ShutdownTimeout == 0 {
+		o.ShutdownTimeout = 5 * time.Second
+	}
+	if o.SourceRestart == 0 {
+		o.SourceRestart = 10 * time.Second
+	}
 	if o.KdumpMinFreeMB == 0 {
 		o.KdumpMinFreeMB = 1024
 	}
@@ -119,6 +131,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Heartbeat < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("heartbeat %s: must be at least 100ms", o.Heartbeat))
+	}
+	if o.ShutdownTimeout <= 0 || o.SourceRestart <= 0 || o.PublishTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("timeouts: publish %s, shutdown %s, source restart %s: must be positive", o.PublishTimeout, o.ShutdownTimeout, o.SourceRestart))
 	}
 	if o.PostureEvery < time.Second {
 		errs = append(errs, fmt.Errorf("posture interval %s: must be at least 1s", o.PostureEvery))

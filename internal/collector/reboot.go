@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"time"
 
 	"github.com/aftershock/aftershock/internal/event"
 	"github.com/aftershock/aftershock/internal/kernel"
@@ -77,7 +76,7 @@ func (c *Collector) recordStop(tr *reboot.Tracker) {
 	if tr == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.ShutdownTimeout)
 	defer cancel()
 	stopping, err := tr.Stopped(ctx, c.now())
 	if err != nil {
