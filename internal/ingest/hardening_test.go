@@ -278,8 +278,8 @@ func TestUnavailableSaysWhetherStored(t *testing.T) {
 	t.Run("answer lost", func(t *testing.T) {
 		s := bustest.Server(t)
 		bustest.Connect(t, s) // provisions EVENTS
-		px := newProxy(t, s.Addr().String())
-		conn, err := bus.Connect(context.Background(), bus.Options{URL: "nats://" + px.addr}, bustest.Logger(t))
+		px := bustest.NewProxy(t, s.Addr().String())
+		conn, err := bus.Connect(context.Background(), bus.Options{URL: "nats://" + px.Addr}, bustest.Logger(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -289,12 +289,12 @@ func TestUnavailableSaysWhetherStored(t *testing.T) {
 			{event.ContentType, ce("lost-1", "rpc.timeout")},
 			{BatchContentType, batch(ce("lost-2", "rpc.timeout"), ce("lost-3", "rpc.timeout"))},
 		} {
-			px.holdReplies(true)
+			px.Hold(true)
 			code, resp, _ := f.post(PathEvents, tc.ct, tc.body)
 			if code != http.StatusServiceUnavailable || !resp.StoredUnknown || !strings.Contains(resp.Error, "may have been stored") {
 				t.Fatalf("%d %+v, want 503 with stored_unknown", code, resp)
 			}
-			px.holdReplies(false)
+			px.Hold(false)
 			bustest.Eventually(t, "the client to reconnect", conn.NC.IsConnected)
 			bustest.Eventually(t, "the retry to be stored", func() bool {
 				code, _, _ := f.post(PathEvents, tc.ct, tc.body)
