@@ -28,6 +28,7 @@ type Collector struct {
 	sources   []Source
 	log       *slog.Logger
 	conn      *bus.Conn
+	queue     *publishQueue
 	ops       *opshttp.Server
 	host      posture.Host
 	source    string
@@ -111,10 +112,13 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 	if err := sp.Register(c.ops.Registry); err != nil {
 		return err
 	}
-	c.pub = sp
 	var spoolDone sync.WaitGroup
 	spoolDone.Go(func() { sp.Run(ctx) })
 	defer spoolDone.Wait()
+	q := newPublishQueue(sp, 1024, c.reportPublish)
+	c.pub, c.queue = q, q
+	var queueDone sync.WaitGroup
+	queueDone.Go(func() { q.run(ctx) })
 	c.log.Info("collector started", "nats", bus.Redact(opts.NATS.URL), "heartbeat", opts.Heartbeat.String())
 	var wg sync.WaitGroup
 	for _, s := range c.sources {
@@ -123,6 +127,8 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 	c.reboots = c.checkReboot(ctx)
 	c.loop(ctx)
 	wg.Wait()
+	q.close()
+	queueDone.Wait() // what is queued is published or spooled before the spool closes
 	c.recordStop(c.reboots)
 	return nil
 }
@@ -144,18 +150,24 @@ func (c *Collector) runSource(ctx context.Context, s Source) {
 	}
 }
 
-// Emit implements Emitter for sources.
+// Emit implements Emitter for sources: the event is queued for the spool
+// (publishQueue), so a source never waits for NATS.
 func (c *Collector) Emit(ctx context.Context, typ string, t time.Time, data any) error {
 	ev, err := event.NewEncoded(typ, c.source, c.opts.Cluster, c.opts.Node, t, data)
 	if err != nil {
 		return err
 	}
-	if err := c.pub.Publish(ctx, ev); err != nil {
-		c.published.WithLabelValues(typ, "failed").Inc()
-		return err
+	return c.pub.Publish(ctx, ev)
+}
+
+// reportPublish counts the spool's outcome of each queued event.
+func (c *Collector) reportPublish(ev event.Encoded, err error) {
+	if err != nil {
+		c.published.WithLabelValues(ev.Type, "failed").Inc()
+		c.log.Warn("publish failed", "type", ev.Type, "id", ev.ID, "err", err)
+		return
 	}
-	c.published.WithLabelValues(typ, "published").Inc()
-	return nil
+	c.published.WithLabelValues(ev.Type, "published").Inc()
 }
 
 // newEvent fills the envelope of one of this node's events.

@@ -44,7 +44,11 @@ func (c *Collector) checkReboot(ctx context.Context) *reboot.Tracker {
 			log.Warn("pods of the previous boot unknown", "err", err)
 		}
 		log.Info("node rebooted", "previous_boot_id", r.PreviousBootID, "cause", r.Cause, "detail", r.CauseDetail, "clean", r.Clean)
-		if err := c.Emit(ctx, event.TypeReboot, r.BootTime, r); err != nil {
+		ev, err := event.NewEncoded(event.TypeReboot, c.source, c.opts.Cluster, c.opts.Node, r.BootTime, r)
+		if err == nil {
+			err = c.queue.PublishWait(ctx, ev) // kept (published or spooled) before the boot is committed
+		}
+		if err != nil {
 			// Not committed: the next start reports it again.
 			log.Error("publish node.reboot", "err", err)
 			return tr
