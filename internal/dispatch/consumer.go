@@ -24,10 +24,7 @@ const SubjectDLQAlerts = "dlq.alerts"
 // dlq.alerts with the reason, then acked.
 func (d *Dispatcher) Handler(pub notify.Publisher, log *slog.Logger) jetstream.MessageHandler {
 	return func(msg jetstream.Msg) {
-		a, err := alert.Decode(msg.Data())
-		if err == nil {
-			err = published(msg, a)
-		}
+		a, err := alert.Stored(msg.Subject(), msg.Headers().Get(jetstream.MsgIDHeader), msg.Data())
 		if err != nil {
 			d.m.rejected.WithLabelValues("ALERTS").Inc()
 			deadLetterAlert(pub, log, msg, err)
@@ -44,22 +41,6 @@ func (d *Dispatcher) Handler(pub notify.Publisher, log *slog.Logger) jetstream.M
 			}
 		})
 	}
-}
-
-// published checks that msg is what the router stores: an alert with a
-// fingerprint and a state, on its own subject, with its id as Nats-Msg-Id.
-// Anything else on alerts.> (a JetStream ack stored there by a reply
-// subject, a hand-made publish) is not the router's.
-func published(msg jetstream.Msg, a *alert.Alert) error {
-	switch {
-	case a.Fingerprint == "" || (a.State != alert.Firing && a.State != alert.Resolved):
-		return fmt.Errorf("not an alert the router published: no fingerprint or state %q", a.State)
-	case msg.Subject() != a.Subject():
-		return fmt.Errorf("not an alert the router published: on %s, its subject is %s", msg.Subject(), a.Subject())
-	case msg.Headers().Get(jetstream.MsgIDHeader) != a.ID:
-		return fmt.Errorf("not an alert the router published: Nats-Msg-Id %q, its id is %q", msg.Headers().Get(jetstream.MsgIDHeader), a.ID)
-	}
-	return nil
 }
 
 func deadLetterAlert(pub notify.Publisher, log *slog.Logger, msg jetstream.Msg, reason error) {

@@ -138,14 +138,14 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load alert state: %w", err)
 	}
+	d.restore(recs, logs)
+	d.loadHistories(ctx)
 	if rs, ok := d.o.Store.(interface{ Rejected() []error }); ok {
 		for _, err := range rs.Rejected() {
 			d.m.rejected.WithLabelValues("ALERT_STATE").Inc()
 			d.log.Warn("alert state record skipped: not written by a router", "err", err)
 		}
 	}
-	d.restore(recs, logs)
-	d.loadHistories(ctx)
 	ctx, d.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	d.runCtx = ctx
 	for _, qr := range d.queues {

@@ -2,7 +2,6 @@ package dispatch
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -156,10 +155,14 @@ func (s *KVStore) LoadHistories(ctx context.Context) ([]*History, error) {
 		if e == nil {
 			return out, nil
 		}
-		var h History
-		if err := json.Unmarshal(e.Value(), &h); err == nil && h.Fingerprint != "" {
-			out = append(out, &h)
+		h, err := decodeHistory(e.Key(), e.Value())
+		if err != nil {
+			s.mu.Lock()
+			s.rejected = append(s.rejected, err)
+			s.mu.Unlock()
+			continue
 		}
+		out = append(out, h)
 	}
 }
 

@@ -155,42 +155,39 @@ func (s *KVStore) Load(ctx context.Context) ([]*AlertRecord, []*LogRecord, error
 		k := e.Key()
 		switch {
 		case strings.HasPrefix(k, keyAlert):
-			var r AlertRecord
-			err := json.Unmarshal(e.Value(), &r)
-			if err == nil && (r.Alert == nil || r.Alert.ID == "" || keyAlert+r.Alert.Fingerprint != k) {
-				err = errors.New("not an alert record of this key")
-			}
+			r, err := decodeAlertRecord(k, e.Value())
 			if err != nil {
-				bad = append(bad, fmt.Errorf("key %s: %w", k, err))
+				bad = append(bad, err)
 				continue
 			}
-			as = append(as, &r)
+			as = append(as, r)
 		case strings.HasPrefix(k, keyLog):
-			var r LogRecord
-			err := json.Unmarshal(e.Value(), &r)
-			if err == nil && (r.Receiver == "" || keyLog+r.GroupID != k) {
-				err = errors.New("not a notification log of this key")
-			}
+			r, err := decodeLogRecord(k, e.Value())
 			if err != nil {
-				bad = append(bad, fmt.Errorf("key %s: %w", k, err))
+				bad = append(bad, err)
 				continue
 			}
-			ls = append(ls, &r)
+			ls = append(ls, r)
+		case strings.HasPrefix(k, keyHistory):
+			// LoadHistories reads them.
 		default:
 			bad = append(bad, fmt.Errorf("key %s: not a key the router writes", k))
 		}
 	}
 	s.mu.Lock()
-	s.rejected = bad
+	s.rejected = append(s.rejected, bad...)
 	s.mu.Unlock()
 	return as, ls, nil
 }
 
-// Rejected returns why each record skipped by the last Load was skipped.
+// Rejected returns, once, why each record skipped by Load and
+// LoadHistories was skipped.
 func (s *KVStore) Rejected() []error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.rejected
+	r := s.rejected
+	s.rejected = nil
+	return r
 }
 
 // PutAlert implements Store.

@@ -2,7 +2,6 @@ package dispatch
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -80,36 +79,36 @@ func (v *StateView) apply(e jetstream.KeyValueEntry) {
 		if del {
 			return
 		}
-		var r AlertRecord
-		if err := json.Unmarshal(e.Value(), &r); err != nil || r.Alert == nil {
-			v.invalid(k, fmt.Errorf("key %s: not an alert record: %v", k, err))
+		r, err := decodeAlertRecord(k, e.Value())
+		if err != nil {
+			v.invalid(k, err)
 			return
 		}
-		v.alerts[fp] = &r
+		v.alerts[fp] = r
 	case strings.HasPrefix(k, keyHistory):
 		fp := strings.TrimPrefix(k, keyHistory)
 		delete(v.hist, fp)
 		if del {
 			return
 		}
-		var h History
-		if err := json.Unmarshal(e.Value(), &h); err != nil {
-			v.invalid(k, fmt.Errorf("key %s: not a notification history: %w", k, err))
+		h, err := decodeHistory(k, e.Value())
+		if err != nil {
+			v.invalid(k, err)
 			return
 		}
-		v.hist[fp] = &h
+		v.hist[fp] = h
 	case strings.HasPrefix(k, keyLog):
 		id := strings.TrimPrefix(k, keyLog)
 		delete(v.logs, id)
 		if del {
 			return
 		}
-		var r LogRecord
-		if err := json.Unmarshal(e.Value(), &r); err != nil {
-			v.invalid(k, fmt.Errorf("key %s: not a notification log: %w", k, err))
+		r, err := decodeLogRecord(k, e.Value())
+		if err != nil {
+			v.invalid(k, err)
 			return
 		}
-		v.logs[id] = &r
+		v.logs[id] = r
 	}
 }
 
