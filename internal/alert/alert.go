@@ -167,6 +167,25 @@ func Decode(b []byte) (*Alert, error) {
 	return &a, nil
 }
 
+// Stored decodes an alert read back from ALERTS and checks that it is one
+// the router published: a fingerprint and a state, on its own subject, with
+// its id as Nats-Msg-Id. Anything else on alerts.> (a JetStream ack stored
+// there through a reply subject, a hand-made publish) is not the router's.
+func Stored(subject, msgID string, data []byte) (*Alert, error) {
+	a, err := Decode(data)
+	switch {
+	case err != nil:
+		return nil, err
+	case a.Fingerprint == "" || (a.State != Firing && a.State != Resolved):
+		return nil, fmt.Errorf("not an alert the router published: no fingerprint or state %q", a.State)
+	case subject != a.Subject():
+		return nil, fmt.Errorf("not an alert the router published: on %s, its subject is %s", subject, a.Subject())
+	case msgID != a.ID:
+		return nil, fmt.Errorf("not an alert the router published: Nats-Msg-Id %q, its id is %q", msgID, a.ID)
+	}
+	return a, nil
+}
+
 // Title is a one-line description for logs and message headers.
 func (a *Alert) Title() string {
 	var b strings.Builder

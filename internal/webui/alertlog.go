@@ -58,9 +58,9 @@ func FollowAlerts(ctx context.Context, js jetstream.JetStream, since time.Durati
 		l.once.Do(func() { close(l.synced) })
 	}
 	l.cc, err = oc.Consume(func(m jetstream.Msg) {
-		a, err := alert.Decode(m.Data())
+		a, err := alert.Stored(m.Subject(), m.Headers().Get(jetstream.MsgIDHeader), m.Data())
 		if err != nil {
-			l.log.Debug("undecodable alert in ALERTS ignored", "subject", m.Subject(), "err", err)
+			l.log.Debug("ALERTS message that is not the router's ignored", "subject", m.Subject(), "err", err)
 		} else {
 			l.add(a)
 		}
