@@ -52,7 +52,7 @@ func (r *Router) loadSnapshot() (*snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("routing:\n%w", err)
 	}
-	set, err := LoadRules(dir, func(string) ([]string, error) { return routing.ReceiverNames(), nil })
+	set, err := LoadRules(dir, func(string) (*route.Routing, error) { return routing, nil })
 	if err != nil {
 		return nil, err
 	}

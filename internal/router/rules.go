@@ -7,26 +7,24 @@ import (
 	"github.com/aftershock/aftershock/internal/rule"
 )
 
-// ReceiverSource lists the receiver names a rule pack may reference; it is
-// given the rules directory (where routing lives). The notification routing
-// plugs its own in; `rules check` uses the same one.
-type ReceiverSource func(rulesDir string) ([]string, error)
+// RoutingSource gives the routing a rule pack is checked against (its
+// receivers) and rendered for (its time_zone); it is given the rules
+// directory (where routing lives). A reload plugs in the routing it just
+// read, so rules and routing are one snapshot; `rules check` reads it.
+type RoutingSource func(rulesDir string) (*route.Routing, error)
 
-// DefaultReceivers lists the receivers of the rules directory's routing
-// file (routing.yaml; without one, just the console).
-func DefaultReceivers(dir string) ([]string, error) { return route.ReceiverNames(dir) }
-
-// LoadRules reads, checks and compiles the rule pack in dir, checking
-// receiver names against receivers (nil: DefaultReceivers).
-func LoadRules(dir string, receivers ReceiverSource) (*rule.Set, error) {
-	if receivers == nil {
-		receivers = DefaultReceivers
+// LoadRules reads, checks and compiles the rule pack in dir against the
+// routing of source (nil: the directory's routing.yaml; without one, just
+// the console and UTC).
+func LoadRules(dir string, source RoutingSource) (*rule.Set, error) {
+	if source == nil {
+		source = route.Load
 	}
-	names, err := receivers(dir)
+	routing, err := source(dir)
 	if err != nil {
-		return nil, fmt.Errorf("list receivers: %w", err)
+		return nil, fmt.Errorf("routing: %w", err)
 	}
-	set, err := rule.LoadDir(dir, rule.CheckOptions{Receivers: names})
+	set, err := rule.LoadDir(dir, rule.CheckOptions{Receivers: routing.ReceiverNames(), Location: routing.Location})
 	if err != nil {
 		return nil, fmt.Errorf("rules in %s:\n%w", dir, err)
 	}

@@ -101,6 +101,9 @@ type CheckOptions struct {
 	Receivers []string
 	// CostLimit overrides DefaultCostLimit.
 	CostLimit uint64
+	// Location is the routing's time_zone, for the local and when template
+	// functions (nil: UTC).
+	Location *time.Location
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
@@ -350,14 +353,14 @@ func (k *compiler) checkFields(c *Compiled) {
 
 func (k *compiler) templates(c *Compiled) {
 	var err error
-	if c.Summary, err = parseTemplate(c.Name+".summary", c.Rule.Summary); err != nil {
+	if c.Summary, err = parseTemplate(c.Name+".summary", c.Rule.Summary, k.opts.Location); err != nil {
 		k.bad("summary", "summary: %v", err)
 	}
-	if c.Details, err = parseTemplate(c.Name+".details", c.Rule.Details); err != nil {
+	if c.Details, err = parseTemplate(c.Name+".details", c.Rule.Details, k.opts.Location); err != nil {
 		k.bad("details", "details: %v", err)
 	}
 	for name, text := range c.Annotations {
-		t, err := parseTemplate(c.Name+"."+name, text)
+		t, err := parseTemplate(c.Name+"."+name, text, k.opts.Location)
 		if err != nil {
 			k.bad("annotations."+name, "annotation %s: %v", name, err)
 			continue

@@ -63,7 +63,7 @@ func (k *compiler) presentation(c *Compiled) {
 	r := k.r
 	var err error
 	if strings.TrimSpace(r.Title) != "" {
-		if c.TitleTemplate, err = parseTemplate(c.Name+".title", r.Title); err != nil {
+		if c.TitleTemplate, err = parseTemplate(c.Name+".title", r.Title, k.opts.Location); err != nil {
 			k.bad("title", "title: %v", err)
 		}
 	}
@@ -84,7 +84,7 @@ func (k *compiler) presentation(c *Compiled) {
 		}
 		s := Significant{Value: name, Types: namedTypes(k.valueAsts[name], c.Types)}
 		if text := r.Significant[name]; strings.TrimSpace(text) != "" {
-			if s.Note, err = parseTemplate(c.Name+".significant."+name, text); err != nil {
+			if s.Note, err = parseTemplate(c.Name+".significant."+name, text, k.opts.Location); err != nil {
 				k.bad("significant."+name, "significant %s: %v", name, err)
 				continue
 			}
@@ -95,7 +95,7 @@ func (k *compiler) presentation(c *Compiled) {
 		if !strings.Contains(v, "{{") {
 			continue
 		}
-		t, err := parseTemplate(c.Name+".labels."+name, v)
+		t, err := parseTemplate(c.Name+".labels."+name, v, k.opts.Location)
 		if err != nil {
 			k.bad("labels", "label %s: %v", name, err)
 			continue

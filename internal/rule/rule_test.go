@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeRules(t *testing.T, files map[string]string) string {
@@ -114,5 +115,34 @@ func TestSignificantTypes(t *testing.T) {
 	want := map[string]string{"causes": "node.reboot", "known_bugs": "node.reboot", "crashed": "aftershock.alert,node.reboot"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("significant types %v, want %v", got, want)
+	}
+}
+
+// TestTemplatesInTheTeamsZone: `when` and `local` show times in the
+// routing's time_zone (beside UTC for when); without one, in UTC.
+func TestTemplatesInTheTeamsZone(t *testing.T) {
+	sh, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2020, 6, 14, 5, 14, 30, 0, time.UTC)
+	for _, tt := range []struct {
+		loc  *time.Location
+		want string
+	}{
+		{sh, "2020-06-14 13:14:30 CST (05:14:30 UTC) | 2020-06-14 13:14:30 CST"},
+		{nil, "2020-06-14 05:14:30 UTC | 2020-06-14 05:14:30 UTC"},
+	} {
+		tpl, err := parseTemplate("t", "{{ when .t }} | {{ local .t }}", tt.loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		if err := tpl.Execute(&b, map[string]any{"t": at}); err != nil {
+			t.Fatal(err)
+		}
+		if b.String() != tt.want {
+			t.Errorf("zone %v: %q, want %q", tt.loc, b.String(), tt.want)
+		}
 	}
 }

@@ -50,8 +50,24 @@ var TemplateFuncs = template.FuncMap{
 	},
 }
 
-func parseTemplate(name, text string) (*template.Template, error) {
-	return template.New(name).Funcs(TemplateFuncs).Option("missingkey=zero").Parse(text)
+func parseTemplate(name, text string, loc *time.Location) (*template.Template, error) {
+	return template.New(name).Funcs(TemplateFuncs).Funcs(zoneFuncs(loc)).Option("missingkey=zero").Parse(text)
+}
+
+// zoneFuncs format times in the routing's time zone: `local` as
+// 2020-06-14 13:14:30 CST, `when` beside UTC as messages show them
+// (2020-06-14 13:14:30 CST (05:14:30 UTC)); without a zone, both are UTC.
+func zoneFuncs(loc *time.Location) template.FuncMap {
+	c := brief.Clock{Loc: loc}
+	return template.FuncMap{
+		"local": func(t time.Time) string {
+			if loc == nil {
+				return t.UTC().Format("2006-01-02 15:04:05 MST")
+			}
+			return t.In(loc).Format("2006-01-02 15:04:05 MST")
+		},
+		"when": c.At,
+	}
 }
 
 // join joins a list of any values (CEL lists arrive as []any).
