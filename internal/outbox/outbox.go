@@ -64,7 +64,9 @@ type Outbox struct {
 	log   *slog.Logger
 	limit int
 
-	in       chan *batch
+	// turn serialises publishing, so items are published in the order
+	// sent; a channel, so a sender waiting for it can give up.
+	turn     chan struct{}
 	inflight chan *batch
 	slots    chan struct{}
 	quit     chan struct{}
@@ -78,6 +80,9 @@ type batch struct {
 	futs  []jetstream.PubAckFuture
 	errs  []error
 	done  func([]error)
+	// abandoned: the sender gave up part-way; what was published is
+	// awaited (its slots freed), done is not called.
+	abandoned bool
 }
 
 // New starts an outbox.
@@ -98,13 +103,11 @@ func New(o Options) (*Outbox, error) {
 	}
 	b := &Outbox{
 		o: o, js: js, log: o.Log, limit: Limit(o.NC),
-		in: make(chan *batch, 256), inflight: make(chan *batch, o.MaxPending),
+		turn: make(chan struct{}, 1), inflight: make(chan *batch, o.MaxPending),
 		slots: make(chan struct{}, o.MaxPending), quit: make(chan struct{}), closing: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	issued := make(chan struct{})
-	go func() { defer close(issued); b.issue() }()
-	go func() { defer close(b.done); b.complete(); <-issued }()
+	go func() { defer close(b.done); b.complete() }()
 	return b, nil
 }
 
@@ -114,32 +117,58 @@ func Limit(nc *nats.Conn) int {
 	return max(int(nc.MaxPayload())-4096, 1024)
 }
 
-// Send queues items after everything sent before. done (may be nil) gets
-// one error per item, nil for those stored, once all are stored or
-// dead-lettered: in the order of Send calls, on the outbox's goroutine, so
-// it must not block. Send waits while MaxPending messages are
-// unacknowledged, unless ctx ends; it returns false, and done is never
-// called, when ctx ends first or the outbox is closing.
+// Send publishes items after everything sent before, without waiting
+// for their acknowledgements (on the caller's goroutine: no hand-over
+// before the publish). done (may be nil) gets one error per item, nil for
+// those stored, once all are stored or dead-lettered: in the order of Send
+// calls, on the outbox's goroutine, so it must not block. Send waits while
+// MaxPending messages are unacknowledged, unless ctx ends; it returns
+// false, and done is never called, when ctx ends first or the outbox is
+// closing.
 func (b *Outbox) Send(ctx context.Context, items []Item, done func([]error)) bool {
 	select {
 	case <-b.closing:
 		return false
-	default:
-	}
-	bt := &batch{items: items, done: done}
-	select {
-	case b.in <- bt:
-		return true
-	default:
-	}
-	select {
-	case b.in <- bt:
-		return true
-	case <-b.closing:
-		return false
 	case <-ctx.Done():
 		return false
+	case b.turn <- struct{}{}:
 	}
+	defer func() { <-b.turn }()
+	select { // select picks at random among the ready: closing wins here
+	case <-b.closing:
+		return false
+	default:
+	}
+	bt := &batch{items: items, done: done, futs: make([]jetstream.PubAckFuture, len(items)), errs: make([]error, len(items))}
+	for i, it := range items {
+		select {
+		case b.slots <- struct{}{}:
+		case <-b.closing:
+			return b.abandon(bt, i)
+		case <-ctx.Done():
+			return b.abandon(bt, i)
+		}
+		bt.futs[i], bt.errs[i] = b.js.PublishMsgAsync(it.msg(), jetstream.WithMsgID(it.ID))
+	}
+	select {
+	case b.inflight <- bt:
+		return true
+	case <-b.quit:
+		return false
+	}
+}
+
+// abandon hands over a batch published up to item n (excluded), so the
+// completer frees the slots of what was published, and reports false.
+func (b *Outbox) abandon(bt *batch, n int) bool {
+	bt.abandoned, bt.items, bt.futs, bt.errs = true, bt.items[:n], bt.futs[:n], bt.errs[:n]
+	if n > 0 {
+		select {
+		case b.inflight <- bt:
+		case <-b.quit:
+		}
+	}
+	return false
 }
 
 // Flush waits until everything sent before it is done, or ctx ends.
@@ -151,6 +180,8 @@ func (b *Outbox) Flush(ctx context.Context) error {
 	select {
 	case <-ch:
 		return nil
+	case <-b.done:
+		return errClosed
 	case <-ctx.Done():
 		return fmt.Errorf("outbox flush: %w", ctx.Err())
 	}
@@ -177,33 +208,6 @@ func (b *Outbox) Close(ctx context.Context) {
 
 var errClosed = errors.New("outbox closed")
 
-// issue publishes each batch's items without waiting for their acks.
-func (b *Outbox) issue() {
-	for {
-		var bt *batch
-		select {
-		case bt = <-b.in:
-		case <-b.quit:
-			return
-		}
-		bt.futs = make([]jetstream.PubAckFuture, len(bt.items))
-		bt.errs = make([]error, len(bt.items))
-		for i, it := range bt.items {
-			select {
-			case b.slots <- struct{}{}:
-			case <-b.quit:
-				return
-			}
-			bt.futs[i], bt.errs[i] = b.js.PublishMsgAsync(it.msg(), jetstream.WithMsgID(it.ID))
-		}
-		select {
-		case b.inflight <- bt:
-		case <-b.quit:
-			return
-		}
-	}
-}
-
 // complete waits for each batch's acks in order, retries what failed, and
 // reports the batch done.
 func (b *Outbox) complete() {
@@ -213,6 +217,15 @@ func (b *Outbox) complete() {
 		case bt = <-b.inflight:
 		case <-b.quit:
 			return
+		}
+		if bt.abandoned { // nobody waits for it: free its slots
+			for i := range bt.items {
+				if bt.errs[i] == nil && errors.Is(b.await(bt.futs[i]), errClosed) {
+					return
+				}
+				<-b.slots
+			}
+			continue
 		}
 		for i := range bt.items {
 			err := bt.errs[i]
@@ -233,7 +246,7 @@ func (b *Outbox) complete() {
 			}
 			bt.errs[i] = err
 		}
-		if bt.done != nil {
+		if bt.done != nil && !bt.abandoned {
 			bt.done(bt.errs)
 		}
 	}
