@@ -83,6 +83,7 @@ func run(args []string) int {
 	fs.StringVar(&o.IngestOptions.Token, "ingest-token", os.Getenv("AFTERSHOCK_INGEST_TOKEN"), "bearer token ingest clients must send (prefer the environment) [$AFTERSHOCK_INGEST_TOKEN]")
 	fs.StringVar(&o.Web.Token, "web-token", os.Getenv("AFTERSHOCK_WEB_TOKEN"), "bearer token that lets amtool, Grafana and the pages create and expire silences; without it (or --web-user-header) they are read-only (prefer the environment) [$AFTERSHOCK_WEB_TOKEN]")
 	fs.StringVar(&o.Web.UserHeader, "web-user-header", os.Getenv("AFTERSHOCK_WEB_USER_HEADER"), "header an authenticating reverse proxy sets to the user (e.g. X-Forwarded-User): requests carrying it may write; only when nothing but the proxy reaches --http [$AFTERSHOCK_WEB_USER_HEADER]")
+	fs.BoolVar(&o.Pprof, "pprof", os.Getenv("AFTERSHOCK_PPROF") != "", "serve the Go profiler on --http at /debug/pprof/ (CPU, heap, goroutines, mutex, block, traces); off by default [$AFTERSHOCK_PPROF]")
 	logFlags.Register(fs)
 	if len(args) > 0 && args[0] == "help" {
 		fs.SetOutput(os.Stdout)

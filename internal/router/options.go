@@ -68,6 +68,8 @@ type Options struct {
 	MemberTTL time.Duration
 	// Timeouts bound the router's waits on NATS and its clocks.
 	Timeouts Timeouts
+	// Pprof serves the Go profiler on the ops port (/debug/pprof/).
+	Pprof bool
 }
 
 // Timeouts bound the router's waits; zero fields take the defaults, which

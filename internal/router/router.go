@@ -150,6 +150,7 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 		r.Close()
 		return nil, err
 	}
+	r.mountPprof()
 	if err := r.ops.Start(opts.HTTPAddr); err != nil {
 		r.Close()
 		return nil, err
