@@ -23,7 +23,9 @@ const (
 // publishes on the bucket's subjects, issued in order by one writer
 // goroutine: the lifecycle loop never waits for the server, so a slow
 // store delays acks (and, through MaxAckPending, consumption), never a
-// notification.
+// notification. The writer takes every write queued when it wakes (up to
+// maxBatch) and publishes them back to back: one wake-up per burst, not
+// per write.
 type KVStore struct {
 	js     jetstream.JetStream
 	kv     jetstream.KeyValue
@@ -80,10 +82,28 @@ func (s *KVStore) Close() {
 
 var errClosed = errors.New("alert state store closed")
 
+// maxBatch bounds the writes the writer takes per wake-up.
+const maxBatch = 256
+
 func (s *KVStore) writer() {
+	batch := make([]*write, 0, maxBatch)
 	for {
 		select {
 		case w := <-s.writes:
+			batch = append(batch[:0], w)
+		case <-s.quit:
+			return
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case w := <-s.writes:
+				batch = append(batch, w)
+			default:
+				break more
+			}
+		}
+		for i, w := range batch {
 			w.f, w.err = s.js.PublishMsgAsync(w.m)
 			if w.err != nil {
 				w.err = fmt.Errorf("write %s: %w", w.m.Subject, w.err)
@@ -91,11 +111,11 @@ func (s *KVStore) writer() {
 			select {
 			case s.pending <- w:
 			case <-s.quit:
-				w.done <- errClosed
+				for _, w := range batch[i:] {
+					w.done <- errClosed
+				}
 				return
 			}
-		case <-s.quit:
-			return
 		}
 	}
 }
