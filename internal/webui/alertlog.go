@@ -18,7 +18,7 @@ import (
 // fingerprint, every version of the alert (firing, its updates, its
 // resolution): the pages show recent alerts, resolved ones too, and how
 // each grew. It is bounded: the least recently changed alerts are dropped
-// past MaxAlerts.
+// past MaxAlerts (a tenth of them at once).
 type AlertLog struct {
 	log *slog.Logger
 	max int
@@ -103,14 +103,26 @@ func (l *AlertLog) add(a *alert.Alert) {
 	l.byFP[a.Fingerprint] = vs
 	l.seen[a.Fingerprint] = time.Now()
 	if len(l.byFP) > l.max {
-		var oldest string
-		for fp, t := range l.seen {
-			if oldest == "" || t.Before(l.seen[oldest]) {
-				oldest = fp
-			}
-		}
-		delete(l.byFP, oldest)
-		delete(l.seen, oldest)
+		l.evict()
+	}
+}
+
+// evict forgets the alerts seen longest ago, a tenth of the cap at once:
+// one scan per many alerts, not one per alert (at 10 000 alerts/s a scan
+// per alert was a tenth of the router's CPU).
+func (l *AlertLog) evict() {
+	type fpAt struct {
+		fp string
+		at time.Time
+	}
+	all := make([]fpAt, 0, len(l.seen))
+	for fp, t := range l.seen {
+		all = append(all, fpAt{fp, t})
+	}
+	slices.SortFunc(all, func(a, b fpAt) int { return a.at.Compare(b.at) })
+	for _, e := range all[:len(all)-l.max*9/10] {
+		delete(l.byFP, e.fp)
+		delete(l.seen, e.fp)
 	}
 }
 
