@@ -44,7 +44,9 @@ var benchSeq = regexp.MustCompile(`seq=(\d+)`)
 // p50/p99 are from the event's publish to the fake receiving the request;
 // js-p50/js-p99 are the JetStream transport alone (publish → durable
 // consumer, explicit ack) at the same rate on the same server, measured
-// first in the same run. Run with -benchtime Nx (N events).
+// first in the same run. Run with -benchtime Nx (N events). lag-max is the
+// largest backlog of the router's consumer seen (a growing lag means the
+// router does not keep up with the rate).
 func BenchmarkEventToSlack(b *testing.B) {
 	for _, rate := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) {
@@ -104,6 +106,8 @@ func BenchmarkEventToSlack(b *testing.B) {
 			})
 			_ = sub.SetPendingLimits(-1, -1)
 			defer func() { _ = sub.Unsubscribe() }()
+			stop := make(chan struct{})
+			lagMax := lagWatch(conn.JS, "router", stop)
 			b.ResetTimer()
 			bustest.Pace(rate, b.N, func(i int) {
 				body := testEvent(fmt.Sprintf("01JBENCH%018d", i), "node1", "seq="+strconv.Itoa(i), time.Now())
@@ -118,7 +122,12 @@ func BenchmarkEventToSlack(b *testing.B) {
 				b.Fatalf("only %d of %d alerts reached Slack", len(lat), b.N)
 			}
 			b.StopTimer()
+			close(stop)
 			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(float64(lagMax()), "lag-max")
+			mu.Lock()
+			defer mu.Unlock()
+			b.ReportMetric(float64(maxDuration(lat).Microseconds()), "max-µs")
 			bustest.ReportLatency(b, "", lat)
 			bustest.ReportLatency(b, "js-", js)
 			bustest.ReportLatency(b, "alerts-", alat)
