@@ -286,13 +286,39 @@ func RunFile(path string, f *File, set *rule.Set, log *slog.Logger) ([]Result, e
 
 // feed runs one test's inputs through a fresh engine.
 func feed(set *rule.Set, log *slog.Logger, f *File, ti int, start time.Time) ([]*alert.Alert, error) {
-	t := f.Tests[ti]
+	steps, err := Steps(f, ti, start)
+	if err != nil {
+		return nil, err
+	}
 	eng := correlate.New(set, log, correlate.Options{Now: func() time.Time { return start }})
 	var alerts []*alert.Alert
+	for _, s := range steps {
+		if s.Event == nil {
+			alerts = append(alerts, eng.Advance(s.Tick)...)
+			continue
+		}
+		alerts = append(alerts, eng.Process(s.Event, correlate.Meta{Drill: s.Drill})...)
+	}
+	return alerts, nil
+}
+
+// Step is one input of a test as the engine gets it: an event, or (Event
+// nil) a tick of the live clock to Tick.
+type Step struct {
+	Event *event.Event
+	Drill bool
+	Tick  time.Time
+}
+
+// Steps expands test ti's inputs (repeats, nodes, relative times) into the
+// engine's inputs, in order.
+func Steps(f *File, ti int, start time.Time) ([]Step, error) {
+	t := f.Tests[ti]
+	var out []Step
 	n := 0
 	for _, in := range t.Events {
 		if in.Tick.IsSet {
-			alerts = append(alerts, eng.Advance(in.Tick.Time(start))...)
+			out = append(out, Step{Tick: in.Tick.Time(start)})
 			continue
 		}
 		nodes := in.Nodes
@@ -307,11 +333,11 @@ func feed(set *rule.Set, log *slog.Logger, f *File, ti int, start time.Time) ([]
 				if err != nil {
 					return nil, fmt.Errorf("line %d: %w", in.line, err)
 				}
-				alerts = append(alerts, eng.Process(ev, correlate.Meta{Drill: t.Drill})...)
+				out = append(out, Step{Event: ev, Drill: t.Drill})
 			}
 		}
 	}
-	return alerts, nil
+	return out, nil
 }
 
 func makeEvent(in Input, d Defaults, node string, start time.Time, rep, ti, n int) (*event.Event, error) {
