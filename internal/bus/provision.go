@@ -18,6 +18,10 @@ const (
 	StreamDLQ     = "DLQ"
 	BucketSilence = "SILENCES"
 	BucketState   = "ALERT_STATE"
+	// BucketWindows is the object store of the rule engines' window
+	// state: one snapshot per lane, named for its consumer, so a restart
+	// replays only the events after it.
+	BucketWindows = "WINDOWS"
 
 	SubjectDLQEvents = "dlq.events"
 )
@@ -120,6 +124,13 @@ func (t Topology) Buckets() []jetstream.KeyValueConfig {
 	return buckets
 }
 
+// ObjectStores returns the object store configs of t.
+func (t Topology) ObjectStores() []jetstream.ObjectStoreConfig {
+	return []jetstream.ObjectStoreConfig{
+		{Bucket: BucketWindows, Description: "aftershock window state snapshots, one per lane (see docs/deploy.md)", Storage: jetstream.FileStorage, Replicas: t.Replicas},
+	}
+}
+
 // Action says what provisioning did to one stream or bucket.
 type Action string
 
@@ -157,6 +168,13 @@ func Provision(ctx context.Context, js jetstream.JetStream, t Topology) (Provisi
 			return done, fmt.Errorf("provision bucket %s: %w", cfg.Bucket, err)
 		}
 		done["KV_"+cfg.Bucket] = act
+	}
+	for _, cfg := range t.ObjectStores() {
+		act, err := ensureObjectStore(ctx, js, cfg)
+		if err != nil {
+			return done, fmt.Errorf("provision object store %s: %w", cfg.Bucket, err)
+		}
+		done["OBJ_"+cfg.Bucket] = act
 	}
 	return done, nil
 }
@@ -224,6 +242,30 @@ func ensureBucket(ctx context.Context, js jetstream.JetStream, want jetstream.Ke
 		}
 	}
 	if _, err := js.UpdateKeyValue(ctx, want); err != nil {
+		return "", err
+	}
+	return Updated, nil
+}
+
+func ensureObjectStore(ctx context.Context, js jetstream.JetStream, want jetstream.ObjectStoreConfig) (Action, error) {
+	obs, err := js.ObjectStore(ctx, want.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		if _, err := js.CreateObjectStore(ctx, want); err != nil {
+			return "", err
+		}
+		return Created, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	st, err := obs.Status(ctx)
+	if err != nil {
+		return "", err
+	}
+	if st.Replicas() == max(want.Replicas, 1) && st.Description() == want.Description {
+		return Unchanged, nil
+	}
+	if _, err := js.UpdateObjectStore(ctx, want); err != nil {
 		return "", err
 	}
 	return Updated, nil

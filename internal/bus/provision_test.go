@@ -28,8 +28,8 @@ func TestProvisionIdempotentAndUpdates(t *testing.T) {
 			t.Errorf("first run: %s %s, want created", name, act)
 		}
 	}
-	if len(first) != 6 {
-		t.Fatalf("first run provisioned %d things, want 6: %v", len(first), first)
+	if len(first) != 7 {
+		t.Fatalf("first run provisioned %d things, want 7: %v", len(first), first)
 	}
 
 	second, err := bus.Provision(ctx, c.JS, top)

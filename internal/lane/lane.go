@@ -52,6 +52,11 @@ type Config struct {
 	LatestHorizon time.Duration
 	Timeouts      Timeouts
 
+	// Snapshots, when set, keeps the windows' snapshots (the WINDOWS
+	// object store), saved every SnapshotEvery (see snapshot.go).
+	Snapshots     jetstream.ObjectStore
+	SnapshotEvery time.Duration
+
 	JS     jetstream.JetStream
 	Alerts *Alerts
 	// Rules returns the rule set the lane runs now.
@@ -81,6 +86,10 @@ type Metrics struct {
 	RebuildSeconds prometheus.Gauge
 	// Eval times the engine on one event.
 	Eval prometheus.Observer
+	// Snapshots by outcome: saved, unacked (not saved: events not acked
+	// in time), failed, restored, refused (a replay instead).
+	Snapshots     *prometheus.CounterVec
+	SnapshotBytes prometheus.Gauge
 }
 
 // Lane is one share of the events and its windows.
@@ -100,6 +109,10 @@ type Lane struct {
 	nextDseq uint64
 	pending  atomic.Uint64
 	held     held
+	// savedSeq is the sequence of the last snapshot saved; created the
+	// source stream's creation time (a snapshot names its stream's).
+	savedSeq uint64
+	created  time.Time
 	// outcomes are Metrics.Events' children, resolved once.
 	outcomes map[string]prometheus.Counter
 
@@ -129,6 +142,9 @@ func New(cfg Config) *Lane {
 	}
 	if cfg.MaxAckPending <= 0 {
 		cfg.MaxAckPending = 1024
+	}
+	if cfg.SnapshotEvery <= 0 {
+		cfg.SnapshotEvery = DefaultSnapshotEvery
 	}
 	l := &Lane{cfg: cfg, log: log, held: held{m: map[uint64]heldMsg{}}, outcomes: map[string]prometheus.Counter{}}
 	if cfg.Metrics.Events != nil {
@@ -253,6 +269,7 @@ func (l *Lane) Acquire(ctx context.Context, filters []string) error {
 		return err
 	}
 	l.ctx, l.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	l.filters = filters // what the rebuild reads after a snapshot
 	if err := l.rebuild(ctx, "acquire", nil); err != nil {
 		l.cancel()
 		l.drop()
@@ -270,8 +287,9 @@ func (l *Lane) Acquire(ctx context.Context, filters []string) error {
 		l.drop() // not ours: no idle clock on it
 		return fmt.Errorf("consume %s: %w", l.cfg.Durable, err)
 	}
-	l.cc, l.filters = cc, filters
+	l.cc = cc
 	l.keep.Go(func() { l.keepHeld(l.ctx) })
+	l.keep.Go(func() { l.snapshotLoop(l.ctx) })
 	l.owned.Store(true)
 	if l.cfg.Pinned {
 		l.mu.Lock()
@@ -307,6 +325,13 @@ func (l *Lane) Release() {
 	}
 	l.keep.Wait()
 	l.cc = nil
+	// What the last events raised is stored by now, or soon (the outbox
+	// closes after the lanes): the next owner starts from here.
+	sctx, scancel := context.WithTimeout(context.Background(), l.cfg.Timeouts.Unpin)
+	if err := l.saveSnapshot(sctx, l.cfg.Timeouts.Unpin); err != nil {
+		l.log.Info("no window snapshot at release", "err", err)
+	}
+	scancel()
 	l.owned.Store(false)
 	if l.cfg.Pinned {
 		ctx, cancel := context.WithTimeout(context.Background(), l.cfg.Timeouts.Unpin)
@@ -345,9 +370,19 @@ func (l *Lane) rebuild(ctx context.Context, reason string, inflight jetstream.Ms
 		return fmt.Errorf("rebuild %s: %w", l.cfg.Durable, err)
 	}
 	set := l.cfg.Rules()
-	e := correlate.New(set, l.log.With("component", "engine"), correlate.Options{})
 	acked, delivered := info.AckFloor.Stream, info.Delivered.Stream
-	n, phases, sent, err := l.replay(ctx, e, begin, acked, delivered)
+	st, err := l.cfg.JS.Stream(ctx, l.cfg.Source.Stream)
+	if err != nil {
+		return fmt.Errorf("rebuild %s: %w", l.cfg.Durable, err)
+	}
+	l.mu.Lock()
+	l.created = st.CachedInfo().Created
+	l.mu.Unlock()
+	e, from := l.restoreSnapshot(ctx, set, begin, acked, st.CachedInfo())
+	if e == nil {
+		e = correlate.New(set, l.log.With("component", "engine"), correlate.Options{})
+	}
+	n, phases, sent, err := l.replay(ctx, e, begin, from, acked, delivered)
 	if err == nil && sent {
 		err = l.cfg.Alerts.Out.Flush(ctx)
 	}
@@ -360,6 +395,7 @@ func (l *Lane) rebuild(ctx context.Context, reason string, inflight jetstream.Ms
 	}
 	l.engine.Store(e)
 	l.lastSeq, l.nextDseq = delivered, info.Delivered.Consumer+1
+	l.savedSeq = from
 	// Caught up only once what waits (and what the previous owner held)
 	// has been seen: the idle clock must not judge silences meanwhile.
 	l.pending.Store(info.NumPending + uint64(max(info.NumAckPending, 0)))
@@ -375,7 +411,7 @@ func (l *Lane) rebuild(ctx context.Context, reason string, inflight jetstream.Ms
 		m.RebuildSeconds.Set(time.Since(begin).Seconds())
 	}
 	if n > 0 || l.cfg.Pinned {
-		l.log.Info("windows rebuilt", "stream", l.cfg.Source.Stream, "reason", reason, "events", n, "phases", phases,
+		l.log.Info("windows rebuilt", "stream", l.cfg.Source.Stream, "reason", reason, "events", n, "phases", phases, "snapshot_seq", from,
 			"acked_through", acked, "delivered_through", delivered, "took", time.Since(begin).String())
 	}
 	return nil

@@ -22,6 +22,9 @@ type rebuildPhase struct {
 	classes []event.Class
 	all     bool
 	last    bool // the shortest horizon: read unfiltered
+	// subjects, when set, are the filters (the lane consumer's: what the
+	// engine sees live), instead of ones made from the classes.
+	subjects []string
 }
 
 // wants reports whether the phase replays events of subject.
@@ -101,6 +104,9 @@ func rebuildPlan(set *rule.Set, now time.Time, latestHorizon time.Duration) []re
 // subjects) and skips what it does not need (wants) itself, unless src is
 // sparse.
 func (p rebuildPhase) filters(src Source) []string {
+	if len(p.subjects) > 0 {
+		return p.subjects
+	}
 	var out []string
 	if p.all || p.last && !src.Sparse {
 		if src.Whole {

@@ -48,12 +48,19 @@ func (src Source) published(msg jetstream.Msg, md *jetstream.MsgMetadata) (strin
 }
 
 // replay feeds the lane's stored events to e: those up to acked silently,
-// from each rule's horizon before now; those after, through delivered, for
-// real (their alerts may never have been published), sending their alerts
-// to the outbox. It returns how many events it read, in how many phases,
-// and whether it sent alerts.
-func (l *Lane) replay(ctx context.Context, e *correlate.Engine, now time.Time, acked, delivered uint64) (n, phases int, sent bool, err error) {
+// from each rule's horizon before now (or, when e was restored from a
+// snapshot holding the events through from, those after it); those after
+// acked, through delivered, for real (their alerts may never have been
+// published), sending their alerts to the outbox. It returns how many
+// events it read, in how many phases, and whether it sent alerts.
+func (l *Lane) replay(ctx context.Context, e *correlate.Engine, now time.Time, from, acked, delivered uint64) (n, phases int, sent bool, err error) {
 	plan := rebuildPlan(e.Set(), now, l.cfg.LatestHorizon)
+	if from > 0 {
+		plan = nil
+		if acked > from {
+			plan = []rebuildPhase{{fromSeq: from + 1, all: true, subjects: l.filters}}
+		}
+	}
 	for _, p := range plan {
 		k, _, err := l.replayPhase(ctx, e, p, acked, false)
 		n += k
@@ -62,7 +69,7 @@ func (l *Lane) replay(ctx context.Context, e *correlate.Engine, now time.Time, a
 		}
 	}
 	if delivered > acked { // delivered, never acked: process for real
-		k, s, err := l.replayPhase(ctx, e, rebuildPhase{fromSeq: acked + 1, all: true}, delivered, true)
+		k, s, err := l.replayPhase(ctx, e, rebuildPhase{fromSeq: acked + 1, all: true, subjects: l.filters}, delivered, true)
 		n += k
 		if err != nil {
 			return n, len(plan), s, err

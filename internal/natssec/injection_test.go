@@ -18,7 +18,7 @@ import (
 
 // The streams of the streams' account, as the router provisions them.
 var allStreams = []string{bus.StreamEvents, bus.StreamAlerts, bus.StreamDLQ,
-	"KV_" + bus.BucketSilence, "KV_" + bus.BucketState, "KV_" + bus.BucketRouters}
+	"KV_" + bus.BucketSilence, "KV_" + bus.BucketState, "KV_" + bus.BucketRouters, "OBJ_" + bus.BucketWindows}
 
 // replyTargets are reply subjects an attacker sets on a publish it may
 // make, hoping the server stores its answer there: every stream's subjects,
@@ -33,6 +33,8 @@ var replyTargets = []string{
 	"$KV.ALERT_STATE.nflog.g1",
 	"$KV.ROUTERS.lease.notifier",
 	"$KV.ROUTERS.router-a",
+	"$O.WINDOWS.M.cm91dGVy",
+	"$O.WINDOWS.C.x",
 	"events.prod.node-2.app",
 	"events.prod.node-1.kernel",
 	"events.staging.node-1.reboot",

@@ -101,6 +101,7 @@ func RouterPermissions() Permissions {
 			"$KV." + bus.BucketSilence + ".>",
 			"$KV." + bus.BucketState + ".>",
 			"$KV." + bus.BucketRouters + ".>", // heartbeats and the notifier lease
+			"$O." + bus.BucketWindows + ".>",  // window state snapshots
 		},
 		Subscribe: []string{bus.RouterInbox + ".>"},
 	}

@@ -9,6 +9,10 @@ type metrics struct {
 	rulesLoaded prometheus.Gauge
 	// evalSeconds times the rule engine on one event.
 	evalSeconds prometheus.Histogram
+	// snapshots count window snapshots by outcome; snapshotBytes is each
+	// lane's last one's size.
+	snapshots     *prometheus.CounterVec
+	snapshotBytes *prometheus.GaugeVec
 	ruleMetrics
 }
 
@@ -36,7 +40,15 @@ func newMetrics(reg prometheus.Registerer, evalErrors func() float64) *metrics {
 		Help:    "Time the rule engine took on one event (matching, windows, conditions), without decoding and publishing.",
 		Buckets: prometheus.ExponentialBuckets(1e-6, 4, 10),
 	})
-	reg.MustRegister(m.events, m.alerts, m.evalErrors, m.rulesLoaded, m.evalSeconds)
+	m.snapshots = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aftershock_router_window_snapshots_total",
+		Help: "Window state snapshots in WINDOWS, by outcome: saved, unacked (not saved: its events were not acked in time), failed, restored (a start from it), refused (a start replaying the stream instead; the log says why).",
+	}, []string{"outcome"})
+	m.snapshotBytes = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "aftershock_router_window_snapshot_bytes",
+		Help: "Size of the last window snapshot saved, by lane (\"\" without --partitions).",
+	}, []string{"lane"})
+	reg.MustRegister(m.events, m.alerts, m.evalErrors, m.rulesLoaded, m.evalSeconds, m.snapshots, m.snapshotBytes)
 	m.ruleMetrics = newRuleMetrics(reg)
 	return m
 }

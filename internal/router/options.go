@@ -14,6 +14,7 @@ import (
 
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/ingest"
+	"github.com/aftershock/aftershock/internal/lane"
 	"github.com/aftershock/aftershock/internal/webauth"
 )
 
@@ -96,6 +97,9 @@ type Timeouts struct {
 	// ReloadDebounce lets changes to the rules directory settle before a
 	// reload (300ms).
 	ReloadDebounce time.Duration
+	// Snapshot is how often each lane saves its window state in WINDOWS
+	// (10s): a restart replays the events after the last one.
+	Snapshot time.Duration
 }
 
 func (t *Timeouts) defaults() {
@@ -106,6 +110,7 @@ func (t *Timeouts) defaults() {
 		{&t.Publish, 5 * time.Second}, {&t.Shutdown, 5 * time.Second}, {&t.RebuildRead, 5 * time.Second},
 		{&t.PartitionStart, 30 * time.Second}, {&t.NATSCall, 5 * time.Second},
 		{&t.IdleTick, 5 * time.Second}, {&t.IdleLag, 10 * time.Second}, {&t.ReloadDebounce, 300 * time.Millisecond},
+		{&t.Snapshot, lane.DefaultSnapshotEvery},
 	} {
 		if *f.d == 0 {
 			*f.d = f.def
@@ -122,7 +127,7 @@ func (t Timeouts) validate() []error {
 	}{
 		{"publish", t.Publish}, {"shutdown", t.Shutdown}, {"rebuild read", t.RebuildRead},
 		{"partition start", t.PartitionStart}, {"nats call", t.NATSCall}, {"idle tick", t.IdleTick},
-		{"reload debounce", t.ReloadDebounce},
+		{"reload debounce", t.ReloadDebounce}, {"snapshot", t.Snapshot},
 	} {
 		if f.d <= 0 {
 			errs = append(errs, fmt.Errorf("timeout %s %s: must be positive", f.name, f.d))

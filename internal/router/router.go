@@ -46,6 +46,8 @@ type Router struct {
 	single *lane.Lane
 	part   *partitioner
 	notify *notifierRun
+	// windows holds the lanes' window snapshots.
+	windows jetstream.ObjectStore
 	// failed carries the error that makes a running router give up (see
 	// Failed).
 	failed chan error
@@ -244,6 +246,11 @@ func (r *Router) startOutbox() error {
 // the one durable consumer all routers share, or, partitioned, through the
 // lanes this router is given.
 func (r *Router) startRuleEvaluation(ctx context.Context) error {
+	obs, err := r.conn.JS.ObjectStore(ctx, bus.BucketWindows)
+	if err != nil {
+		return fmt.Errorf("object store %s: %w", bus.BucketWindows, err)
+	}
+	r.windows = obs
 	if r.part != nil {
 		r.part.run()
 		return nil
@@ -264,8 +271,10 @@ func (r *Router) laneConfig(name, durable string, src lane.Source, pinned bool, 
 		AckWait: o.AckWait, PinnedTTL: o.MemberTTL, LatestHorizon: o.Topology.EventsMaxAge,
 		Timeouts: lane.Timeouts{ReadWait: o.Timeouts.RebuildRead, StartWait: o.Timeouts.PartitionStart, Unpin: o.Timeouts.NATSCall},
 		JS:       r.conn.JS, Alerts: r.alerts, Rules: rules, Log: r.log,
+		Snapshots: r.windows, SnapshotEvery: o.Timeouts.Snapshot,
 		Metrics: lane.Metrics{
 			Events: r.m.events, RebuildEvents: r.m.rebuildEvents, RebuildSeconds: r.m.rebuildSeconds, Eval: r.m.evalSeconds,
+			Snapshots: r.m.snapshots, SnapshotBytes: r.m.snapshotBytes.WithLabelValues(name),
 		},
 	}
 	if r.part != nil {

@@ -1,0 +1,236 @@
+package lane_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/aftershock/aftershock/internal/bus"
+	"github.com/aftershock/aftershock/internal/bus/bustest"
+	"github.com/aftershock/aftershock/internal/lane"
+	"github.com/aftershock/aftershock/internal/outbox"
+	"github.com/aftershock/aftershock/internal/rule"
+)
+
+// thirdRules fire when a cluster's third test event arrives within an hour.
+const thirdRules = `rules:
+  - name: third
+    severity: info
+    match: event.type == "aftershock.test"
+    group_by: [event.cluster]
+    window: 1h
+    condition: window.events() >= 3
+    summary: 'three events'
+`
+
+func loadRules(tb testing.TB, text string) *rule.Set {
+	tb.Helper()
+	dir := tb.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "r.yaml"), []byte(text), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	set, err := rule.LoadDir(dir, rule.CheckOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return set
+}
+
+type laneRun struct {
+	l         *lane.Lane
+	snapshots *prometheus.CounterVec
+	rebuilt   prometheus.Counter
+}
+
+func startLane(t *testing.T, c *bus.Conn, set *rule.Set, every time.Duration) *laneRun {
+	t.Helper()
+	ctx := context.Background()
+	out, err := outbox.New(outbox.Options{NC: c.NC, DeadLetters: "dlq.alerts", Log: bustest.Logger(t), Retry: outbox.Retry{Timeout: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := c.JS.ObjectStore(ctx, bus.BucketWindows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &laneRun{
+		snapshots: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "snapshots"}, []string{"outcome"}),
+		rebuilt:   prometheus.NewCounter(prometheus.CounterOpts{Name: "rebuilt"}),
+	}
+	r.l = lane.New(lane.Config{
+		Durable: "test", Source: lane.Events(), AckWait: time.Second, LatestHorizon: time.Hour,
+		Snapshots: obs, SnapshotEvery: every,
+		JS: c.JS, Rules: func() *rule.Set { return set }, Log: bustest.Logger(t),
+		Alerts:  &lane.Alerts{Out: out, Published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alerts"}, []string{"state", "timeline"}), Log: bustest.Logger(t)},
+		Metrics: lane.Metrics{Snapshots: r.snapshots, RebuildEvents: r.rebuilt},
+	})
+	if err := r.l.Acquire(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		r.l.Release()
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		out.Close(cctx)
+	})
+	return r
+}
+
+func publishTest(t *testing.T, js jetstream.JetStream, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		if _, err := js.PublishMsg(context.Background(), &nats.Msg{Subject: "events.dev.n1.app", Data: testEvent(id)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func ackedThrough(t *testing.T, js jetstream.JetStream, seq uint64) {
+	t.Helper()
+	bustest.Eventually(t, fmt.Sprintf("events acked through %d", seq), func() bool {
+		cons, err := js.Consumer(context.Background(), bus.StreamEvents, "test")
+		if err != nil {
+			return false
+		}
+		info, err := cons.Info(context.Background())
+		return err == nil && info.AckFloor.Stream >= seq
+	})
+}
+
+func alertStored(js jetstream.JetStream, rule string) bool {
+	st, err := js.Stream(context.Background(), bus.StreamAlerts)
+	if err != nil {
+		return false
+	}
+	_, err = st.GetLastMsgForSubject(context.Background(), "alerts.live."+rule)
+	return err == nil
+}
+
+// TestRestartFromSnapshot: a lane released after two events leaves a
+// snapshot; the next owner restores it, reads no event back, and the
+// third event (stored meanwhile) fires the window the first two began.
+func TestRestartFromSnapshot(t *testing.T) {
+	c := bustest.Connect(t, bustest.Server(t))
+	set := loadRules(t, thirdRules)
+	first := startLane(t, c, set, time.Hour)
+	publishTest(t, c.JS, "ev-1", "ev-2")
+	ackedThrough(t, c.JS, 2)
+	first.l.Release()
+	if got := testutil.ToFloat64(first.snapshots.WithLabelValues("saved")); got != 1 {
+		t.Fatalf("snapshots saved at release: %v, want 1", got)
+	}
+	publishTest(t, c.JS, "ev-3")
+
+	next := startLane(t, c, set, time.Hour)
+	if got := testutil.ToFloat64(next.snapshots.WithLabelValues("restored")); got != 1 {
+		t.Fatalf("snapshots restored: %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(next.rebuilt); got != 0 {
+		t.Fatalf("events read back: %v, want 0 (the snapshot holds them)", got)
+	}
+	bustest.Eventually(t, "the third event fires the window", func() bool { return alertStored(c.JS, "third") })
+}
+
+// TestSnapshotTail: snapshots are saved while the lane runs; a start after
+// more events were acked restores the last one and replays only the
+// events after it, silently.
+func TestSnapshotTail(t *testing.T) {
+	c := bustest.Connect(t, bustest.Server(t))
+	set := loadRules(t, thirdRules)
+	first := startLane(t, c, set, 100*time.Millisecond)
+	publishTest(t, c.JS, "ev-1")
+	ackedThrough(t, c.JS, 1)
+	bustest.Eventually(t, "a snapshot saved while running", func() bool {
+		return testutil.ToFloat64(first.snapshots.WithLabelValues("saved")) >= 1
+	})
+	obs, _ := c.JS.ObjectStore(context.Background(), bus.BucketWindows)
+	info, err := obs.GetInfo(context.Background(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Metadata["seq"] != "1" {
+		t.Fatalf("snapshot at seq %q, want 1", info.Metadata["seq"])
+	}
+	first.l.Release()
+	// The release saved nothing new: the engine held nothing new.
+	publishTest(t, c.JS, "ev-2")
+	// ev-2 is consumed and acked by a router that died before its next
+	// snapshot.
+	cons, err := c.JS.Consumer(context.Background(), bus.StreamEvents, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range msgs.Messages() {
+		if err := m.DoubleAck(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publishTest(t, c.JS, "ev-3")
+
+	next := startLane(t, c, set, time.Hour)
+	if got := testutil.ToFloat64(next.snapshots.WithLabelValues("restored")); got != 1 {
+		t.Fatalf("snapshots restored: %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(next.rebuilt); got != 1 {
+		t.Fatalf("events read back: %v, want 1 (ev-2, after the snapshot)", got)
+	}
+	bustest.Eventually(t, "the third event fires the window", func() bool { return alertStored(c.JS, "third") })
+}
+
+// TestSnapshotRefused: a snapshot of rules whose state changed is not
+// used; the lane replays the stream instead and says why.
+func TestSnapshotRefused(t *testing.T) {
+	c := bustest.Connect(t, bustest.Server(t))
+	first := startLane(t, c, loadRules(t, thirdRules), time.Hour)
+	publishTest(t, c.JS, "ev-1", "ev-2")
+	ackedThrough(t, c.JS, 2)
+	first.l.Release()
+	publishTest(t, c.JS, "ev-3")
+
+	changed := loadRules(t, strings.Replace(thirdRules, "window: 1h", "window: 2h", 1))
+	next := startLane(t, c, changed, time.Hour)
+	if got := testutil.ToFloat64(next.snapshots.WithLabelValues("refused")); got != 1 {
+		t.Fatalf("snapshots refused: %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(next.rebuilt); got != 2 {
+		t.Fatalf("events read back: %v, want 2 (a full replay)", got)
+	}
+	bustest.Eventually(t, "the third event fires the window", func() bool { return alertStored(c.JS, "third") })
+}
+
+// TestSnapshotWaitsForAcks: while an event's alert cannot be stored (and
+// so the event is not acked), no snapshot holding it is saved.
+func TestSnapshotWaitsForAcks(t *testing.T) {
+	c := bustest.Connect(t, bustest.Server(t))
+	ctx := context.Background()
+	r := startLane(t, c, loadRules(t, rules), 100*time.Millisecond)
+	if err := c.JS.DeleteStream(ctx, bus.StreamAlerts); err != nil {
+		t.Fatal(err)
+	}
+	publishTest(t, c.JS, "ev-1")
+	bustest.Eventually(t, "a snapshot refused for want of acks", func() bool {
+		return testutil.ToFloat64(r.snapshots.WithLabelValues("unacked")) >= 1
+	})
+	if got := testutil.ToFloat64(r.snapshots.WithLabelValues("saved")); got != 0 {
+		t.Fatalf("snapshots saved while the event was not acked: %v", got)
+	}
+	if _, err := bus.Provision(ctx, c.JS, bus.DefaultTopology()); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, "saved once the alert is stored and the event acked", func() bool {
+		return testutil.ToFloat64(r.snapshots.WithLabelValues("saved")) >= 1
+	})
+}
