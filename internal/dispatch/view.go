@@ -24,38 +24,54 @@ type StateView struct {
 	logs   map[string]*LogRecord   // by group id
 	hist   map[string]*History     // by fingerprint
 	bad    map[string]error
+	synced chan struct{}
 }
 
 // WatchState loads the bucket and follows it until ctx ends. A record that
 // does not decode is logged and left out (see Invalid), never fatal.
 func WatchState(ctx context.Context, kv jetstream.KeyValue, log *slog.Logger) (*StateView, error) {
+	v, err := FollowState(ctx, kv, log)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-v.synced:
+		return v, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("watch alert state: %w", ctx.Err())
+	}
+}
+
+// FollowState is WatchState without waiting: the view fills as the bucket
+// is read (Synced says when it has caught up), so a start is not held up
+// by tens of thousands of stored alerts.
+func FollowState(ctx context.Context, kv jetstream.KeyValue, log *slog.Logger) (*StateView, error) {
 	w, err := kv.WatchAll(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("watch alert state: %w", err)
 	}
-	v := &StateView{log: log, alerts: map[string]*AlertRecord{}, logs: map[string]*LogRecord{}, hist: map[string]*History{}, bad: map[string]error{}}
-	for {
-		select {
-		case e := <-w.Updates():
-			if e == nil { // caught up
-				go v.follow(ctx, w)
-				return v, nil
-			}
-			v.apply(e)
-		case <-ctx.Done():
-			_ = w.Stop()
-			return nil, fmt.Errorf("watch alert state: %w", ctx.Err())
-		}
-	}
+	v := &StateView{log: log, alerts: map[string]*AlertRecord{}, logs: map[string]*LogRecord{}, hist: map[string]*History{}, bad: map[string]error{},
+		synced: make(chan struct{})}
+	go v.follow(ctx, w)
+	return v, nil
 }
+
+// Synced is closed once the view has read what the bucket held when it
+// started following it.
+func (v *StateView) Synced() <-chan struct{} { return v.synced }
 
 func (v *StateView) follow(ctx context.Context, w jetstream.KeyWatcher) {
 	defer func() { _ = w.Stop() }()
+	synced := false
 	for {
 		select {
 		case e, ok := <-w.Updates():
 			if !ok {
 				return
+			}
+			if e == nil && !synced { // caught up
+				synced = true
+				close(v.synced)
 			}
 			if e != nil {
 				v.apply(e)

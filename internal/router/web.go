@@ -42,7 +42,9 @@ func (r *Router) mountWeb(ctx context.Context) error {
 	log := r.log.With("component", "web")
 	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	r.stops = append(r.stops, stop)
-	state, err := dispatch.WatchState(wctx, stateKV, log)
+	// Followed, not waited for: tens of thousands of stored alerts must not
+	// hold up a start (the pages fill within a second or two).
+	state, err := dispatch.FollowState(wctx, stateKV, log)
 	if err != nil {
 		return err
 	}
