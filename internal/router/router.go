@@ -102,6 +102,7 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 		return nil, fmt.Errorf("invalid options: %w", err)
 	}
 	r := &Router{opts: opts, log: log, failed: make(chan error, 1)}
+	clock := newStartClock()
 	snap, err := r.loadSnapshot()
 	if err != nil {
 		return nil, err
@@ -118,11 +119,13 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 	r.m.rulesLoaded.Set(float64(len(snap.set.Rules)))
 	r.ops.Registry.MustRegister(engineCollector{r.engines})
 	log.Info("rules loaded", "dir", opts.RulesDir, "rules", len(snap.set.Rules), "version", snap.set.Version)
+	clock.lap("rules")
 
 	if err := r.connect(ctx); err != nil {
 		r.Close()
 		return nil, err
 	}
+	clock.lap("connect")
 	if opts.Partitions > 0 {
 		if r.part, err = r.newPartitioner(ctx); err != nil {
 			r.Close()
@@ -152,6 +155,7 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 		r.Close()
 		return nil, err
 	}
+	clock.lap("web")
 	r.mountPprof()
 	if err := r.ops.Start(opts.HTTPAddr); err != nil {
 		r.Close()
@@ -167,6 +171,7 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 		r.Close()
 		return nil, err
 	}
+	clock.lap("notifier")
 	if err := r.startOutbox(); err != nil {
 		r.Close()
 		return nil, err
@@ -179,7 +184,9 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Router, error)
 		r.Close()
 		return nil, err
 	}
+	clock.lap("evaluation")
 	r.ready.Store(true)
+	clock.report(log, r.ops.Registry)
 	return r, nil
 }
 
