@@ -143,7 +143,7 @@ func (s *KVStore) LoadHistories(ctx context.Context) ([]*History, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read notification histories: %w", err)
 	}
-	defer func() { _ = w.Stop() }()
+	defer stopWatch(w)
 	var out []*History
 	for {
 		var e jetstream.KeyValueEntry

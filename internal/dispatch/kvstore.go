@@ -158,7 +158,7 @@ func (s *KVStore) Load(ctx context.Context) ([]*AlertRecord, []*LogRecord, error
 	if err != nil {
 		return nil, nil, fmt.Errorf("read alert state: %w", err)
 	}
-	defer func() { _ = w.Stop() }()
+	defer stopWatch(w)
 	var as []*AlertRecord
 	var ls []*LogRecord
 	var bad []error

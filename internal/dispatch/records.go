@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // What the router writes in ALERT_STATE, decoded with the checks every
@@ -46,4 +48,16 @@ func decodeHistory(key string, b []byte) (*History, error) {
 		return nil, fmt.Errorf("key %s: %w", key, err)
 	}
 	return &h, nil
+}
+
+// stopWatch stops w and reads what it still delivers until it is closed:
+// a KV watcher's delivery blocks on its full updates channel, and a
+// subscription stuck there keeps the connection's drain (a router's
+// Close) waiting for its timeout.
+func stopWatch(w jetstream.KeyWatcher) {
+	_ = w.Stop()
+	go func() {
+		for range w.Updates() {
+		}
+	}()
 }

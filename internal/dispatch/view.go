@@ -61,7 +61,7 @@ func FollowState(ctx context.Context, kv jetstream.KeyValue, log *slog.Logger) (
 func (v *StateView) Synced() <-chan struct{} { return v.synced }
 
 func (v *StateView) follow(ctx context.Context, w jetstream.KeyWatcher) {
-	defer func() { _ = w.Stop() }()
+	defer stopWatch(w)
 	synced := false
 	for {
 		select {

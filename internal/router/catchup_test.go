@@ -70,3 +70,22 @@ func TestNotifierReadsBackUnackedAlerts(t *testing.T) {
 		t.Fatalf("delivered through a redelivery (%d), not read back", info.NumRedelivered)
 	}
 }
+
+// TestCloseDuringRestore: a router closed while its notifier and its web
+// views still read thousands of stored alerts closes at once. A KV
+// watcher abandoned with updates pending used to keep the connection's
+// drain waiting for its 30 s timeout (the bound below is a hang detector).
+func TestCloseDuringRestore(t *testing.T) {
+	s := bustest.Server(t)
+	storeAlerts(t, bustest.Connect(t, s), 5000)
+	for range 3 {
+		r, err := router.Start(context.Background(), router.Options{
+			NATS: bus.Options{URL: s.ClientURL()}, RulesDir: rulesDir(t), HTTPAddr: "127.0.0.1:0",
+			Console: &bustest.Buffer{}, StateDir: t.TempDir(), NoRulesWatch: true,
+		}, bustest.Logger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		returnsWithin(t, "Close during the restore", r.Close)
+	}
+}
