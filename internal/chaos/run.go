@@ -1,0 +1,359 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftershock/aftershock/internal/bus"
+)
+
+// Options configure a run.
+type Options struct {
+	// Bin holds the router, collector and nats-server binaries.
+	Bin string
+	// Crashes is how many times the router is killed (SIGKILL) and
+	// started again; a crash comes every CrashMin to CrashMax.
+	Crashes            int
+	CrashMin, CrashMax time.Duration
+	// Rate is page events per second, Background routine events per
+	// second (heartbeats of 500 nodes).
+	Rate, Background int
+	// Outage is how long NATS is away while a collector runs (0: no
+	// outage phase).
+	Outage time.Duration
+	// Dir keeps the processes' stores and logs (default: a temp dir,
+	// removed unless Keep).
+	Dir  string
+	Keep bool
+	Out  io.Writer
+	Log  *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.Crashes == 0 {
+		o.Crashes = 20
+	}
+	if o.CrashMin == 0 {
+		o.CrashMin, o.CrashMax = 2*time.Second, 4*time.Second
+	}
+	o.CrashMax = max(o.CrashMax, o.CrashMin)
+	if o.Rate == 0 {
+		o.Rate = 50
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// run is one chaos run's processes and load.
+type run struct {
+	o        Options
+	dir      string
+	natsPort int
+	natsURL  string
+	nats     *proc
+	router   *proc
+	httpPort int
+	rules    string
+	pages    *pages
+}
+
+// Run runs the crash loop and the outage and reports.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	o.defaults()
+	r := &run{o: o, dir: o.Dir}
+	if r.dir == "" {
+		d, err := os.MkdirTemp("", "aftershock-chaos-")
+		if err != nil {
+			return nil, err
+		}
+		r.dir = d
+		if !o.Keep {
+			defer os.RemoveAll(d)
+		}
+	}
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(o.Out, "chaos: processes' stores and logs in %s\n", r.dir)
+	defer r.stopAll()
+	if err := r.setUp(ctx); err != nil {
+		return nil, err
+	}
+	rep := &Report{}
+	ld := &load{published: map[int]time.Time{}}
+	lctx, stopLoad := context.WithCancel(ctx)
+	loadDone := make(chan error, 1)
+	go func() { loadDone <- ld.run(lctx, r.natsURL, o.Rate, o.Background) }()
+
+	for i := range o.Crashes {
+		wait := o.CrashMin + time.Duration(rand.Int64N(int64(o.CrashMax-o.CrashMin)+1))
+		select {
+		case <-ctx.Done():
+			stopLoad()
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		r.router.kill()
+		took, err := r.startRouter(ctx)
+		if err != nil {
+			stopLoad()
+			return nil, fmt.Errorf("crash %d: %w", i+1, err)
+		}
+		rep.Crashes++
+		rep.Ready = append(rep.Ready, took)
+		fmt.Fprintf(o.Out, "crash %d/%d: ready %s after start\n", i+1, o.Crashes, round(took))
+	}
+	if o.Outage > 0 {
+		if err := r.collectorOutage(ctx, rep); err != nil {
+			stopLoad()
+			return nil, fmt.Errorf("collector outage: %w", err)
+		}
+	}
+	time.Sleep(2 * time.Second) // the last pages in flight
+	stopLoad()
+	if err := <-loadDone; err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	published := ld.snapshot()
+	r.awaitPages(ctx, published)
+	rep.Count(Tally{Published: published, Pages: r.pages.snapshot()})
+	return rep, nil
+}
+
+// setUp starts nats-server, the page receiver and the router.
+func (r *run) setUp(ctx context.Context) error {
+	var err error
+	if r.natsPort, err = freePort(); err != nil {
+		return err
+	}
+	r.natsURL = "nats://127.0.0.1:" + strconv.Itoa(r.natsPort)
+	if err := r.startNATS(ctx); err != nil {
+		return err
+	}
+	if r.pages, err = listenPages(); err != nil {
+		return err
+	}
+	r.rules = filepath.Join(r.dir, "rules")
+	if err := os.MkdirAll(r.rules, 0o755); err != nil {
+		return err
+	}
+	for name, body := range map[string]string{"chaos.yaml": rules, "routing.yaml": routing} {
+		if err := os.WriteFile(filepath.Join(r.rules, name), []byte(body), 0o644); err != nil {
+			return err
+		}
+	}
+	if r.httpPort, err = freePort(); err != nil {
+		return err
+	}
+	took, err := r.startRouter(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(r.o.Out, "router ready %s after its first start\n", round(took))
+	return nil
+}
+
+func (r *run) startNATS(ctx context.Context) error {
+	p, err := spawn(r.dir, "nats-server", filepath.Join(r.o.Bin, "nats-server"), nil,
+		"-js", "-sd", filepath.Join(r.dir, "nats"), "-a", "127.0.0.1", "-p", strconv.Itoa(r.natsPort))
+	if err != nil {
+		return err
+	}
+	r.nats = p
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return waitTCP(wctx, r.natsPort)
+}
+
+// startRouter starts the router binary and returns how long it took to
+// answer /readyz with 200.
+func (r *run) startRouter(ctx context.Context) (time.Duration, error) {
+	begin := time.Now()
+	p, err := spawn(r.dir, "router", filepath.Join(r.o.Bin, "router"), []string{"CHAOS_WEBHOOK_URL=" + r.pages.url},
+		"--nats", r.natsURL, "--rules", r.rules, "--http", "127.0.0.1:"+strconv.Itoa(r.httpPort),
+		"--state-dir", filepath.Join(r.dir, "router"), "--router-id", "chaos", "--no-rules-watch")
+	if err != nil {
+		return 0, err
+	}
+	r.router = p
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := waitReady(wctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", r.httpPort), p); err != nil {
+		return 0, err
+	}
+	return time.Since(begin), nil
+}
+
+// collectorOutage runs a collector (heartbeats every 100 ms), takes NATS
+// away for the outage, brings it back, and counts what the collector
+// accepted against what EVENTS holds of it once its spool is empty.
+func (r *run) collectorOutage(ctx context.Context, rep *Report) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	c, err := spawn(r.dir, "collector", filepath.Join(r.o.Bin, "collector"), nil,
+		"--nats", r.natsURL, "--cluster", "chaos", "--node", "chaos-collector", "--heartbeat", "100ms",
+		"--kmsg", "", "--dns=false", "--http", "127.0.0.1:"+strconv.Itoa(port), "--state-dir", filepath.Join(r.dir, "collector"))
+	if err != nil {
+		return err
+	}
+	defer c.stop(10 * time.Second)
+	metrics := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := waitReady(wctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", port), c); err != nil {
+		return err
+	}
+	time.Sleep(2 * time.Second)
+	r.nats.stop(10 * time.Second)
+	rep.Outage = r.o.Outage
+	fmt.Fprintf(r.o.Out, "nats-server stopped for %s\n", r.o.Outage)
+	time.Sleep(r.o.Outage)
+	if err := r.startNATS(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintln(r.o.Out, "nats-server back")
+	// Drained: nothing spooled, and a couple of heartbeats on top.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if v, err := scrape(metrics, "aftershock_spool_events"); err == nil && v == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the collector's spool did not drain within 2m")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	// Counted just before the stop: the stop may let one more heartbeat
+	// through, so stored may exceed accepted by one or two.
+	if rep.CollectorAccepted, err = accepted(metrics); err != nil {
+		return err
+	}
+	c.stop(10 * time.Second)
+	rep.CollectorStored, err = r.storedOf(ctx, "events.chaos.chaos-collector.>")
+	return err
+}
+
+// accepted sums the collector's events by outcome "published" (stored,
+// or spooled to be).
+func accepted(url string) (int, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	n := 0.0
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if !strings.HasPrefix(line, "aftershock_collector_events_total{") || !strings.Contains(line, `outcome="published"`) {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %q: %w", url, line, err)
+		}
+		n += v
+	}
+	return int(n), nil
+}
+
+// awaitPages waits until every published event has its page, or nothing
+// new arrived for 30 s.
+func (r *run) awaitPages(ctx context.Context, published map[int]time.Time) {
+	last, lastN := time.Now(), -1
+	for time.Since(last) < 30*time.Second && ctx.Err() == nil {
+		got := r.pages.snapshot()
+		n := 0
+		for seq := range published {
+			if len(got[seq]) > 0 {
+				n++
+			}
+		}
+		if n == len(published) {
+			return
+		}
+		if n != lastN {
+			last, lastN = time.Now(), n
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// storedOf counts the messages EVENTS holds on subject.
+func (r *run) storedOf(ctx context.Context, subject string) (int, error) {
+	nc, err := nats.Connect(r.natsURL)
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return 0, err
+	}
+	st, err := js.Stream(ctx, bus.StreamEvents)
+	if err != nil {
+		return 0, err
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range info.State.Subjects {
+		n += int(c)
+	}
+	return n, nil
+}
+
+func (r *run) stopAll() {
+	if r.router != nil {
+		r.router.stop(10 * time.Second)
+	}
+	if r.nats != nil {
+		r.nats.stop(10 * time.Second)
+	}
+	if r.pages != nil {
+		_ = r.pages.srv.Close()
+	}
+}
+
+// scrape reads one sample of a Prometheus text page.
+func scrape(url, series string) (float64, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("%s: no %s", url, series)
+}
