@@ -35,7 +35,11 @@ type Options struct {
 	// Replicas, when not 0, overrides Topology.Replicas; 0 means
 	// bus.AutoReplicas: 3 on a NATS cluster, 1 on a single server.
 	Replicas int
-	// AckWait bounds how long an event may take before redelivery.
+	// AckWait bounds how long an event (or an alert on ALERTS) may take
+	// before redelivery (default 5s). Events waiting for their alerts to
+	// be stored are kept in progress, so it only bounds how long the
+	// messages a dead router held wait: a crashed router's events come
+	// back, and its consumer's ack floor moves on, after AckWait.
 	AckWait time.Duration
 	// Console receives alerts printed by the console receiver.
 	Console io.Writer
@@ -154,7 +158,7 @@ func (o *Options) Defaults() {
 		o.Topology = bus.DefaultTopology()
 	}
 	if o.AckWait == 0 {
-		o.AckWait = 30 * time.Second
+		o.AckWait = DefaultAckWait
 	}
 	if o.Console == nil {
 		o.Console = os.Stdout
@@ -177,6 +181,9 @@ func (o *Options) Defaults() {
 		o.RouterID = routerIDRE.ReplaceAllString(h, "_")
 	}
 }
+
+// DefaultAckWait is Options.AckWait's default.
+const DefaultAckWait = 5 * time.Second
 
 // DefaultMemberTTL is Options.MemberTTL's default.
 const DefaultMemberTTL = 15 * time.Second
