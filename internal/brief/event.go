@@ -16,15 +16,15 @@ import (
 //
 // Unknown types (apps' own) show their type and node only.
 func (c Clock) EventLine(ev *event.Event) string {
-	return c.Time(ev.Time) + " " + ev.Type + " on " + ev.Node + what(ev)
+	return c.Time(ev.Time) + " " + typeName(ev.Type) + " on " + ev.Node + c.what(ev)
 }
 
 // what is ": <the essentials of the data>" or "".
-func what(ev *event.Event) string {
+func (c Clock) what(ev *event.Event) string {
 	var s string
 	switch ev.Type {
 	case event.TypeReboot:
-		s = rebootLine(ev.Data)
+		s = c.rebootLine(ev.Data)
 	case event.TypeDNSTimeout, event.TypeDNSError:
 		s = dnsLine(ev.Type, ev.Data)
 	case event.TypeDNSRecovered:
@@ -64,6 +64,11 @@ func what(ev *event.Event) string {
 		}
 		if decode(ev.Data, &d) {
 			s = d.Rule + " " + d.State
+			// An absence fires a while after the silence began: say when
+			// it began, the time the alert's tally and the crash use.
+			if !d.LastSeen.IsZero() && d.State == "firing" {
+				s += ", silent since " + c.Time(d.LastSeen)
+			}
 		}
 	default:
 		if strings.HasPrefix(ev.Type, "kernel.") {
@@ -78,7 +83,9 @@ func what(ev *event.Event) string {
 
 func decode(raw json.RawMessage, v any) bool { return len(raw) > 0 && json.Unmarshal(raw, v) == nil }
 
-func rebootLine(raw json.RawMessage) string {
+// rebootLine is dated by the report (after the reboot); it names the last
+// heartbeat too, where the crash and the alert's tally place the reboot.
+func (c Clock) rebootLine(raw json.RawMessage) string {
 	var d event.Reboot
 	if !decode(raw, &d) {
 		return ""
@@ -87,11 +94,14 @@ func rebootLine(raw json.RawMessage) string {
 		return "rebooted cleanly"
 	}
 	s := "rebooted uncleanly"
-	if c := orString(d.CauseDetail, d.Cause); c != "" {
-		s += ": " + c
+	if cause := orString(d.CauseDetail, d.Cause); cause != "" {
+		s += ": " + cause
 	}
 	if d.Vmcore != "" {
 		s += " (vmcore saved)"
+	}
+	if !d.LastHeartbeat.IsZero() {
+		s += "; last heartbeat " + c.Time(d.LastHeartbeat)
 	}
 	return s
 }
