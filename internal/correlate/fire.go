@@ -166,6 +166,11 @@ func (e *Engine) build(tl *timeline, rs *ruleState, g *group, v *rule.EventView,
 		a.EvidenceSeen = int(w.Events(nil))
 		a.Tally = e.tally(g)
 	}
+	if c.Kind == rule.KindAbsence && g.lastAt != 0 {
+		// A silence begins at the last sign of life, not when it was
+		// judged one (absent_for later): the time people compare with.
+		a.Since = time.Unix(0, g.lastAt).UTC()
+	}
 	if c.SinceExpr != nil {
 		e.bindWindow(tl, c, g, trigger, w)
 		e.act.Events = evs

@@ -25,7 +25,7 @@ func (m *Message) headline(o brief.Options, asNews bool) string {
 	as := m.Alerts()
 	switch {
 	case !asNews && m.Status() == alert.Firing:
-		b.WriteString("🔥 ")
+		b.WriteString(firingIcon(as) + " ")
 	case m.Kind == KindUpdate && len(m.News) > 0:
 		b.WriteString("🔄 UPDATE · ")
 	case m.Repeat:
@@ -35,7 +35,7 @@ func (m *Message) headline(o brief.Options, asNews bool) string {
 	case m.Status() == alert.Resolved:
 		b.WriteString("✅ RESOLVED · ")
 	default:
-		b.WriteString("🔥 ")
+		b.WriteString(firingIcon(as) + " ")
 	}
 	if len(as) == 1 {
 		a := as[0]

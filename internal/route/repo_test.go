@@ -31,6 +31,7 @@ func TestRepoRouting(t *testing.T) {
 	in := inhibit.New(r.Inhibit)
 	in.Set("crash", map[string]string{"rule": "node-crash", "cluster": "prod", "team": "sre", "node": "n7"}, false)
 	in.Set("down", map[string]string{"rule": "node-down", "cluster": "stage", "node": "n9"}, false)
+	in.Set("bug", map[string]string{"rule": "known-kernel-bug", "cluster": "stage", "node": "n5"}, false)
 	for _, tc := range []struct {
 		labels map[string]string
 		want   bool
@@ -47,6 +48,12 @@ func TestRepoRouting(t *testing.T) {
 		{map[string]string{"rule": "known-kernel-bug", "cluster": "prod", "node": "n7"}, true},
 		{map[string]string{"rule": "node-reboot-unclean", "cluster": "prod", "node": "n8"}, false},
 		{map[string]string{"rule": "kdump-not-ready", "cluster": "prod", "node": "n7"}, false},
+		// A known bug's page says the rest of that reboot (not OOM, last
+		// words): one message, not three.
+		{map[string]string{"rule": "not-oom", "cluster": "stage", "node": "n5"}, true},
+		{map[string]string{"rule": "node-reboot-unclean", "cluster": "stage", "node": "n5"}, true},
+		{map[string]string{"rule": "not-oom", "cluster": "stage", "node": "n6"}, false},
+		{map[string]string{"rule": "kernel-exposure", "cluster": "stage", "node": "n5"}, false},
 	} {
 		if got, _ := in.Inhibited("x", tc.labels, false); got != tc.want {
 			t.Errorf("%v inhibited %v, want %v", tc.labels, got, tc.want)

@@ -146,3 +146,31 @@ func TestTemplatesInTheTeamsZone(t *testing.T) {
 		}
 	}
 }
+
+// TestNumberFunctions: numbers from event data (JSON floats, CEL ints)
+// read as people say them.
+func TestNumberFunctions(t *testing.T) {
+	for _, tt := range []struct {
+		tpl  string
+		v    any
+		want string
+	}{
+		{"{{ seconds .v }}", 864294.8, "10d0h"},
+		{"{{ seconds .v }}", int64(362), "6m2s"},
+		{"{{ seconds .v }}", 42, "42s"},
+		{"{{ kib .v }}", int64(12860000), "12.3 GiB"},
+		{"{{ pct .v 200 }}", 50, "25%"},
+	} {
+		tpl, err := parseTemplate("t", tt.tpl, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		if err := tpl.Execute(&b, map[string]any{"v": tt.v}); err != nil {
+			t.Fatal(err)
+		}
+		if b.String() != tt.want {
+			t.Errorf("%s with %v: %q, want %q", tt.tpl, tt.v, b.String(), tt.want)
+		}
+	}
+}

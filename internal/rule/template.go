@@ -23,6 +23,8 @@ var TemplateFuncs = template.FuncMap{
 	// bytes formats a byte count, kib a KiB count (meminfo), as 3.1 GiB.
 	"bytes": func(v any) string { return humanBytes(v, 1) },
 	"kib":   func(v any) string { return humanBytes(v, 1024) },
+	// seconds formats a count of seconds (uptime_seconds) as 10d0h, 6m2s.
+	"seconds": func(v any) string { return brief.Duration(time.Duration(toFloat(v) * float64(time.Second))) },
 	// pct formats part/whole as a percentage.
 	"pct": func(part, whole any) string {
 		p, w := toFloat(part), toFloat(whole)

@@ -108,6 +108,11 @@ func mismatch(x Expect, a *alert.Alert, start time.Time) []string {
 	}
 	out = append(out, compareChange(x, a)...)
 	for _, k := range slices.Sorted(maps.Keys(x.Annotations)) {
+		// "" asks for no such annotation (a substring "" would hold always).
+		if x.Annotations[k] == "" && a.Annotations[k] != "" {
+			out = append(out, fmt.Sprintf("annotation %s is %q, want none", k, a.Annotations[k]))
+			continue
+		}
 		if !strings.Contains(a.Annotations[k], x.Annotations[k]) {
 			out = append(out, fmt.Sprintf("annotation %s is %q, want it to contain %q", k, a.Annotations[k], x.Annotations[k]))
 		}

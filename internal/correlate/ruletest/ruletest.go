@@ -84,7 +84,7 @@ type Expect struct {
 	Summary         string            `yaml:"summary"`
 	SummaryContains []string          `yaml:"summary_contains"`
 	DetailsContains []string          `yaml:"details_contains"`
-	Annotations     map[string]string `yaml:"annotations"` // substrings
+	Annotations     map[string]string `yaml:"annotations"` // substrings; "" means none
 	// Title must equal the alert's headline (the rule's title).
 	Title string `yaml:"title"`
 	// Since is when the alert says it began (the rule's since).

@@ -21,6 +21,8 @@ const rules = `rules:
     lateness: 30s
     condition: window.count() >= 5
     summary: '{{ .window.count }} timeouts on {{ .window.nodes }} nodes'
+    annotations:
+      spread: '{{ if gt .window.nodes 1 }}on several nodes{{ end }}'
   - name: silent
     severity: warning
     match: event.type == "node.heartbeat"
@@ -155,5 +157,42 @@ func TestEmptyTestFile(t *testing.T) {
 				t.Fatalf("%d results from an empty file:\n%s", len(res), out)
 			}
 		})
+	}
+}
+
+// TestAnnotationExpectations: an annotation expected as "" must be absent
+// (a substring "" would always match).
+func TestAnnotationExpectations(t *testing.T) {
+	for _, tt := range []struct {
+		name, want string
+		pass       bool
+	}{
+		{"absent as asked", `""`, true},
+		{"substring missing", `several`, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res, out := run(t, `tests:
+  - name: a few timeouts
+    events:
+      - {at: +0s, type: dns.timeout, repeat: 5, every: 1s, data: {count: 1}}
+    rules: [storm]
+    expect:
+      - {rule: storm, at: +4s, annotations: {spread: `+tt.want+`}}
+`)
+			if res[0].Passed() != tt.pass {
+				t.Fatalf("passed %v, want %v:\n%s", res[0].Passed(), tt.pass, out)
+			}
+		})
+	}
+	res, out := run(t, `tests:
+  - name: timeouts on two nodes
+    events:
+      - {at: +0s, type: dns.timeout, nodes: [n1, n2], repeat: 3, every: 1s, data: {count: 1}}
+    rules: [storm]
+    expect:
+      - {rule: storm, at: +2s, annotations: {spread: ""}}
+`)
+	if res[0].Passed() || !strings.Contains(out, `annotation spread is "on several nodes", want none`) {
+		t.Fatalf("want a failure naming the annotation:\n%s", out)
 	}
 }

@@ -52,8 +52,6 @@ func contextBlock(s string) slack.Block {
 	return slack.NewContextBlock("", mrkdwn(notify.Truncate(s, MaxContextText, "…")))
 }
 
-var stateIcon = map[alert.State]string{alert.Firing: "🔥", alert.Resolved: "✅"}
-
 // Renderer renders notifications for one receiver's readers.
 type Renderer struct{ Brief brief.Options }
 
@@ -136,7 +134,7 @@ func flatNews(m *notify.Message) []string {
 
 func (r Renderer) alertBlocks(a *alert.Alert) []slack.Block {
 	b := brief.Of(a, r.Brief)
-	out := []slack.Block{section(fmt.Sprintf("%s *%s*", stateIcon[a.State], text(b.Summary, MaxSectionText-40)))}
+	out := []slack.Block{section(fmt.Sprintf("%s *%s*", notify.Icon(a), text(b.Summary, MaxSectionText-40)))}
 	var fields []*slack.TextBlockObject
 	for _, f := range b.Fields {
 		if len(fields) < MaxFields {
@@ -209,7 +207,7 @@ func (r Renderer) digestBlocks(n *notify.Notification) ([]slack.Block, string) {
 			fmt.Fprintf(&b, "🔄 %s\n", Escape(notify.Truncate(note, 300, "…")))
 		}
 		for _, a := range m.Alerts() {
-			fmt.Fprintf(&b, "• %s %s\n", stateIcon[a.State], Escape(notify.Truncate(a.Summary, 300, "…")))
+			fmt.Fprintf(&b, "• %s %s\n", notify.Icon(a), Escape(notify.Truncate(a.Summary, 300, "…")))
 		}
 		blocks = append(blocks, section(truncateEscaped(b.String(), MaxSectionText)))
 	}
@@ -264,7 +262,7 @@ func (r Renderer) ThreadBlocks(m *notify.Message) (blocks []slack.Block, fallbac
 			}
 			blocks = append(blocks, r.alertBlocks(a)...)
 			if fallback == "" {
-				fallback = drill + "🔥 " + brief.Of(a, r.Brief).Title
+				fallback = drill + notify.Icon(a) + " " + brief.Of(a, r.Brief).Title
 			}
 			broadcast = broadcast || a.Severity == "critical"
 		}

@@ -1,0 +1,80 @@
+package drills_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aftershock/aftershock/internal/alert"
+	"github.com/aftershock/aftershock/internal/bus/bustest"
+	"github.com/aftershock/aftershock/internal/correlate"
+	"github.com/aftershock/aftershock/internal/event"
+	"github.com/aftershock/aftershock/internal/notify"
+	slackrecv "github.com/aftershock/aftershock/internal/notify/slack"
+	"github.com/aftershock/aftershock/internal/router"
+)
+
+// TestGoldenPages renders, for every recorded incident, what the on-call
+// reads in Slack: each alert's first page and each significant update,
+// in the order the engine raised them, into <drill>/golden/pages.txt. It
+// is there to be read in review like a real page at 3am (and to catch a
+// change nobody meant); `go test ./deploy/drills -run GoldenPages
+// -update` rewrites the files after a deliberate change.
+func TestGoldenPages(t *testing.T) {
+	set, err := router.LoadRules("../../rules", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := goldenOptions(t)
+	sr := slackrecv.Renderer{Brief: o}
+	for _, d := range drills {
+		t.Run(d.dir, func(t *testing.T) {
+			var last time.Time
+			for _, raw := range d.lines(t) {
+				ev, err := event.Decode(raw)
+				if err != nil {
+					t.Fatal(err)
+				}
+				last = ev.Time
+			}
+			e := correlate.New(set, bustest.Logger(t), correlate.Options{Now: func() time.Time { return last }})
+			var out strings.Builder
+			pages := 0
+			for _, raw := range d.lines(t) {
+				ev, _ := event.Decode(raw)
+				for _, a := range e.Process(ev, correlate.Meta{Arrival: ev.Time}) {
+					a.RulesVersion = "git:0123abcd" // a golden file outlives commits
+					m := &notify.Message{GroupID: "g", Receiver: "oncall", Firing: []*alert.Alert{a}}
+					switch {
+					case a.State != alert.Firing:
+						continue
+					case a.Update == 0:
+						m.Kind, m.Fresh = notify.KindPage, map[string]bool{a.Fingerprint: true}
+						pages++
+					case a.Change != nil && a.Change.Significant:
+						m.Kind, m.News = notify.KindUpdate, map[string][]string{a.Fingerprint: a.Change.Notes}
+					default:
+						continue
+					}
+					blocks, fb := sr.Blocks(&notify.Notification{Receiver: "oncall", Messages: []*notify.Message{m}})
+					b, err := json.Marshal(map[string]any{"text": fb, "blocks": blocks})
+					if err != nil {
+						t.Fatal(err)
+					}
+					text := blockText(t, b)
+					if strings.Contains(text, `{"`) {
+						t.Errorf("%s %s: raw JSON in the message:\n%s", a.Rule, m.Kind, text)
+					}
+					fmt.Fprintf(&out, "════ %s · %s · event time %s\n%s\n", a.Rule, m.Kind, ev.Time.UTC().Format(time.TimeOnly), text)
+				}
+			}
+			if pages == 0 {
+				t.Fatal("the drill pages nobody")
+			}
+			golden(t, filepath.Join(d.dir, "golden", "pages.txt"), []byte(out.String()))
+		})
+	}
+}
