@@ -68,10 +68,13 @@ func (k *compiler) presentation(c *Compiled) {
 		}
 	}
 	if strings.TrimSpace(r.Since) != "" {
-		if c.Kind != KindWindow {
-			k.bad("since", "since applies to window rules only (others start at their event)")
-		} else {
+		switch c.Kind {
+		case KindWindow:
 			_, c.SinceExpr = k.expr("since", r.Since, true, cel.TimestampType)
+		case KindEvent: // a reboot reported minutes after the node died
+			_, c.SinceExpr = k.expr("since", r.Since, false, cel.TimestampType)
+		default:
+			k.bad("since", "since applies to window and event rules only (others begin when their condition holds or their silence begins)")
 		}
 	}
 	if len(r.Significant) > 0 && c.Kind != KindWindow {

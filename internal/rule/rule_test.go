@@ -33,6 +33,10 @@ func TestProblemsCarryFileAndLine(t *testing.T) {
 		{"bad severity", "rules:\n  - name: a\n    severity: loud\n    summary: s\n    match: 'true'\n", "a.yaml:3: rule \"a\": unknown severity"},
 		{"bad template", "rules:\n  - name: a\n    severity: info\n    match: 'true'\n    summary: '{{ .x'\n", "a.yaml:5: rule \"a\": summary:"},
 		{"missing match", "rules:\n  - name: a\n    severity: info\n    summary: s\n", "a.yaml:2: rule \"a\": match is required"},
+		{"since on an absence", "rules:\n  - name: a\n    severity: info\n    summary: s\n    match: 'true'\n    group_by: [event.node]\n    absent_for: 1m\n    since: event.time\n",
+			"a.yaml:8: rule \"a\": since applies to window and event rules only"},
+		{"since on an event, not a timestamp", "rules:\n  - name: a\n    severity: info\n    summary: s\n    match: 'true'\n    since: event.type\n", "a.yaml:6: rule \"a\": since:"},
+		{"since on an event reads no window", "rules:\n  - name: a\n    severity: info\n    summary: s\n    match: 'true'\n    since: window.first([])\n", "a.yaml:6: rule \"a\": since:"},
 	}
 	env, err := NewEnv()
 	if err != nil {
