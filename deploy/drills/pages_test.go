@@ -18,7 +18,8 @@ import (
 )
 
 // TestGoldenPages renders, for every recorded incident, what the on-call
-// reads in Slack: each alert's first page and each significant update,
+// reads in Slack: each alert's first page, each significant update and
+// the resolve notice,
 // in the order the engine raised them, into <drill>/golden/pages.txt. It
 // is there to be read in review like a real page at 3am (and to catch a
 // change nobody meant); `go test ./deploy/drills -run GoldenPages
@@ -49,8 +50,8 @@ func TestGoldenPages(t *testing.T) {
 					a.RulesVersion = "git:0123abcd" // a golden file outlives commits
 					m := &notify.Message{GroupID: "g", Receiver: "oncall", Firing: []*alert.Alert{a}}
 					switch {
-					case a.State != alert.Firing:
-						continue
+					case a.State == alert.Resolved:
+						m.Firing, m.Resolved, m.Kind = nil, []*alert.Alert{a}, notify.KindResolved
 					case a.Update == 0:
 						m.Kind, m.Fresh = notify.KindPage, map[string]bool{a.Fingerprint: true}
 						pages++

@@ -151,9 +151,15 @@ func noteNames(a *alert.Alert) []string {
 // acronyms are written in capitals in labels.
 var acronyms = map[string]string{"dns": "DNS", "oom": "OOM", "rpc": "RPC", "cpu": "CPU", "io": "I/O", "ip": "IP", "url": "URL", "id": "ID"}
 
+// labels are the names the engine gives annotations of its own.
+var labels = map[string]string{"resolved_reason": "Why resolved"}
+
 // Humanize turns an annotation name into a label: known_bug → Known bug,
 // dns → DNS.
 func Humanize(name string) string {
+	if l, ok := labels[name]; ok {
+		return l
+	}
 	words := strings.Split(name, "_")
 	for i, w := range words {
 		if a, ok := acronyms[w]; ok {

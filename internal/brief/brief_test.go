@@ -109,7 +109,7 @@ func TestClock(t *testing.T) {
 	if got := (brief.Clock{}).At(at); got != "2020-06-14 05:15:41 UTC" {
 		t.Errorf("At in UTC = %q", got)
 	}
-	for d, want := range map[time.Duration]string{42 * time.Second: "42s", 6*time.Minute + 2*time.Second: "6m2s", 6 * time.Minute: "6m", 2*time.Hour + 5*time.Minute: "2h5m", 75 * time.Hour: "3d3h"} {
+	for d, want := range map[time.Duration]string{42 * time.Second: "42s", 6*time.Minute + 2*time.Second: "6m2s", 6 * time.Minute: "6m", 2*time.Hour + 5*time.Minute: "2h5m", 6 * time.Hour: "6h", 75 * time.Hour: "3d3h"} {
 		if got := brief.Duration(d); got != want {
 			t.Errorf("Duration(%s) = %q, want %q", d, got, want)
 		}
@@ -144,7 +144,7 @@ func TestOf(t *testing.T) {
 			t.Errorf("field %d = %q, want %q", i, b.Fields[i], want[i])
 		}
 	}
-	if b.Notes[0].Name != "Zeta" || b.Notes[1].Name != "Known bug" || b.Notes[2].Name != "Resolved reason" {
+	if b.Notes[0].Name != "Zeta" || b.Notes[1].Name != "Known bug" || b.Notes[2].Name != "Why resolved" {
 		t.Errorf("notes %q: want the rule's order, then the rest", b.Notes)
 	}
 	if b.LastWords == nil || b.LastWords.Lines[1] != "13:14:38 kernel BUG at x!" || b.LastWords.Source != "journal" {
@@ -159,6 +159,14 @@ func TestOf(t *testing.T) {
 	for _, s := range append(append(b.Tally, b.Events...), b.Footer) {
 		if strings.ContainsAny(s, "{}\"") {
 			t.Errorf("JSON in %q", s)
+		}
+	}
+}
+
+func TestHumanize(t *testing.T) {
+	for name, want := range map[string]string{"known_bug": "Known bug", "dns": "DNS", "waited_for": "Waited for", "resolved_reason": "Why resolved"} {
+		if got := brief.Humanize(name); got != want {
+			t.Errorf("Humanize(%q) = %q, want %q", name, got, want)
 		}
 	}
 }

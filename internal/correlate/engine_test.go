@@ -62,7 +62,7 @@ func feed(e *Engine, evs ...*event.Event) []*alert.Alert {
 	return out
 }
 
-func brief(as []*alert.Alert) string {
+func listAlerts(as []*alert.Alert) string {
 	var parts []string
 	for _, a := range as {
 		at := a.StartsAt
@@ -76,7 +76,7 @@ func brief(as []*alert.Alert) string {
 
 func want(t *testing.T, got []*alert.Alert, w string) {
 	t.Helper()
-	if b := brief(got); b != w {
+	if b := listAlerts(got); b != w {
 		t.Fatalf("alerts:\n got: %s\nwant: %s", b, w)
 	}
 }
@@ -198,7 +198,7 @@ func TestAbsenceWhenEverythingIsQuiet(t *testing.T) {
 	e := newEngine(t, crashRule)
 	feed(e, ev("node.heartbeat", "a", 0, nil))
 	if got := e.Advance(t0.Add(79 * time.Second)); len(got) != 0 {
-		t.Fatalf("fired before absent_for + lateness: %s", brief(got))
+		t.Fatalf("fired before absent_for + lateness: %s", listAlerts(got))
 	}
 	want(t, e.Advance(t0.Add(81*time.Second)), "node-silent/prod/a/firing@1m0s")
 }
@@ -245,7 +245,7 @@ func TestTimelinesAreSeparate(t *testing.T) {
 		got = append(got, e.Process(d, Meta{Drill: true})...)
 	}
 	if len(got) != 1 || !got[0].Drill || got[0].StartsAt != t0.Add(4*time.Second) {
-		t.Fatalf("want one drill alert at +4s, got %s", brief(got))
+		t.Fatalf("want one drill alert at +4s, got %s", listAlerts(got))
 	}
 	if st := e.Stats().Rules["dns-storm"]; st.Late != 0 {
 		t.Fatalf("late %d: timelines leaked into each other", st.Late)
@@ -257,7 +257,7 @@ func TestTimelinesAreSeparate(t *testing.T) {
 		got = e.Process(x, Meta{})
 	}
 	if len(got) != 1 || got[0].Drill || got[0].Fingerprint == "" {
-		t.Fatalf("live alert %s", brief(got))
+		t.Fatalf("live alert %s", listAlerts(got))
 	}
 }
 
@@ -300,7 +300,7 @@ func TestDrillRunsStartAfterAGap(t *testing.T) {
 	first := replay(now)
 	second := replay(now.Add(time.Hour)) // the same recording, an hour later
 	if len(first) != 1 || len(second) != 1 {
-		t.Fatalf("first %s, second %s: each run must fire once", brief(first), brief(second))
+		t.Fatalf("first %s, second %s: each run must fire once", listAlerts(first), listAlerts(second))
 	}
 	if first[0].ID == second[0].ID {
 		t.Fatal("two drill runs produced the same alert id: the second would be deduplicated away")
@@ -318,7 +318,7 @@ func TestRuntimeErrorIsCountedNonMatch(t *testing.T) {
 		ev("aftershock.test", "n", 0, map[string]any{"other": 1}),
 		ev("aftershock.test", "n", time.Second, map[string]any{"message": "xy"}))
 	if len(got) != 1 {
-		t.Fatalf("alerts %s", brief(got))
+		t.Fatalf("alerts %s", listAlerts(got))
 	}
 	if n := e.Stats().Rules["needs-field"].EvalErrors; n != 1 {
 		t.Fatalf("eval errors %d, want 1", n)
@@ -356,7 +356,7 @@ func TestSwapKeepsStateOfUnchangedRules(t *testing.T) {
 	want(t, resolved, "node-silent/prod/a/resolved@2m0s")
 	got := feed(e, ev("dns.timeout", "n1", 119*time.Second+500*time.Millisecond, map[string]any{"count": 1}))
 	if len(got) != 0 {
-		t.Fatalf("unexpected %s", brief(got))
+		t.Fatalf("unexpected %s", listAlerts(got))
 	}
 	// The 9 earlier records were kept by the swap, but the clock (2m) has
 	// since pushed them out of the 1m window: a fresh run proves state
@@ -368,6 +368,6 @@ func TestSwapKeepsStateOfUnchangedRules(t *testing.T) {
 	e2.Swap(compile(t, changed))
 	got = feed(e2, ev("dns.timeout", "n1", 9*time.Second, map[string]any{"count": 1}))
 	if len(got) != 1 || !strings.HasPrefix(got[0].Summary, "10 timeouts") {
-		t.Fatalf("after swap: %s (state lost or old template used)", brief(got))
+		t.Fatalf("after swap: %s (state lost or old template used)", listAlerts(got))
 	}
 }

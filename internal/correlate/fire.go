@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -14,6 +15,7 @@ import (
 	"github.com/google/cel-go/common/types/traits"
 
 	"github.com/aftershock/aftershock/internal/alert"
+	"github.com/aftershock/aftershock/internal/brief"
 	"github.com/aftershock/aftershock/internal/event"
 	"github.com/aftershock/aftershock/internal/rule"
 )
@@ -113,7 +115,7 @@ func (e *Engine) build(tl *timeline, rs *ruleState, g *group, v *rule.EventView,
 			}
 		}
 		a.Labels, a.Annotations, a.RulesVersion, a.Update, a.Change = labels, maps.Clone(a.Annotations), e.set.Version, 0, nil
-		e.resolvedReason(c, g, &a)
+		e.resolvedReason(c, g, &a, v)
 		return &a
 	}
 	var w rule.Window
@@ -217,18 +219,32 @@ func (e *Engine) build(tl *timeline, rs *ruleState, g *group, v *rule.EventView,
 		g.text = a
 		rememberSignificant(c, g, values)
 	} else {
-		e.resolvedReason(c, g, a)
+		e.resolvedReason(c, g, a, v)
 	}
 	return a
 }
 
-func (e *Engine) resolvedReason(c *rule.Compiled, g *group, a *alert.Alert) {
-	if g.deleted {
-		if a.Annotations == nil {
-			a.Annotations = map[string]string{}
-		}
-		a.Annotations["resolved_reason"] = fmt.Sprintf("silent for more than forget_after (%s): no longer tracked", c.ForgetAfter)
+func (e *Engine) resolvedReason(c *rule.Compiled, g *group, a *alert.Alert, v *rule.EventView) {
+	// A resolve notice says why it resolved: people act on "kdump is ready
+	// now" differently than on "nobody has heard from it for a day".
+	var why string
+	switch {
+	case g.deleted:
+		why = fmt.Sprintf("silent for more than forget_after (%s): no longer tracked", c.ForgetAfter)
+	case c.Kind == rule.KindAbsence && v != nil:
+		why = "heard from again: " + v.Ev.Type + " from " + cmp.Or(v.Ev.Node, v.Ev.Source)
+	case c.Kind == rule.KindState && v != nil:
+		why = "no longer holds after the latest " + v.Ev.Type + " from " + cmp.Or(v.Ev.Node, v.Ev.Source)
+	case c.Kind == rule.KindWindow:
+		why = "no longer holds over the last " + brief.Duration(c.Window.Std()) + " of events"
 	}
+	if why == "" {
+		return
+	}
+	if a.Annotations == nil {
+		a.Annotations = map[string]string{}
+	}
+	a.Annotations["resolved_reason"] = why
 }
 
 // render executes a template; a failure never loses the alert: the text

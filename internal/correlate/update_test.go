@@ -55,16 +55,16 @@ func TestGrowthHeldBackIsPublishedByTheClock(t *testing.T) {
 	for i := 3; i < 9; i++ {
 		got = feed(e, ev("dns.timeout", fmt.Sprintf("n%d", i), 10*time.Second, nil))
 		if len(got) > 0 {
-			t.Fatalf("update before update_every: %s", brief(got))
+			t.Fatalf("update before update_every: %s", listAlerts(got))
 		}
 	}
 	// No event follows: the idle clock passing lastUpdate+1m publishes it.
 	if got = e.Advance(t0.Add(61 * time.Second)); len(got) != 0 {
-		t.Fatalf("update before its time: %s", brief(got))
+		t.Fatalf("update before its time: %s", listAlerts(got))
 	}
 	got = e.Advance(t0.Add(63 * time.Second))
 	if len(got) != 1 || got[0].Update != 1 {
-		t.Fatalf("want update 1 when the clock passes update_every, got %s", brief(got))
+		t.Fatalf("want update 1 when the clock passes update_every, got %s", listAlerts(got))
 	}
 	u := got[0]
 	if u.Change == nil || u.Change.Significant || len(u.Change.Notes) != 1 || u.Change.Notes[0] != "the window grew from 3 to 9 events and from 3 to 9 nodes" {
@@ -75,7 +75,7 @@ func TestGrowthHeldBackIsPublishedByTheClock(t *testing.T) {
 	}
 	// Nothing more has grown: further ticks publish nothing.
 	if got = e.Advance(t0.Add(5 * time.Minute)); len(got) != 0 {
-		t.Errorf("ticks without growth published %s", brief(got))
+		t.Errorf("ticks without growth published %s", listAlerts(got))
 	}
 }
 
@@ -93,7 +93,7 @@ func TestSignificantChangeIsPublishedAtOnce(t *testing.T) {
 	// update_every, and it does not move the clock.
 	got = feed(e, ev("node.reboot", "n29", -time.Minute, map[string]any{"cause": "kernel_bug"}))
 	if len(got) != 1 || got[0].Update != 1 {
-		t.Fatalf("want update 1 at once, got %s", brief(got))
+		t.Fatalf("want update 1 at once, got %s", listAlerts(got))
 	}
 	u := got[0]
 	if u.Change == nil || !u.Change.Significant || !slices.Equal(u.Change.Notes, []string{"cause found: kernel_bug"}) || !slices.Equal(u.Change.Values, []string{"causes"}) {
@@ -104,12 +104,12 @@ func TestSignificantChangeIsPublishedAtOnce(t *testing.T) {
 	}
 	// The same cause again (another event of the window) is not news.
 	if got = feed(e, ev("dns.timeout", "n4", 3*time.Second, nil)); len(got) != 0 {
-		t.Errorf("unchanged causes published %s", brief(got))
+		t.Errorf("unchanged causes published %s", listAlerts(got))
 	}
 	// The resolve keeps the rendered labels.
 	got = e.Advance(t0.Add(time.Hour))
 	if len(got) != 1 || got[0].State != alert.Resolved || got[0].Labels["node"] != "n29" || got[0].Change != nil {
-		t.Fatalf("resolve: %s %+v", brief(got), got)
+		t.Fatalf("resolve: %s %+v", listAlerts(got), got)
 	}
 }
 
