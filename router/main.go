@@ -76,7 +76,7 @@ func run(args []string) int {
 	fs.StringVar(&o.StateDir, "state-dir", envOr("AFTERSHOCK_STATE_DIR", "./state/router"), "state directory (embedded JetStream store) [$AFTERSHOCK_STATE_DIR]")
 	fs.StringVar(&o.RulesDir, "rules", envOr("AFTERSHOCK_RULES", "./rules"), "rule pack directory [$AFTERSHOCK_RULES]")
 	fs.BoolVar(&o.NoRulesWatch, "no-rules-watch", os.Getenv("AFTERSHOCK_NO_RULES_WATCH") != "", "do not reload rules on file changes (SIGHUP still reloads) [$AFTERSHOCK_NO_RULES_WATCH]")
-	fs.StringVar(&o.HTTPAddr, "http", envOr("AFTERSHOCK_HTTP", "127.0.0.1:9470"), "address for /healthz, /readyz, /metrics and the Alertmanager API /api/v2/ [$AFTERSHOCK_HTTP]")
+	fs.StringVar(&o.HTTPAddr, "http", envOr("AFTERSHOCK_HTTP", "127.0.0.1:9470"), "address for the incident pages (/alerts, /silences), the Alertmanager API (/api/v2/), /healthz, /readyz and /metrics [$AFTERSHOCK_HTTP]")
 	fs.BoolVar(&o.Ingest, "ingest", false, "serve POST /v1/events and /v1/alertmanager on --http")
 	fs.StringVar(&o.IngestNKey, "ingest-nats-nkey", os.Getenv("AFTERSHOCK_INGEST_NATS_NKEY"), "nkey seed file of the ingest NATS user, for --ingest's own connection [$AFTERSHOCK_INGEST_NATS_NKEY]")
 	fs.StringVar(&o.IngestCreds, "ingest-nats-creds", os.Getenv("AFTERSHOCK_INGEST_NATS_CREDS"), "credentials file of the ingest NATS user, for --ingest's own connection [$AFTERSHOCK_INGEST_NATS_CREDS]")
