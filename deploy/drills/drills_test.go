@@ -2,6 +2,7 @@ package drills_test
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -71,5 +72,16 @@ func TestRunbookListsEveryDrill(t *testing.T) {
 		if !strings.Contains(loop, " "+d.dir+":"+d.cluster) {
 			t.Errorf("the runbook's loop %q lacks %s:%s", loop, d.dir, d.cluster)
 		}
+		if row := "| [" + d.dir + "](" + d.dir + "/README.md) | `" + d.cluster + "` |"; !strings.Contains(string(b), row) {
+			t.Errorf("the runbook's table lacks a row starting %q", row)
+		}
+	}
+	// Every recording on disk is one of the drills the tests run.
+	dirs, err := filepath.Glob("*/events.ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dirs) != len(drills) {
+		t.Errorf("%d recordings on disk (%v), %d drills tested", len(dirs), dirs, len(drills))
 	}
 }
