@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DeadLetterer stores a notification that could not be delivered.
@@ -39,11 +41,12 @@ type Queue struct {
 	opts QueueOptions
 	log  *slog.Logger
 
-	mu sync.Mutex
-	// pending in arrival order; byGroup finds a group's message without a
-	// scan, which matters when a burst backs the queue up.
-	pending []*Message
-	byGroup map[string]int // group id → index in pending
+	// The receiver's metrics, looked up once.
+	pendingG  prometheus.Gauge
+	coalesced prometheus.Counter
+
+	mu      sync.Mutex
+	pending *pendingSet
 	wake    chan struct{}
 }
 
@@ -58,27 +61,22 @@ func NewQueue(recv Receiver, opts QueueOptions) *Queue {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Queue{recv: recv, opts: opts, log: opts.Log.With("receiver", recv.Name()),
-		byGroup: map[string]int{}, wake: make(chan struct{}, 1)}
+	name := recv.Name()
+	return &Queue{recv: recv, opts: opts, log: opts.Log.With("receiver", name),
+		pendingG: opts.Metrics.pending.WithLabelValues(name), coalesced: opts.Metrics.coalesced.WithLabelValues(name),
+		pending: newPendingSet(), wake: make(chan struct{}, 1)}
 }
 
 // Enqueue adds m, replacing a pending message of the same group.
 func (q *Queue) Enqueue(m *Message) {
 	q.mu.Lock()
-	i, replaced := q.byGroup[m.GroupID]
-	if replaced {
-		m.Absorb(q.pending[i])
-		q.pending[i] = m
-	} else {
-		q.byGroup[m.GroupID] = len(q.pending)
-		q.pending = append(q.pending, m)
-	}
-	n := len(q.pending)
+	replaced := q.pending.put(m)
+	n := q.pending.len()
 	q.mu.Unlock()
 	if replaced {
-		q.opts.Metrics.coalesced.WithLabelValues(q.recv.Name()).Inc()
+		q.coalesced.Inc()
 	}
-	q.opts.Metrics.pending.WithLabelValues(q.recv.Name()).Set(float64(n))
+	q.pendingG.Set(float64(n))
 	select {
 	case q.wake <- struct{}{}:
 	default:
@@ -89,7 +87,7 @@ func (q *Queue) Enqueue(m *Message) {
 func (q *Queue) Pending() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.pending)
+	return q.pending.len()
 }
 
 // Run delivers until ctx ends. Messages still queued then are not lost:
@@ -120,42 +118,19 @@ func (q *Queue) Run(ctx context.Context) {
 // (edits in place) are never merged into a digest.
 func (q *Queue) take() *Notification {
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	if len(q.pending) == 0 {
+	msgs := q.pending.take(q.opts.Coalesce)
+	n := q.pending.len()
+	q.mu.Unlock()
+	if msgs == nil {
 		return nil
-	}
-	first := 0
-	for i, m := range q.pending {
-		if m.Priority() < q.pending[first].Priority() {
-			first = i
-		}
-	}
-	lead := q.pending[first]
-	msgs := []*Message{lead}
-	rest := make([]*Message, 0, len(q.pending)-1)
-	for i, m := range q.pending {
-		switch {
-		case i == first:
-		case len(msgs) < q.opts.Coalesce && lead.Kind != KindRefresh && m.Kind != KindRefresh && m.Drill == lead.Drill:
-			msgs = append(msgs, m)
-		default:
-			rest = append(rest, m)
-		}
 	}
 	// A digest reads most urgent first too.
 	slices.SortStableFunc(msgs, func(a, b *Message) int { return a.Priority() - b.Priority() })
-	k := len(msgs)
-	n := &Notification{Receiver: q.recv.Name(), Messages: msgs}
-	q.pending = rest
-	clear(q.byGroup)
-	for i, m := range q.pending {
-		q.byGroup[m.GroupID] = i
+	q.pendingG.Set(float64(n))
+	if k := len(msgs); k > 1 {
+		q.coalesced.Add(float64(k - 1))
 	}
-	q.opts.Metrics.pending.WithLabelValues(q.recv.Name()).Set(float64(len(q.pending)))
-	if k > 1 {
-		q.opts.Metrics.coalesced.WithLabelValues(q.recv.Name()).Add(float64(k - 1))
-	}
-	return n
+	return &Notification{Receiver: q.recv.Name(), Messages: msgs}
 }
 
 func (q *Queue) deliver(ctx context.Context, n *Notification) {
@@ -212,8 +187,8 @@ func (q *Queue) shareRef(n *Notification, ref string) {
 		if m.Ref == "" {
 			m.Ref = ref
 		}
-		if i, ok := q.byGroup[m.GroupID]; ok && q.pending[i].Ref == "" {
-			q.pending[i].Ref = ref
+		if w := q.pending.get(m.GroupID); w != nil && w.Ref == "" {
+			w.Ref = ref
 		}
 	}
 }
