@@ -17,9 +17,16 @@ import (
 // stored about alerts and deliveries. Every router can serve it (the web
 // pages, the Alertmanager API) without touching the lifecycle. It is safe
 // for concurrent use.
+//
+// Records are decoded when first read, not as they arrive: under an
+// incident's load the notifier rewrites the same keys (an alert's growing
+// evidence, a group's log, a history) many times between two reads of the
+// pages or two metric scrapes, and decoding every revision as it came was
+// the view's whole cost (7 % of a router's CPU at 10 000 alerts/s).
 type StateView struct {
 	log    *slog.Logger
 	mu     sync.RWMutex
+	raw    map[string][]byte       // latest revisions not decoded yet, by key
 	alerts map[string]*AlertRecord // by fingerprint
 	logs   map[string]*LogRecord   // by group id
 	hist   map[string]*History     // by fingerprint
@@ -28,7 +35,8 @@ type StateView struct {
 }
 
 // WatchState loads the bucket and follows it until ctx ends. A record that
-// does not decode is logged and left out (see Invalid), never fatal.
+// does not decode is logged (when first read) and left out (see Invalid),
+// never fatal.
 func WatchState(ctx context.Context, kv jetstream.KeyValue, log *slog.Logger) (*StateView, error) {
 	v, err := FollowState(ctx, kv, log)
 	if err != nil {
@@ -50,8 +58,8 @@ func FollowState(ctx context.Context, kv jetstream.KeyValue, log *slog.Logger) (
 	if err != nil {
 		return nil, fmt.Errorf("watch alert state: %w", err)
 	}
-	v := &StateView{log: log, alerts: map[string]*AlertRecord{}, logs: map[string]*LogRecord{}, hist: map[string]*History{}, bad: map[string]error{},
-		synced: make(chan struct{})}
+	v := &StateView{log: log, raw: map[string][]byte{}, alerts: map[string]*AlertRecord{}, logs: map[string]*LogRecord{}, hist: map[string]*History{},
+		bad: map[string]error{}, synced: make(chan struct{})}
 	go v.follow(ctx, w)
 	return v, nil
 }
@@ -82,50 +90,99 @@ func (v *StateView) follow(ctx context.Context, w jetstream.KeyWatcher) {
 	}
 }
 
+// apply notes a revision of a key: a deletion at once, a value to decode
+// when it is read.
 func (v *StateView) apply(e jetstream.KeyValueEntry) {
+	k := e.Key()
+	if !strings.HasPrefix(k, keyAlert) && !strings.HasPrefix(k, keyHistory) && !strings.HasPrefix(k, keyLog) {
+		return
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	k := e.Key()
+	v.forget(k)
+	if e.Operation() == jetstream.KeyValuePut {
+		v.raw[k] = e.Value()
+	}
+}
+
+// forget drops what the view knows of key k.
+func (v *StateView) forget(k string) {
+	delete(v.raw, k)
 	delete(v.bad, k)
-	del := e.Operation() != jetstream.KeyValuePut
 	switch {
 	case strings.HasPrefix(k, keyAlert):
-		fp := strings.TrimPrefix(k, keyAlert)
-		delete(v.alerts, fp)
-		if del {
-			return
-		}
-		r, err := decodeAlertRecord(k, e.Value())
-		if err != nil {
-			v.invalid(k, err)
-			return
-		}
-		v.alerts[fp] = r
+		delete(v.alerts, strings.TrimPrefix(k, keyAlert))
 	case strings.HasPrefix(k, keyHistory):
-		fp := strings.TrimPrefix(k, keyHistory)
-		delete(v.hist, fp)
-		if del {
-			return
-		}
-		h, err := decodeHistory(k, e.Value())
-		if err != nil {
-			v.invalid(k, err)
-			return
-		}
-		v.hist[fp] = h
+		delete(v.hist, strings.TrimPrefix(k, keyHistory))
 	case strings.HasPrefix(k, keyLog):
-		id := strings.TrimPrefix(k, keyLog)
-		delete(v.logs, id)
-		if del {
-			return
-		}
-		r, err := decodeLogRecord(k, e.Value())
-		if err != nil {
-			v.invalid(k, err)
-			return
-		}
-		v.logs[id] = r
+		delete(v.logs, strings.TrimPrefix(k, keyLog))
 	}
+}
+
+// decode decodes the pending revision of key k, if any (v.mu held for
+// writing).
+func (v *StateView) decode(k string) {
+	b, ok := v.raw[k]
+	if !ok {
+		return
+	}
+	delete(v.raw, k)
+	var err error
+	switch {
+	case strings.HasPrefix(k, keyAlert):
+		var r *AlertRecord
+		if r, err = decodeAlertRecord(k, b); err == nil {
+			v.alerts[strings.TrimPrefix(k, keyAlert)] = r
+		}
+	case strings.HasPrefix(k, keyHistory):
+		var h *History
+		if h, err = decodeHistory(k, b); err == nil {
+			v.hist[strings.TrimPrefix(k, keyHistory)] = h
+		}
+	case strings.HasPrefix(k, keyLog):
+		var r *LogRecord
+		if r, err = decodeLogRecord(k, b); err == nil {
+			v.logs[strings.TrimPrefix(k, keyLog)] = r
+		}
+	}
+	if err != nil {
+		v.invalid(k, err)
+	}
+}
+
+// read runs f under the read lock once the revisions of keys (all when
+// none are named) are decoded.
+func (v *StateView) read(f func(), keys ...string) {
+	v.mu.RLock()
+	if !v.undecoded(keys) {
+		defer v.mu.RUnlock()
+		f()
+		return
+	}
+	v.mu.RUnlock()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(keys) == 0 {
+		for k := range v.raw {
+			v.decode(k)
+		}
+	}
+	for _, k := range keys {
+		v.decode(k)
+	}
+	f()
+}
+
+func (v *StateView) undecoded(keys []string) bool {
+	if len(keys) == 0 {
+		return len(v.raw) > 0
+	}
+	for _, k := range keys {
+		if _, ok := v.raw[k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *StateView) invalid(key string, err error) {
@@ -139,45 +196,47 @@ func (v *StateView) invalid(key string, err error) {
 // resolve notice is still owed), by fingerprint order. The records are
 // shared: callers must not modify them.
 func (v *StateView) Alerts() []*AlertRecord {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	out := make([]*AlertRecord, 0, len(v.alerts))
-	for _, fp := range slices.Sorted(maps.Keys(v.alerts)) {
-		out = append(out, v.alerts[fp])
-	}
+	var out []*AlertRecord
+	v.read(func() {
+		out = make([]*AlertRecord, 0, len(v.alerts))
+		for _, fp := range slices.Sorted(maps.Keys(v.alerts)) {
+			out = append(out, v.alerts[fp])
+		}
+	})
 	return out
 }
 
 // Alert returns the stored alert with fingerprint fp, or nil.
 func (v *StateView) Alert(fp string) *AlertRecord {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	return v.alerts[fp]
+	var r *AlertRecord
+	v.read(func() { r = v.alerts[fp] }, keyAlert+fp)
+	return r
 }
 
 // Logs returns the notification logs of the groups, by group id order.
 // The records are shared: callers must not modify them.
 func (v *StateView) Logs() []*LogRecord {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	out := make([]*LogRecord, 0, len(v.logs))
-	for _, id := range slices.Sorted(maps.Keys(v.logs)) {
-		out = append(out, v.logs[id])
-	}
+	var out []*LogRecord
+	v.read(func() {
+		out = make([]*LogRecord, 0, len(v.logs))
+		for _, id := range slices.Sorted(maps.Keys(v.logs)) {
+			out = append(out, v.logs[id])
+		}
+	})
 	return out
 }
 
 // History returns the notification history of the alert fp, or nil. It
 // is shared: callers must not modify it.
 func (v *StateView) History(fp string) *History {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	return v.hist[fp]
+	var h *History
+	v.read(func() { h = v.hist[fp] }, keyHistory+fp)
+	return h
 }
 
 // Invalid counts records that did not decode.
 func (v *StateView) Invalid() int {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	return len(v.bad)
+	var n int
+	v.read(func() { n = len(v.bad) })
+	return n
 }

@@ -59,6 +59,25 @@ func TestStateView(t *testing.T) {
 		t.Errorf("Alert(fp2) = %+v", got)
 	}
 
+	// A key rewritten before anyone reads it: the latest revision counts,
+	// the invalid one before it is neither shown nor counted.
+	if _, err := kv.Put(ctx, "alert.fp3", []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	a3 := &alert.Alert{ID: "i3", Fingerprint: "fp3", Rule: "node-crash", State: alert.Firing}
+	wait(store.PutAlert(&dispatch.AlertRecord{Alert: a3, Updated: time.Now()}))
+	wait(store.PutHistory(&dispatch.History{Fingerprint: "fp3", Deliveries: []dispatch.Delivery{{Receiver: "console", Outcome: "sent"}}}))
+	bustest.Eventually(t, "view follows a rewrite", func() bool {
+		return v.History("fp3") != nil
+	})
+	if got := v.Alert("fp3"); got == nil || got.Alert.ID != "i3" {
+		t.Errorf("Alert(fp3) = %+v, want the latest revision", got)
+	}
+	if n := v.Invalid(); n != 2 {
+		t.Errorf("%d invalid records, want 2 (a rewritten bad revision is not one)", n)
+	}
+	wait(store.DeleteAlert("fp3"))
+
 	wait(store.DeleteAlert("fp1"))
 	wait(store.DeleteLog("g1"))
 	if err := kv.Delete(ctx, "alert.junk"); err != nil {
