@@ -30,16 +30,22 @@ func (d *Dispatcher) Handler(pub notify.Publisher, log *slog.Logger) jetstream.M
 			deadLetterAlert(pub, log, msg, err)
 			return
 		}
-		d.Ingest(a, func(err error) {
-			if err != nil {
-				log.Warn("alert state not stored; alert will be redelivered", "alert", a.ID, "err", err)
-				_ = msg.NakWithDelay(time.Second)
-				return
-			}
-			if err := msg.Ack(); err != nil {
-				log.Debug("ack alert", "alert", a.ID, "err", err)
-			}
-		})
+		d.do(func() { d.ingest(a, msg.Data(), acker(msg, a, log)) })
+	}
+}
+
+// acker acks the alert's message once its state is stored, or naks it
+// for redelivery.
+func acker(msg jetstream.Msg, a *alert.Alert, log *slog.Logger) func(error) {
+	return func(err error) {
+		if err != nil {
+			log.Warn("alert state not stored; alert will be redelivered", "alert", a.ID, "err", err)
+			_ = msg.NakWithDelay(time.Second)
+			return
+		}
+		if err := msg.Ack(); err != nil {
+			log.Debug("ack alert", "alert", a.ID, "err", err)
+		}
 	}
 }
 

@@ -172,7 +172,7 @@ func (d *Dispatcher) Close() {
 // once the alert's state is stored (nil) or could not be (the caller should
 // let the message be redelivered).
 func (d *Dispatcher) Ingest(a *alert.Alert, persisted func(error)) {
-	d.do(func() { d.ingest(a, persisted) })
+	d.do(func() { d.ingest(a, nil, persisted) })
 }
 
 // do runs f on the loop; after Close it is dropped.
@@ -235,7 +235,9 @@ func (d *Dispatcher) logErr(what string) func(error) {
 	}
 }
 
-func (d *Dispatcher) ingest(a *alert.Alert, persisted func(error)) {
+// ingest takes a; raw, when given, is a as it was read from ALERTS, which
+// the store may keep as it is rather than encode a again.
+func (d *Dispatcher) ingest(a *alert.Alert, raw []byte, persisted func(error)) {
 	now := time.Now()
 	fp := a.Fingerprint
 	e := d.alerts[fp]
@@ -259,6 +261,7 @@ func (d *Dispatcher) ingest(a *alert.Alert, persisted func(error)) {
 	}
 	if len(a.Evidence) > alert.MaxEvidence { // an alert from an older router
 		a.Evidence = a.Evidence[:alert.MaxEvidence]
+		raw = nil
 	}
 	dup := e != nil && e.a.ID == a.ID && e.a.State == a.State
 	if e == nil {
@@ -273,7 +276,7 @@ func (d *Dispatcher) ingest(a *alert.Alert, persisted func(error)) {
 		e.news = e.news[max(0, len(e.news)-maxNews):]
 	}
 	// A duplicate is written again too: its first write may have failed.
-	d.track(d.o.Store.PutAlert(&AlertRecord{Alert: a, Updated: now, News: e.news}), persisted)
+	d.track(d.o.Store.PutAlert(&AlertRecord{Alert: a, Updated: now, News: e.news, raw: raw}), persisted)
 	if dup {
 		d.m.ingested.WithLabelValues("duplicate").Inc()
 		return

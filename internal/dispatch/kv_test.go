@@ -2,6 +2,9 @@ package dispatch_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,7 @@ import (
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/bus/bustest"
 	"github.com/aftershock/aftershock/internal/dispatch"
+	"github.com/aftershock/aftershock/internal/event"
 	"github.com/aftershock/aftershock/internal/notify"
 	"github.com/aftershock/aftershock/internal/notify/notifytest"
 	"github.com/aftershock/aftershock/internal/route"
@@ -279,4 +283,82 @@ func counter(t *testing.T, reg *prometheus.Registry, name, label string) float64
 		}
 	}
 	return 0
+}
+
+// TestStoredAsPublished: the alert record in ALERT_STATE holds the alert
+// as it was published on ALERTS (kept as read, not encoded again), with
+// its news; an alert carrying more evidence than a record keeps (from an
+// older router) is stored cut down.
+func TestStoredAsPublished(t *testing.T) {
+	conn := bustest.Connect(t, bustest.Server(t))
+	startReal(t, conn)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	ev := func(i int) event.Event {
+		return event.Event{SpecVersion: "1.0", ID: fmt.Sprintf("ev%d", i), Source: "aftershock/collector/n1", Type: "node.crash",
+			Time: now, Cluster: "c1", Node: "n1", Data: json.RawMessage(`{"reason":"oops <&>","n":1}`)}
+	}
+	first := &alert.Alert{ID: "u0", Fingerprint: "fpU", Rule: "node-crash", Severity: "critical", State: alert.Firing,
+		Labels: map[string]string{"node": "n1", "cluster": "c1"}, Annotations: map[string]string{"runbook": "https://x/?a=1&b=<2>"},
+		Summary: "node n1 crashed", NoteOrder: []string{"runbook"}, GroupKey: "n1", WindowStart: now, WindowEnd: now, StartsAt: now,
+		Evidence: []event.Event{ev(0), ev(1)}, EvidenceSeen: 2, Tally: []alert.TypeTally{{Type: "node.crash", Events: 2, Occurrences: 2, Nodes: 1, First: now, Last: now}},
+		CreatedAt: now}
+	update := *first
+	update.ID, update.Update, update.CreatedAt = "u1", 1, now.Add(time.Second)
+	update.Change = &alert.Change{Significant: true, Notes: []string{"cause found: kernel BUG"}}
+	big := *first
+	big.ID, big.Fingerprint, big.Labels = "b0", "fpBig", map[string]string{"node": "n2"}
+	for i := range alert.MaxEvidence + 3 {
+		big.Evidence = append(big.Evidence, ev(i))
+	}
+	for _, a := range []*alert.Alert{first, &update, &big} {
+		publishAlert(t, conn.JS, a)
+	}
+	bustest.Eventually(t, "alerts stored", func() bool { return consumerIdle(t, conn.JS) })
+
+	kv, err := conn.JS.KeyValue(context.Background(), bus.BucketState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := dispatch.WatchState(t.Context(), kv, bustest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a reader decodes from the publication itself.
+	published := func(a *alert.Alert) *alert.Alert {
+		b, err := a.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := alert.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	cut := big
+	cut.Evidence = big.Evidence[:alert.MaxEvidence]
+	for _, tc := range []struct {
+		fp   string
+		want *alert.Alert
+		news []dispatch.News
+	}{
+		{"fpU", published(&update), []dispatch.News{{Update: 1, Notes: []string{"cause found: kernel BUG"}}}},
+		{"fpBig", published(&cut), nil},
+	} {
+		t.Run(tc.fp, func(t *testing.T) {
+			rec := v.Alert(tc.fp)
+			if rec == nil {
+				t.Fatalf("no record of %s (%d invalid)", tc.fp, v.Invalid())
+			}
+			if !reflect.DeepEqual(rec.Alert, tc.want) {
+				t.Errorf("stored alert\n%+v\nwant\n%+v", rec.Alert, tc.want)
+			}
+			if !reflect.DeepEqual(rec.News, tc.news) {
+				t.Errorf("news %+v, want %+v", rec.News, tc.news)
+			}
+			if rec.Updated.IsZero() {
+				t.Error("no updated time")
+			}
+		})
+	}
 }

@@ -41,9 +41,14 @@ type KVStore struct {
 	rejected []error
 }
 
-// write is one queued write; done receives its result once.
+// write is one queued write; done receives its result once. A put is
+// encoded by the writer (v, to key), not by the lifecycle loop that issued
+// it: encoding was half of the loop's work under load. What v refers to
+// must not change once handed over (the loop only ever replaces records).
 type write struct {
 	m    *nats.Msg
+	key  string
+	v    any
 	f    jetstream.PubAckFuture
 	err  error
 	done chan error
@@ -104,9 +109,18 @@ func (s *KVStore) writer() {
 			}
 		}
 		for i, w := range batch {
-			w.f, w.err = s.js.PublishMsgAsync(w.m)
-			if w.err != nil {
-				w.err = fmt.Errorf("write %s: %w", w.m.Subject, w.err)
+			if w.m == nil {
+				b, err := encode(w.v)
+				if err != nil {
+					w.err = fmt.Errorf("encode %s: %w", w.key, err)
+				}
+				w.m = &nats.Msg{Subject: s.prefix + w.key, Data: b}
+			}
+			if w.err == nil {
+				w.f, w.err = s.js.PublishMsgAsync(w.m)
+				if w.err != nil {
+					w.err = fmt.Errorf("write %s: %w", w.m.Subject, w.err)
+				}
 			}
 			select {
 			case s.pending <- w:
@@ -225,11 +239,34 @@ func (s *KVStore) PutLog(rec *LogRecord) Pending { return s.put(keyLog+rec.Group
 func (s *KVStore) DeleteLog(id string) Pending { return s.purge(keyLog + id) }
 
 func (s *KVStore) put(key string, v any) Pending {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return Failed{fmt.Errorf("encode %s: %w", key, err)}
+	return s.queue(&write{key: key, v: v, done: make(chan error, 1)})
+}
+
+// encode is v's JSON; an alert record keeps the alert as read from ALERTS
+// when it has it, with the same fields json.Marshal writes around it.
+func encode(v any) ([]byte, error) {
+	r, ok := v.(*AlertRecord)
+	if !ok || r.raw == nil {
+		return json.Marshal(v)
 	}
-	return s.publish(&nats.Msg{Subject: s.prefix + key, Data: b})
+	updated, err := r.Updated.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, len(r.raw)+len(updated)+32)
+	b = append(b, `{"alert":`...)
+	b = append(b, r.raw...)
+	b = append(b, `,"updated":`...)
+	b = append(b, updated...)
+	if len(r.News) > 0 {
+		news, err := json.Marshal(r.News)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, `,"news":`...)
+		b = append(b, news...)
+	}
+	return append(b, '}'), nil
 }
 
 // purge removes every revision of key, leaving one marker (PurgeDeletes
@@ -242,7 +279,10 @@ func (s *KVStore) purge(key string) Pending {
 }
 
 func (s *KVStore) publish(m *nats.Msg) Pending {
-	w := &write{m: m, done: make(chan error, 1)}
+	return s.queue(&write{m: m, done: make(chan error, 1)})
+}
+
+func (s *KVStore) queue(w *write) Pending {
 	select {
 	case s.writes <- w:
 		return w

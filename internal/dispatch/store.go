@@ -35,6 +35,9 @@ type AlertRecord struct {
 	// News are the alert's recent significant changes, which a group may
 	// not have told yet.
 	News []News `json:"news,omitempty"`
+	// raw is Alert as read from ALERTS (nil: encode Alert): a store may
+	// keep it as it is instead of encoding the alert again.
+	raw []byte
 }
 
 // News is one significant update of an alert: its number and notes.
