@@ -31,6 +31,9 @@ type Target struct {
 	// Coalesce is how many group messages may merge into one digest when
 	// they queue up (1: never).
 	Coalesce int
+	// Parallel is how many notifications may be in flight to it at once
+	// (notify.QueueOptions.Parallel; 0: one).
+	Parallel int
 	// Drills says drill alerts may reach it.
 	Drills bool
 	// Edits says it refreshes its first message of a group in place

@@ -25,17 +25,24 @@ type QueueOptions struct {
 	// Coalesce is the most messages merged into one notification when
 	// several wait (1: never merge).
 	Coalesce int
+	// Parallel is how many notifications may be in flight at once (1, the
+	// default: one at a time). More lets different groups overlap their
+	// round trips, for destinations that do not care in which order
+	// different groups' messages arrive. The caller must not enqueue a
+	// group's message while another of that group is in flight (the
+	// dispatcher holds it until the outcome), or the two may cross.
+	Parallel int
 	Dead     DeadLetterer
 	Done     Outcome
 	Metrics  *Metrics
 	Log      *slog.Logger
 }
 
-// Queue feeds one receiver, one notification at a time. While a
-// notification is in flight (or waiting for the rate limiter, or between
-// retries), newer messages of the same group replace older ones and
-// different groups wait to be coalesced: a burst becomes a digest, never a
-// drop.
+// Queue feeds one receiver, one notification at a time (or a few, see
+// QueueOptions.Parallel). While a notification is in flight (or waiting
+// for the rate limiter, or between retries), newer messages of the same
+// group replace older ones and different groups wait to be coalesced: a
+// burst becomes a digest, never a drop.
 type Queue struct {
 	recv Receiver
 	opts QueueOptions
@@ -54,6 +61,9 @@ type Queue struct {
 func NewQueue(recv Receiver, opts QueueOptions) *Queue {
 	if opts.Coalesce < 1 {
 		opts.Coalesce = 1
+	}
+	if opts.Parallel < 1 {
+		opts.Parallel = 1
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
@@ -94,6 +104,16 @@ func (q *Queue) Pending() int {
 // their groups' notification log was not updated, so they are sent again
 // after a restart.
 func (q *Queue) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range q.opts.Parallel - 1 {
+		wg.Go(func() { q.send(ctx) })
+	}
+	q.send(ctx)
+	wg.Wait()
+}
+
+// send is one sender: it delivers one notification at a time.
+func (q *Queue) send(ctx context.Context) {
 	for {
 		n := q.take()
 		if n == nil {
@@ -123,6 +143,14 @@ func (q *Queue) take() *Notification {
 	q.mu.Unlock()
 	if msgs == nil {
 		return nil
+	}
+	if n > 0 && q.opts.Parallel > 1 {
+		// One wake-up may have been meant for several messages: an idle
+		// sender takes what is left.
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
 	}
 	// A digest reads most urgent first too.
 	slices.SortStableFunc(msgs, func(a, b *Message) int { return a.Priority() - b.Priority() })

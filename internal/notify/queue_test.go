@@ -3,6 +3,8 @@ package notify_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -32,10 +34,14 @@ func (o *outcomes) done(n *notify.Notification, ref string, err error) {
 }
 
 func runQueue(t *testing.T, recv notify.Receiver, coalesce int, dlq notify.DeadLetterer) (*notify.Queue, *outcomes) {
+	return runParallel(t, recv, coalesce, 1, dlq)
+}
+
+func runParallel(t *testing.T, recv notify.Receiver, coalesce, parallel int, dlq notify.DeadLetterer) (*notify.Queue, *outcomes) {
 	out := &outcomes{refs: map[string]string{}, errs: map[string]error{}}
 	q := notify.NewQueue(recv, notify.QueueOptions{
 		Backoff:  notify.Backoff{Initial: time.Second, Max: 10 * time.Second, MaxElapsed: time.Minute},
-		Coalesce: coalesce, Dead: dlq, Done: out.done,
+		Coalesce: coalesce, Parallel: parallel, Dead: dlq, Done: out.done,
 	})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
@@ -230,4 +236,71 @@ func groups(ms []*notify.Message) []string {
 		out = append(out, m.GroupID)
 	}
 	return out
+}
+
+// slowReceiver holds up deliveries of group "g1" until gate closes,
+// without holding up the others (notifytest.Receiver serialises sends).
+type slowReceiver struct {
+	gate chan struct{}
+	mu   sync.Mutex
+	sent []string
+}
+
+func (r *slowReceiver) Name() string { return "r" }
+
+func (r *slowReceiver) Send(_ context.Context, n *notify.Notification) (string, error) {
+	if n.Messages[0].GroupID == "g1" {
+		<-r.gate
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sent = append(r.sent, groups(n.Messages)...)
+	return "ref-" + n.Messages[0].GroupID, nil
+}
+
+func (r *slowReceiver) got() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.sent)
+}
+
+// TestQueueParallel: with two senders, a slow delivery holds up nothing
+// else: other groups go out meanwhile (one at a time, as they come, when
+// the receiver does not coalesce), and the slow one is still delivered.
+// With one sender they wait for it.
+func TestQueueParallel(t *testing.T) {
+	for _, tc := range []struct {
+		parallel int
+		// what was sent while g1 was stuck
+		wantMeanwhile int
+	}{
+		{1, 0},
+		{2, 3},
+	} {
+		t.Run(fmt.Sprintf("parallel=%d", tc.parallel), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				recv := &slowReceiver{gate: make(chan struct{})}
+				q, out := runParallel(t, recv, 1, tc.parallel, nil)
+				q.Enqueue(fire("g1", "n1"))
+				synctest.Wait() // g1 in flight, stuck
+				for _, g := range []string{"g2", "g3", "g4"} {
+					q.Enqueue(fire(g, "n"))
+				}
+				synctest.Wait()
+				if got := recv.got(); len(got) != tc.wantMeanwhile {
+					t.Errorf("sent %v while g1 was in flight, want %d", got, tc.wantMeanwhile)
+				}
+				close(recv.gate)
+				synctest.Wait()
+				if got := recv.got(); len(got) != 4 || q.Pending() != 0 {
+					t.Errorf("sent %v, %d pending; want all four", got, q.Pending())
+				}
+				for _, g := range []string{"g1", "g2", "g3", "g4"} {
+					if out.refs[g] != "ref-"+g {
+						t.Errorf("outcome of %s: ref %q", g, out.refs[g])
+					}
+				}
+			})
+		})
+	}
 }

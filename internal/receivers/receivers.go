@@ -40,6 +40,14 @@ const (
 	SlackEditsPerMinute = 50
 	SlackCoalesce       = 20
 	WeComCoalesce       = 50
+	// SlackParallel messages may be in flight to one Slack receiver whose
+	// rate limit allows ParallelFrom a second or more (Slack's own limit,
+	// one a second per channel, does not): the round trip is then what
+	// limits delivery, and different groups' messages may overlap. Below
+	// that, more senders would only hold digests waiting on the limiter
+	// ahead of a critical page that comes later.
+	SlackParallel = 4
+	ParallelFrom  = 20
 )
 
 // Build builds every receiver of the routing file, resolving its
@@ -115,6 +123,9 @@ func Build(r *route.Routing, deps Deps) ([]dispatch.Target, error) {
 			hook, token := secret("webhook_url", c.WebhookURL), secret("token", c.Token)
 			dest := "slack:" + hook + token + "#" + c.Channel // Slack's limit is per channel
 			t.Coalesce = SlackCoalesce
+			if n, per := rc.Rate(); per > 0 && float64(n)/per.Seconds() >= ParallelFrom {
+				t.Parallel = SlackParallel
+			}
 			t.Receiver, err = slack.New(slack.Options{
 				Name: rc.Name, WebhookURL: hook, Token: token, Channel: c.Channel, APIURL: c.APIURL,
 				Client: client, Limiter: limiter(dest, rc), Brief: present, EditLimiter: editLimiter(token),

@@ -40,3 +40,36 @@ receivers:
 		t.Errorf("targets %v", names)
 	}
 }
+
+// TestSlackParallel: messages overlap only for a Slack receiver whose rate
+// limit is not what holds delivery back; with Slack's own limit (one a
+// second per channel) they go one at a time, as do other kinds.
+func TestSlackParallel(t *testing.T) {
+	r, probs := route.Parse("routing.yaml", []byte(`route: {receiver: slack}
+receivers:
+  - name: slack
+    slack: {token: {env: T}, channel: "#a"}
+  - name: slack-fast
+    rate_limit: {messages: 1000, per: 1s}
+    slack: {token: {env: T}, channel: "#b"}
+  - name: slack-19
+    rate_limit: {messages: 19, per: 1s}
+    slack: {token: {env: T}, channel: "#c"}
+  - name: hook
+    rate_limit: {messages: 1000, per: 1s}
+    webhook: {url: {env: T}}
+`))
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	targets, err := receivers.Build(r, receivers.Deps{Getenv: func(string) string { return "xoxb-1" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"slack": 0, "slack-fast": receivers.SlackParallel, "slack-19": 0, "hook": 0, "console": 0}
+	for _, tg := range targets {
+		if got := tg.Parallel; got != want[tg.Receiver.Name()] {
+			t.Errorf("%s: parallel %d, want %d", tg.Receiver.Name(), got, want[tg.Receiver.Name()])
+		}
+	}
+}
