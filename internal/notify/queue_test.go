@@ -304,3 +304,50 @@ func TestQueueParallel(t *testing.T) {
 		})
 	}
 }
+
+// countingReceiver delivers at once and says when it has seen n messages.
+type countingReceiver struct {
+	mu   sync.Mutex
+	n    int
+	want int
+	done chan struct{}
+}
+
+func (r *countingReceiver) Name() string { return "r" }
+
+func (r *countingReceiver) Send(_ context.Context, n *notify.Notification) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.n += len(n.Messages)
+	if r.n == r.want {
+		close(r.done)
+	}
+	return "", nil
+}
+
+// BenchmarkQueueBacklog drains a backlog of groups' messages (a burst that
+// arrived while the receiver was busy) in digests of 20, as a Slack queue
+// does: the cost per message should not grow with the backlog.
+func BenchmarkQueueBacklog(b *testing.B) {
+	for _, backlog := range []int{1000, 10000, 50000} {
+		b.Run(fmt.Sprintf("backlog=%d", backlog), func(b *testing.B) {
+			msgs := make([]*notify.Message, backlog)
+			for i := range msgs {
+				msgs[i] = fire(fmt.Sprintf("g%d", i), "n")
+			}
+			b.ResetTimer()
+			for range b.N {
+				recv := &countingReceiver{want: backlog, done: make(chan struct{})}
+				q := notify.NewQueue(recv, notify.QueueOptions{Coalesce: 20})
+				for _, m := range msgs {
+					q.Enqueue(m)
+				}
+				ctx, cancel := context.WithCancel(b.Context())
+				go q.Run(ctx)
+				<-recv.done
+				cancel()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*backlog), "ns/msg")
+		})
+	}
+}

@@ -46,9 +46,10 @@ var benchSeq = regexp.MustCompile(`seq=(\d+)`)
 // consumer, explicit ack) at the same rate on the same server, measured
 // first in the same run. Run with -benchtime Nx (N events). lag-max is the
 // largest backlog of the router's consumer seen (a growing lag means the
-// router does not keep up with the rate).
+// router does not keep up with the rate). 5 000/s is about what a 2-core
+// machine sustains with everything in one process (docs/benchmarks.md).
 func BenchmarkEventToSlack(b *testing.B) {
-	for _, rate := range []int{1000, 10000} {
+	for _, rate := range []int{1000, 5000, 10000} {
 		b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) {
 			s := bustest.Server(b)
 			conn := bustest.Connect(b, s)
