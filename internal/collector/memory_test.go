@@ -13,7 +13,9 @@ import (
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/bus/bustest"
 	"github.com/aftershock/aftershock/internal/collector"
+	"github.com/aftershock/aftershock/internal/correlate"
 	"github.com/aftershock/aftershock/internal/event"
+	"github.com/aftershock/aftershock/internal/router"
 )
 
 // TestMemoryBeforeTheCrash runs the real collector in one boot of a
@@ -87,9 +89,11 @@ func TestMemoryBeforeTheCrash(t *testing.T) {
 			bugAt.Format(time.Stamp) + " host-138 kernel: [ 3001.000001] kernel BUG at /build/linux-SwhOyu/linux-4.4.0/include/linux/fs.h:2582!\n",
 	})
 	var r event.Reboot
+	var reboot *event.Event
 	run(func() bool {
 		for _, e := range storedEvents(t, conn.JS) {
 			if e.Type == event.TypeReboot {
+				reboot = e
 				return json.Unmarshal(e.Data, &r) == nil
 			}
 		}
@@ -99,5 +103,23 @@ func TestMemoryBeforeTheCrash(t *testing.T) {
 		r.MeminfoSource != event.MeminfoFromHeartbeat || !r.MeminfoAt.Equal(lastBeat) {
 		t.Fatalf("node.reboot cause %q memory %+v from %q at %s; want the kernel BUG and boot A's last heartbeat memory at %s",
 			r.Cause, r.Meminfo, r.MeminfoSource, r.MeminfoAt, lastBeat)
+	}
+	// What the shipped rules make of that report: not OOM, said by the
+	// page people get (the known bug's, which stands in for not-oom).
+	set, err := router.LoadRules("../../rules", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	said := map[string]string{}
+	for _, a := range correlate.New(set, bustest.Logger(t), correlate.Options{}).Process(reboot, correlate.Meta{Arrival: reboot.Time}) {
+		said[a.Rule] = a.Headline + " | " + a.Summary + " | " + a.Annotations["memory"]
+	}
+	for rule, want := range map[string]string{
+		"not-oom":          "not memory exhaustion",
+		"known-kernel-bug": "(not OOM)",
+	} {
+		if !strings.Contains(said[rule], want) {
+			t.Errorf("%s on the collector's reboot report says %q, want %q", rule, said[rule], want)
+		}
 	}
 }
