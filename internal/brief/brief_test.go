@@ -57,6 +57,8 @@ func TestEventLine(t *testing.T) {
 			"05:15:41 kernel.oom on 172.21.128.139: memcg OOM killed java (pid 4242, 2.0 GiB resident) in pod shop/cart-7f9c"},
 		{"heartbeat with memory", utc, ev(t, event.TypeHeartbeat, event.Heartbeat{UptimeSeconds: 90061, Meminfo: &event.Meminfo{MemTotalKB: 16266500, MemAvailableKB: 12860000}}),
 			"05:15:41 node.heartbeat on 172.21.128.139: up 25h1m, 12.3 GiB of 15.5 GiB available (79%)"},
+		{"posture", utc, ev(t, event.TypePosture, map[string]any{"kernel_release": "4.4.0-104-generic", "os": "Ubuntu 16.04.1 LTS", "kdump": map[string]any{"ready": false}, "pods": []map[string]any{{"namespace": "kube-system", "name": "coredns-1", "uid": "u1"}}}),
+			"05:15:41 node.posture on 172.21.128.139: kernel 4.4.0-104-generic, Ubuntu 16.04.1 LTS, kdump NOT ready, 1 pod"},
 		{"an app's own type", utc, ev(t, "app.checkout_failed", map[string]any{"x": strings.Repeat("y", 500)}),
 			"05:15:41 app.checkout_failed on 172.21.128.139"},
 		{"undecodable data", utc, &event.Event{Type: event.TypeDNSTimeout, Node: "n1", Time: at, Data: json.RawMessage(`"oops"`)},

@@ -203,7 +203,11 @@ func postureLine(raw json.RawMessage) string {
 		}
 	}
 	if n := len(d.Pods) + d.PodsOmitted; n > 0 {
-		parts = append(parts, fmt.Sprintf("%d pods", n))
+		pods := "pods"
+		if n == 1 {
+			pods = "pod"
+		}
+		parts = append(parts, fmt.Sprintf("%d %s", n, pods))
 	}
 	return strings.Join(parts, ", ")
 }
