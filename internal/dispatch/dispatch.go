@@ -88,6 +88,7 @@ type Dispatcher struct {
 	groups     map[string]*group
 	resolvedAt map[string]time.Time // recently forgotten alerts, to refuse stale replays
 	hist       histories            // notification history per alert (history.go)
+	lazy       lazyBodies           // alerts restored as heads (lazy.go)
 }
 
 type entry struct {
@@ -126,6 +127,7 @@ func New(o Options) (*Dispatcher, error) {
 		in:    make(chan func(), 4096), acks: make(chan ack, 1<<16), quit: make(chan struct{}),
 		alerts: map[string]*entry{}, groups: map[string]*group{}, resolvedAt: map[string]time.Time{},
 		hist: histories{byFP: map[string]*History{}, tries: &tryCounter{tries: map[*notify.Notification]int{}}},
+		lazy: newLazyBodies(),
 	}
 	var err error
 	if d.targets, d.queues, err = d.newQueues(o.Routing, o.Targets); err != nil {
@@ -359,6 +361,9 @@ func (d *Dispatcher) restore(recs []*AlertRecord, logs []*LogRecord) {
 		}
 		e := &entry{a: rec.Alert, labels: route.Labels(rec.Alert), updated: rec.Updated, groups: map[string]*group{}, news: rec.News}
 		d.alerts[rec.Alert.Fingerprint] = e
+		if rec.Head {
+			d.lazy.heads[rec.Alert.Fingerprint] = rec.Alert
+		}
 		d.place(e, now, false)
 	}
 	for _, l := range logs {
@@ -383,8 +388,15 @@ func (d *Dispatcher) restore(recs []*AlertRecord, logs []*LogRecord) {
 // forgets old tombstones.
 func (d *Dispatcher) sweep(now time.Time) {
 	to := d.o.Routing.ResolveTimeout
+	var bodies []string
+	defer func() { d.readBodies(bodies) }()
 	for fp, e := range d.alerts {
 		if e.a.State != alert.Firing || now.Sub(e.updated) < to {
+			continue
+		}
+		if d.isHead(e) { // resolved once its body is read, with its text
+			bodies = append(bodies, fp)
+			d.lazy.sweep = true
 			continue
 		}
 		r := *e.a

@@ -185,6 +185,9 @@ func (d *Dispatcher) flush(g *group, now time.Time, regular bool) {
 		}
 		return
 	}
+	if d.awaitBodies(g, regular, firing, resolved) {
+		return // flushed again once their bodies are read (lazy.go)
+	}
 	order := func(a, b *alert.Alert) int {
 		return cmp.Or(a.StartsAt.Compare(b.StartsAt), cmp.Compare(a.Fingerprint, b.Fingerprint))
 	}

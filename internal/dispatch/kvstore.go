@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -30,6 +29,7 @@ type KVStore struct {
 	js     jetstream.JetStream
 	kv     jetstream.KeyValue
 	prefix string
+	stream string
 
 	writes  chan *write
 	pending chan *write
@@ -72,7 +72,7 @@ func NewKVStore(ctx context.Context, js jetstream.JetStream, bucket string) (*KV
 	if err != nil {
 		return nil, fmt.Errorf("open bucket %s: %w", bucket, err)
 	}
-	s := &KVStore{js: js, kv: kv, prefix: "$KV." + bucket + ".",
+	s := &KVStore{js: js, kv: kv, prefix: "$KV." + bucket + ".", stream: "KV_" + bucket,
 		writes: make(chan *write, 1<<16), pending: make(chan *write, 1<<16), quit: make(chan struct{})}
 	s.wg.Go(s.writer)
 	s.wg.Go(s.completer)
@@ -110,11 +110,7 @@ func (s *KVStore) writer() {
 		}
 		for i, w := range batch {
 			if w.m == nil {
-				b, err := encode(w.v)
-				if err != nil {
-					w.err = fmt.Errorf("encode %s: %w", w.key, err)
-				}
-				w.m = &nats.Msg{Subject: s.prefix + w.key, Data: b}
+				w.m, w.err = s.encodeMsg(w.key, w.v)
 			}
 			if w.err == nil {
 				w.f, w.err = s.js.PublishMsgAsync(w.m)
@@ -157,61 +153,77 @@ func (s *KVStore) completer() {
 	}
 }
 
-// Load implements Store. A record the router did not write (not a record,
-// or one whose key does not match its content: say a JetStream ack stored
-// there by a reply subject) is skipped, logged by the caller through
-// Rejected, and never fatal: one stray entry must not keep the notifier
-// from starting.
+// Load implements Store. Alerts come as their heads (see heads.go): what
+// the lifecycle needs of them, read from the records' headers; their
+// bodies are read when a notification needs them (Bodies). A record the
+// router did not write (not a record, or one whose key does not match its
+// content: say a JetStream ack stored there by a reply subject) is
+// skipped, logged by the caller through Rejected, and never fatal: one
+// stray entry must not keep the notifier from starting.
 func (s *KVStore) Load(ctx context.Context) ([]*AlertRecord, []*LogRecord, error) {
-	// Forget the markers of deleted keys first: they are the only thing the
-	// bucket would otherwise accumulate.
-	if err := s.kv.PurgeDeletes(ctx); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, nil, fmt.Errorf("purge deleted state: %w", err)
-	}
-	w, err := s.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	sc, err := s.scan(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read alert state: %w", err)
 	}
-	defer stopWatch(w)
-	var as []*AlertRecord
+	bad := sc.bad
+	as := sc.heads
+	// Records from before heads were written are read whole.
+	for _, key := range sc.whole {
+		e, err := s.kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("read alert state %s: %w", key, err)
+		}
+		r, err := decodeAlertRecord(key, e.Value())
+		if err != nil {
+			bad = append(bad, err)
+			continue
+		}
+		as = append(as, r)
+	}
 	var ls []*LogRecord
-	var bad []error
-	for {
-		var e jetstream.KeyValueEntry
-		select {
-		case e = <-w.Updates():
-		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("read alert state: %w", ctx.Err())
-		}
-		if e == nil {
-			break // caught up
-		}
-		k := e.Key()
-		switch {
-		case strings.HasPrefix(k, keyAlert):
-			r, err := decodeAlertRecord(k, e.Value())
-			if err != nil {
-				bad = append(bad, err)
-				continue
-			}
-			as = append(as, r)
-		case strings.HasPrefix(k, keyLog):
-			r, err := decodeLogRecord(k, e.Value())
-			if err != nil {
-				bad = append(bad, err)
-				continue
-			}
-			ls = append(ls, r)
-		case strings.HasPrefix(k, keyHistory):
-			// LoadHistories reads them.
-		default:
-			bad = append(bad, fmt.Errorf("key %s: not a key the router writes", k))
+	if sc.logs > 0 {
+		if ls, err = s.loadLogs(ctx, &bad); err != nil {
+			return nil, nil, err
 		}
 	}
 	s.mu.Lock()
 	s.rejected = append(s.rejected, bad...)
 	s.mu.Unlock()
+	// Forget the markers of deleted keys: they are the only thing the
+	// bucket would otherwise accumulate. Nothing waits for it.
+	if len(sc.markers) > 0 {
+		s.wg.Go(func() { s.purgeMarkers(sc.markers) })
+	}
 	return as, ls, nil
+}
+
+func (s *KVStore) loadLogs(ctx context.Context, bad *[]error) ([]*LogRecord, error) {
+	w, err := s.kv.Watch(ctx, keyLog+">", jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("read notification logs: %w", err)
+	}
+	defer stopWatch(w)
+	var ls []*LogRecord
+	for {
+		var e jetstream.KeyValueEntry
+		select {
+		case e = <-w.Updates():
+		case <-ctx.Done():
+			return nil, fmt.Errorf("read notification logs: %w", ctx.Err())
+		}
+		if e == nil {
+			return ls, nil
+		}
+		r, err := decodeLogRecord(e.Key(), e.Value())
+		if err != nil {
+			*bad = append(*bad, err)
+			continue
+		}
+		ls = append(ls, r)
+	}
 }
 
 // Rejected returns, once, why each record skipped by Load and
@@ -224,7 +236,8 @@ func (s *KVStore) Rejected() []error {
 	return r
 }
 
-// PutAlert implements Store.
+// PutAlert implements Store. The writer adds the record's head in a
+// header (heads.go), so a start reads heads without the bodies.
 func (s *KVStore) PutAlert(rec *AlertRecord) Pending {
 	return s.put(keyAlert+rec.Alert.Fingerprint, rec)
 }
@@ -240,6 +253,25 @@ func (s *KVStore) DeleteLog(id string) Pending { return s.purge(keyLog + id) }
 
 func (s *KVStore) put(key string, v any) Pending {
 	return s.queue(&write{key: key, v: v, done: make(chan error, 1)})
+}
+
+// encodeMsg is the message that writes v at key: v's JSON, and an alert
+// record's head in HeadHeader.
+func (s *KVStore) encodeMsg(key string, v any) (*nats.Msg, error) {
+	m := &nats.Msg{Subject: s.prefix + key}
+	b, err := encode(v)
+	if err != nil {
+		return m, fmt.Errorf("encode %s: %w", key, err)
+	}
+	m.Data = b
+	if r, ok := v.(*AlertRecord); ok {
+		head, err := headOf(r)
+		if err != nil {
+			return m, fmt.Errorf("encode %s: %w", key, err)
+		}
+		m.Header = nats.Header{HeadHeader: []string{string(head)}}
+	}
+	return m, nil
 }
 
 // encode is v's JSON; an alert record keeps the alert as read from ALERTS

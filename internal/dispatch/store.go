@@ -38,6 +38,9 @@ type AlertRecord struct {
 	// raw is Alert as read from ALERTS (nil: encode Alert): a store may
 	// keep it as it is instead of encoding the alert again.
 	raw []byte
+	// Head says Alert holds only what the lifecycle decides with (see
+	// heads.go): the body is read when a notification needs it.
+	Head bool `json:"-"`
 }
 
 // News is one significant update of an alert: its number and notes.

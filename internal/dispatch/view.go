@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -101,7 +102,9 @@ func (v *StateView) apply(e jetstream.KeyValueEntry) {
 	defer v.mu.Unlock()
 	v.forget(k)
 	if e.Operation() == jetstream.KeyValuePut {
-		v.raw[k] = e.Value()
+		// A copy: the value shares its array with the message's headers
+		// (an alert record's head, heads.go), which the view never reads.
+		v.raw[k] = bytes.Clone(e.Value())
 	}
 }
 
