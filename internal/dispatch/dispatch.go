@@ -143,6 +143,10 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load alert state: %w", err)
 	}
+	// The run's context first: restoring may flush a group (group_wait 0)
+	// that reads its alerts' bodies (lazy.go).
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d.cancel, d.runCtx = cancel, runCtx
 	d.restore(recs, logs)
 	d.loadHistories(ctx)
 	if rs, ok := d.o.Store.(interface{ Rejected() []error }); ok {
@@ -151,8 +155,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 			d.log.Warn("alert state record skipped: not written by a router", "err", err)
 		}
 	}
-	ctx, d.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	d.runCtx = ctx
+	ctx = runCtx
 	for _, qr := range d.queues {
 		d.runQueue(qr)
 	}

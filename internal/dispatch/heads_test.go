@@ -178,6 +178,34 @@ func TestRestartReadsHeadsThenBodies(t *testing.T) {
 	}
 }
 
+// TestOwedMessageCarriesBodies: alerts stored but never told (the router
+// stopped before their group's message) are told after a restart, with
+// their text read from their records.
+func TestOwedMessageCarriesBodies(t *testing.T) {
+	conn := bustest.Connect(t, bustest.Server(t))
+	// The same groups, told only after an hour: the first router stops
+	// before.
+	first := startHeads(t, conn, strings.Replace(headsRouting, "group_wait: 0s", "group_wait: 1h", 1), time.Hour)
+	now := time.Now()
+	for _, n := range []string{"n1", "n2", "n3"} {
+		first.ingest(t, bodyAlert(n, now))
+	}
+	first.stop()
+	if got := len(first.recv.Sent()); got != 0 {
+		t.Fatalf("%d messages before the restart, want none", got)
+	}
+
+	next := startHeads(t, conn, headsRouting, time.Hour)
+	bustest.Eventually(t, "the owed page, with the alerts' text", func() bool {
+		told := next.told()
+		slices.Sort(told)
+		return slices.Equal(told, []string{"n1:summary of n1:1", "n2:summary of n2:1", "n3:summary of n3:1"})
+	})
+	if got := next.store.bodies.Load(); got != 3 {
+		t.Fatalf("%d bodies read, want the 3 the page carried", got)
+	}
+}
+
 // TestHeadWithoutBody: an alert whose record is gone, or no longer the
 // router's, by the time its body is needed is forgotten and counted, and
 // the message goes out without it.
