@@ -99,6 +99,9 @@ type entry struct {
 	// news are the alert's recent significant updates (groups tell those
 	// after the update they last told).
 	news []News
+	// head: a holds only the alert's head, restored from the store; its
+	// body is read before a message carries it (lazy.go).
+	head bool
 }
 
 // maxNews bounds the significant updates an alert remembers.
@@ -277,7 +280,7 @@ func (d *Dispatcher) ingest(a *alert.Alert, raw []byte, persisted func(error)) {
 		d.alerts[fp] = e
 		delete(d.resolvedAt, fp)
 	}
-	e.a, e.labels, e.updated = a, route.Labels(a), now
+	e.a, e.labels, e.updated, e.head = a, route.Labels(a), now, false
 	significant := !dup && a.State == alert.Firing && a.Change != nil && a.Change.Significant
 	if significant {
 		e.news = append(e.news, News{Update: a.Update, Notes: a.Change.Notes})
@@ -362,11 +365,8 @@ func (d *Dispatcher) restore(recs []*AlertRecord, logs []*LogRecord) {
 		if rec.Alert == nil || rec.Alert.Fingerprint == "" {
 			continue
 		}
-		e := &entry{a: rec.Alert, labels: route.Labels(rec.Alert), updated: rec.Updated, groups: map[string]*group{}, news: rec.News}
+		e := &entry{a: rec.Alert, labels: route.Labels(rec.Alert), updated: rec.Updated, groups: map[string]*group{}, news: rec.News, head: rec.Head}
 		d.alerts[rec.Alert.Fingerprint] = e
-		if rec.Head {
-			d.lazy.heads[rec.Alert.Fingerprint] = rec.Alert
-		}
 		d.place(e, now, false)
 	}
 	for _, l := range logs {
@@ -397,7 +397,7 @@ func (d *Dispatcher) sweep(now time.Time) {
 		if e.a.State != alert.Firing || now.Sub(e.updated) < to {
 			continue
 		}
-		if d.isHead(e) { // resolved once its body is read, with its text
+		if e.head { // resolved once its body is read, with its text
 			bodies = append(bodies, fp)
 			d.lazy.sweep = true
 			continue

@@ -206,6 +206,31 @@ func TestOwedMessageCarriesBodies(t *testing.T) {
 	}
 }
 
+// TestNewerAlertReplacesHead: a restored alert that fires again with a
+// new episode is told with the new alert's text; its old record is never
+// read.
+func TestNewerAlertReplacesHead(t *testing.T) {
+	conn := bustest.Connect(t, bustest.Server(t))
+	first := startHeads(t, conn, headsRouting, time.Hour)
+	now := time.Now()
+	first.ingest(t, bodyAlert("n1", now))
+	bustest.Eventually(t, "told", func() bool { return len(first.told()) == 1 })
+	first.stop()
+
+	next := startHeads(t, conn, headsRouting, time.Hour)
+	later := now.Add(time.Minute)
+	a := bodyAlert("n1", later)
+	a.ID, a.StartsAt, a.WindowStart = alert.MakeID(a.Fingerprint, later, alert.Firing), later, later
+	a.Summary = "again n1"
+	next.ingest(t, a)
+	bustest.Eventually(t, "a page with the new text", func() bool {
+		return slices.Equal(next.told(), []string{"n1:again n1:1"})
+	})
+	if got := next.store.bodies.Load(); got != 0 {
+		t.Fatalf("%d bodies read, want none: the new alert replaced the head", got)
+	}
+}
+
 // TestHeadWithoutBody: an alert whose record is gone, or no longer the
 // router's, by the time its body is needed is forgotten and counted, and
 // the message goes out without it.

@@ -18,9 +18,6 @@ type BodyStore interface {
 // about to send a message with one of them waits until its body is read,
 // and so does the sweep before it resolves one.
 type lazyBodies struct {
-	// heads maps a fingerprint to the head its entry holds; an entry whose
-	// alert is replaced (a newer one arrived) is no longer a head.
-	heads map[string]*alert.Alert
 	// reading are fingerprints being read; waiting the groups held back
 	// (regular: flushed by their own timer).
 	reading map[string]bool
@@ -34,13 +31,7 @@ type lazyBodies struct {
 const retryBodies = time.Second
 
 func newLazyBodies() lazyBodies {
-	return lazyBodies{heads: map[string]*alert.Alert{}, reading: map[string]bool{}, waiting: map[*group]bool{}}
-}
-
-// isHead reports whether e holds only its head.
-func (d *Dispatcher) isHead(e *entry) bool {
-	h, ok := d.lazy.heads[e.a.Fingerprint]
-	return ok && h == e.a
+	return lazyBodies{reading: map[string]bool{}, waiting: map[*group]bool{}}
 }
 
 // awaitBodies holds g's message back when it would carry alerts known by
@@ -49,7 +40,7 @@ func (d *Dispatcher) awaitBodies(g *group, regular bool, lists ...[]*alert.Alert
 	var need []string
 	for _, list := range lists {
 		for _, a := range list {
-			if h, ok := d.lazy.heads[a.Fingerprint]; ok && h == a {
+			if e := g.alerts[a.Fingerprint]; e != nil && e.head {
 				need = append(need, a.Fingerprint)
 			}
 		}
@@ -94,16 +85,14 @@ func (d *Dispatcher) hydrate(fps []string, recs map[string]*AlertRecord, failed 
 	var retry []string
 	for _, fp := range fps {
 		delete(d.lazy.reading, fp)
-		e, h := d.alerts[fp], d.lazy.heads[fp]
-		if e == nil || e.a != h {
-			delete(d.lazy.heads, fp) // replaced or left meanwhile
-			continue
+		e := d.alerts[fp]
+		if e == nil || !e.head {
+			continue // replaced or left meanwhile
 		}
 		rec := recs[fp]
 		switch {
-		case rec != nil && rec.Alert.ID == h.ID && rec.Alert.State == h.State:
-			e.a = rec.Alert
-			delete(d.lazy.heads, fp)
+		case rec != nil && rec.Alert.ID == e.a.ID && rec.Alert.State == e.a.State:
+			e.a, e.head = rec.Alert, false
 		case rec != nil || errors.Is(failed[fp], ErrNoBody):
 			err := failed[fp]
 			if rec != nil {
@@ -151,7 +140,6 @@ func (d *Dispatcher) hydrate(fps []string, recs map[string]*AlertRecord, failed 
 // forget drops an alert from memory (its record is not the router's).
 func (d *Dispatcher) forget(fp string) {
 	e := d.alerts[fp]
-	delete(d.lazy.heads, fp)
 	if e == nil {
 		return
 	}
