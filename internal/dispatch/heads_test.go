@@ -124,6 +124,37 @@ func (h *headsRun) told() []string {
 	return out
 }
 
+// toldAndLogged waits until the last message told n alerts and the
+// group's stored log says so: a restart then owes nothing.
+func (h *headsRun) toldAndLogged(t *testing.T, conn *bus.Conn, n int) {
+	t.Helper()
+	bustest.Eventually(t, fmt.Sprintf("%d alerts told and logged", n), func() bool {
+		if len(h.told()) != n {
+			return false
+		}
+		ctx := context.Background()
+		kv, err := conn.JS.KeyValue(ctx, bus.BucketState)
+		if err != nil {
+			return false
+		}
+		keys, err := kv.ListKeysFiltered(ctx, "nflog.>")
+		if err != nil {
+			return false
+		}
+		for k := range keys.Keys() {
+			e, err := kv.Get(ctx, k)
+			if err != nil {
+				return false
+			}
+			var l dispatch.LogRecord
+			if json.Unmarshal(e.Value(), &l) == nil && len(l.Firing) == n {
+				return true
+			}
+		}
+		return false
+	})
+}
+
 func bodyAlert(node string, now time.Time) *alert.Alert {
 	a := mk("node-down", "warning", node, alert.Firing, now)
 	a.Summary = "summary of " + node
@@ -141,21 +172,7 @@ func TestRestartReadsHeadsThenBodies(t *testing.T) {
 	for i := range 20 {
 		first.ingest(t, bodyAlert(fmt.Sprintf("n%02d", i), now))
 	}
-	bustest.Eventually(t, "the 20 alerts told", func() bool { return len(first.told()) == 20 })
-	bustest.Eventually(t, "the group's log stored", func() bool {
-		kv, _ := conn.JS.KeyValue(context.Background(), bus.BucketState)
-		keys, err := kv.ListKeys(context.Background())
-		if err != nil {
-			return false
-		}
-		logs := 0
-		for k := range keys.Keys() {
-			if len(k) > 6 && k[:6] == "nflog." {
-				logs++
-			}
-		}
-		return logs == 1
-	})
+	first.toldAndLogged(t, conn, 20)
 	first.stop()
 
 	next := startHeads(t, conn, headsRouting, time.Hour)
@@ -214,7 +231,7 @@ func TestNewerAlertReplacesHead(t *testing.T) {
 	first := startHeads(t, conn, headsRouting, time.Hour)
 	now := time.Now()
 	first.ingest(t, bodyAlert("n1", now))
-	bustest.Eventually(t, "told", func() bool { return len(first.told()) == 1 })
+	first.toldAndLogged(t, conn, 1)
 	first.stop()
 
 	next := startHeads(t, conn, headsRouting, time.Hour)
@@ -261,7 +278,7 @@ func TestHeadWithoutBody(t *testing.T) {
 			first := startHeads(t, conn, headsRouting, time.Hour)
 			first.ingest(t, bodyAlert("n1", now))
 			first.ingest(t, bodyAlert("n2", now))
-			bustest.Eventually(t, "told", func() bool { return len(first.told()) == 2 })
+			first.toldAndLogged(t, conn, 2)
 			first.stop()
 
 			next := startHeads(t, conn, headsRouting, time.Hour)
@@ -338,7 +355,7 @@ func TestBodiesReadAgain(t *testing.T) {
 	first := startHeads(t, conn, headsRouting, time.Hour)
 	now := time.Now()
 	first.ingest(t, bodyAlert("n1", now))
-	bustest.Eventually(t, "told", func() bool { return len(first.told()) == 1 })
+	first.toldAndLogged(t, conn, 1)
 	first.stop()
 
 	next := startHeads(t, conn, headsRouting, time.Hour)
@@ -364,7 +381,7 @@ func TestSweepReadsTheBody(t *testing.T) {
 	first := startHeads(t, conn, headsRouting, time.Hour)
 	a := bodyAlert("n1", time.Now())
 	first.ingest(t, a)
-	bustest.Eventually(t, "told", func() bool { return len(first.told()) == 1 })
+	first.toldAndLogged(t, conn, 1)
 	first.stop()
 	// Last heard of two hours ago: past resolve_timeout (1h).
 	st, err := dispatch.NewKVStore(context.Background(), conn.JS, bus.BucketState)
