@@ -28,7 +28,8 @@ const HeadHeader = "Aftershock-Head"
 
 // markerAge is how old a delete marker must be to be purged at start (as
 // nats.go's PurgeDeletes: a watcher may still want to see a recent one).
-const markerAge = 30 * time.Minute
+// A variable for the tests.
+var markerAge = 30 * time.Minute
 
 // headOf is rec with its alert reduced to what the lifecycle reads.
 func headOf(rec *AlertRecord) ([]byte, error) {
