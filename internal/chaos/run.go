@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aftershock/aftershock/internal/bus"
+	"github.com/aftershock/aftershock/internal/childproc"
 )
 
 // Options configure a run.
@@ -67,8 +68,8 @@ type run struct {
 	dir      string
 	natsPort int
 	natsURL  string
-	nats     *proc
-	router   *proc
+	nats     *childproc.Proc
+	router   *childproc.Proc
 	httpPort int
 	rules    string
 	pages    *pages
@@ -110,7 +111,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, ctx.Err()
 		case <-time.After(wait):
 		}
-		r.router.kill()
+		r.router.Kill()
 		took, err := r.startRouter(ctx)
 		if err != nil {
 			stopLoad()
@@ -140,7 +141,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 // setUp starts nats-server, the page receiver and the router.
 func (r *run) setUp(ctx context.Context) error {
 	var err error
-	if r.natsPort, err = freePort(); err != nil {
+	if r.natsPort, err = childproc.FreePort(); err != nil {
 		return err
 	}
 	r.natsURL = "nats://127.0.0.1:" + strconv.Itoa(r.natsPort)
@@ -159,7 +160,7 @@ func (r *run) setUp(ctx context.Context) error {
 			return err
 		}
 	}
-	if r.httpPort, err = freePort(); err != nil {
+	if r.httpPort, err = childproc.FreePort(); err != nil {
 		return err
 	}
 	took, err := r.startRouter(ctx)
@@ -171,7 +172,7 @@ func (r *run) setUp(ctx context.Context) error {
 }
 
 func (r *run) startNATS(ctx context.Context) error {
-	p, err := spawn(r.dir, "nats-server", filepath.Join(r.o.Bin, "nats-server"), nil,
+	p, err := childproc.Start(r.dir, "nats-server", filepath.Join(r.o.Bin, "nats-server"), nil,
 		"-js", "-sd", filepath.Join(r.dir, "nats"), "-a", "127.0.0.1", "-p", strconv.Itoa(r.natsPort))
 	if err != nil {
 		return err
@@ -179,14 +180,14 @@ func (r *run) startNATS(ctx context.Context) error {
 	r.nats = p
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return waitTCP(wctx, r.natsPort)
+	return childproc.WaitTCP(wctx, r.natsPort)
 }
 
 // startRouter starts the router binary and returns how long it took to
 // answer /readyz with 200.
 func (r *run) startRouter(ctx context.Context) (time.Duration, error) {
 	begin := time.Now()
-	p, err := spawn(r.dir, "router", filepath.Join(r.o.Bin, "router"), []string{"CHAOS_WEBHOOK_URL=" + r.pages.url},
+	p, err := childproc.Start(r.dir, "router", filepath.Join(r.o.Bin, "router"), []string{"CHAOS_WEBHOOK_URL=" + r.pages.url},
 		"--nats", r.natsURL, "--rules", r.rules, "--http", "127.0.0.1:"+strconv.Itoa(r.httpPort),
 		"--state-dir", filepath.Join(r.dir, "router"), "--router-id", "chaos", "--no-rules-watch")
 	if err != nil {
@@ -195,7 +196,7 @@ func (r *run) startRouter(ctx context.Context) (time.Duration, error) {
 	r.router = p
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := waitReady(wctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", r.httpPort), p); err != nil {
+	if err := childproc.WaitReady(wctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", r.httpPort), p); err != nil {
 		return 0, err
 	}
 	return time.Since(begin), nil
@@ -205,25 +206,25 @@ func (r *run) startRouter(ctx context.Context) (time.Duration, error) {
 // away for the outage, brings it back, and counts what the collector
 // accepted against what EVENTS holds of it once its spool is empty.
 func (r *run) collectorOutage(ctx context.Context, rep *Report) error {
-	port, err := freePort()
+	port, err := childproc.FreePort()
 	if err != nil {
 		return err
 	}
-	c, err := spawn(r.dir, "collector", filepath.Join(r.o.Bin, "collector"), nil,
+	c, err := childproc.Start(r.dir, "collector", filepath.Join(r.o.Bin, "collector"), nil,
 		"--nats", r.natsURL, "--cluster", "chaos", "--node", "chaos-collector", "--heartbeat", "100ms",
 		"--kmsg", "", "--dns=false", "--http", "127.0.0.1:"+strconv.Itoa(port), "--state-dir", filepath.Join(r.dir, "collector"))
 	if err != nil {
 		return err
 	}
-	defer c.stop(10 * time.Second)
+	defer c.Stop(10 * time.Second)
 	metrics := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := waitReady(wctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", port), c); err != nil {
+	if err := childproc.WaitReady(wctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", port), c); err != nil {
 		return err
 	}
 	time.Sleep(2 * time.Second)
-	r.nats.stop(10 * time.Second)
+	r.nats.Stop(10 * time.Second)
 	rep.Outage = r.o.Outage
 	fmt.Fprintf(r.o.Out, "nats-server stopped for %s\n", r.o.Outage)
 	time.Sleep(r.o.Outage)
@@ -248,7 +249,7 @@ func (r *run) collectorOutage(ctx context.Context, rep *Report) error {
 	if rep.CollectorAccepted, err = accepted(metrics); err != nil {
 		return err
 	}
-	c.stop(10 * time.Second)
+	c.Stop(10 * time.Second)
 	rep.CollectorStored, err = r.storedOf(ctx, "events.chaos.chaos-collector.>")
 	return err
 }
@@ -329,10 +330,10 @@ func (r *run) storedOf(ctx context.Context, subject string) (int, error) {
 
 func (r *run) stopAll() {
 	if r.router != nil {
-		r.router.stop(10 * time.Second)
+		r.router.Stop(10 * time.Second)
 	}
 	if r.nats != nil {
-		r.nats.stop(10 * time.Second)
+		r.nats.Stop(10 * time.Second)
 	}
 	if r.pages != nil {
 		_ = r.pages.srv.Close()

@@ -8,20 +8,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aftershock/aftershock/internal/bus"
+	"github.com/aftershock/aftershock/internal/childproc"
 )
 
 // Case is one load: a backlog and the rules on top of the shipped pack.
@@ -100,11 +99,11 @@ func runCase(ctx context.Context, o Options, c Case) ([]Result, error) {
 	if err := WritePack(o.Pack, rules, c.Rules); err != nil {
 		return nil, err
 	}
-	srv, url, err := startServer(ctx, o.Bin, filepath.Join(dir, "js"))
+	srv, url, err := startServer(dir, o.Bin, filepath.Join(dir, "js"))
 	if err != nil {
 		return nil, err
 	}
-	defer stop(srv)
+	defer srv.Stop(stopGrace)
 	nc, err := connect(ctx, url)
 	if err != nil {
 		return nil, err
@@ -120,7 +119,7 @@ func runCase(ctx context.Context, o Options, c Case) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	stop(r.cmd)
+	r.Stop(stopGrace)
 	cons, err := js.Consumer(ctx, bus.StreamEvents, "router")
 	if err != nil {
 		return nil, fmt.Errorf("router consumer: %w", err)
@@ -191,26 +190,16 @@ func WritePack(pack, dir string, n int) error {
 	return os.WriteFile(filepath.Join(dir, "generated.yaml"), []byte(Rules(n)), 0o644)
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func startServer(ctx context.Context, bin, store string) (*exec.Cmd, string, error) {
-	port, err := freePort()
+func startServer(dir, bin, store string) (*childproc.Proc, string, error) {
+	port, err := childproc.FreePort()
 	if err != nil {
 		return nil, "", err
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "nats-server"), "-js", "-sd", store, "-a", "127.0.0.1", "-p", strconv.Itoa(port))
-	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
-		return nil, "", fmt.Errorf("nats-server: %w", err)
+	p, err := childproc.Start(dir, "nats-server", filepath.Join(bin, "nats-server"), nil, "-js", "-sd", store, "-a", "127.0.0.1", "-p", strconv.Itoa(port))
+	if err != nil {
+		return nil, "", err
 	}
-	return cmd, fmt.Sprintf("nats://127.0.0.1:%d", port), nil
+	return p, fmt.Sprintf("nats://127.0.0.1:%d", port), nil
 }
 
 func connect(ctx context.Context, url string) (*nats.Conn, error) {
@@ -227,18 +216,8 @@ func connect(ctx context.Context, url string) (*nats.Conn, error) {
 	}
 }
 
-// stop ends a child process with SIGTERM, then SIGKILL after 30 s.
-func stop(cmd *exec.Cmd) {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
-}
+// stopGrace is how long a child is given to shut down before SIGKILL.
+const stopGrace = 30 * time.Second
 
 func store(ctx context.Context, js jetstream.JetStream, l Load, n int) (time.Duration, error) {
 	begin := time.Now()
@@ -308,40 +287,28 @@ func natsBench(ctx context.Context, js jetstream.JetStream, bin, url string, n i
 }
 
 type routerProc struct {
-	cmd     *exec.Cmd
+	*childproc.Proc
 	metrics string
 }
 
 func startRouter(ctx context.Context, bin, url, rules, state string) (*routerProc, error) {
-	port, err := freePort()
+	port, err := childproc.FreePort()
 	if err != nil {
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "router"), "--nats", url, "--rules", rules, "--state-dir", state,
+	p, err := childproc.Start(filepath.Dir(state), filepath.Base(state), filepath.Join(bin, "router"), nil, "--nats", url, "--rules", rules, "--state-dir", state,
 		"--http", addr, "--no-rules-watch", "--log-level", "error")
-	var errOut bytes.Buffer
-	cmd.Stderr = &errOut
-	cmd.Stdout = io.Discard
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("router: %w", err)
+	if err != nil {
+		return nil, err
 	}
-	r := &routerProc{cmd: cmd, metrics: "http://" + addr + "/metrics"}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return r, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			stop(cmd)
-			return nil, fmt.Errorf("router not ready in 60s: %s", errOut.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := childproc.WaitReady(wctx, "http://"+addr+"/readyz", p); err != nil {
+		p.Stop(stopGrace)
+		return nil, fmt.Errorf("%w: %s", err, p.LogTail(2000))
 	}
+	return &routerProc{Proc: p, metrics: "http://" + addr + "/metrics"}, nil
 }
 
 // routerRun starts the router and returns its rate while it works through
@@ -356,7 +323,7 @@ func routerRun(ctx context.Context, js jetstream.JetStream, bin, url, rules, sta
 	if err != nil {
 		return measure{}, err
 	}
-	defer stop(r.cmd)
+	defer r.Stop(stopGrace)
 	cons, err := js.Consumer(ctx, bus.StreamEvents, "router")
 	if err != nil {
 		return measure{}, fmt.Errorf("router consumer: %w", err)
@@ -368,7 +335,7 @@ func routerRun(ctx context.Context, js jetstream.JetStream, bin, url, rules, sta
 		}
 		return float64(info.AckFloor.Stream), nil
 	}
-	m, err := watch(ctx, n, acked, func() float64 { return cpuSeconds(r.cmd.Process.Pid) })
+	m, err := watch(ctx, n, acked, func() float64 { return cpuSeconds(r.Cmd.Process.Pid) })
 	if err != nil {
 		return m, err
 	}
