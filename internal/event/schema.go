@@ -95,12 +95,9 @@ func checkValue(path string, v any, rt reflect.Type) error {
 		}
 		for i := range rt.NumField() {
 			f := rt.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name == "-" || !f.IsExported() {
+			name, ok := JSONName(f)
+			if !ok {
 				continue
-			}
-			if name == "" {
-				name = f.Name
 			}
 			if fv, ok := m[name]; ok {
 				if err := checkValue(path+"."+name, fv, f.Type); err != nil {
@@ -183,4 +180,18 @@ func describe(v any) string {
 		return "an object"
 	}
 	return fmt.Sprintf("%v", v)
+}
+
+// JSONName is the name encoding/json gives struct field f, and false when
+// it leaves the field out: the one reading of the tags for the data
+// schema here and the rules' typed environment.
+func JSONName(f reflect.StructField) (string, bool) {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if name == "-" || !f.IsExported() {
+		return "", false
+	}
+	if name == "" {
+		name = f.Name
+	}
+	return name, true
 }

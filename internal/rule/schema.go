@@ -80,14 +80,9 @@ func shapeOf(rt reflect.Type, cache map[reflect.Type]*shape) *shape {
 		cache[rt] = s
 		for i := range rt.NumField() {
 			f := rt.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name == "-" || !f.IsExported() {
-				continue
+			if name, ok := event.JSONName(f); ok {
+				s.fields[name] = shapeOf(f.Type, cache)
 			}
-			if name == "" {
-				name = f.Name
-			}
-			s.fields[name] = shapeOf(f.Type, cache)
 		}
 		return s
 	case reflect.Slice, reflect.Array:
