@@ -7,11 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -235,7 +233,7 @@ func (r *run) collectorOutage(ctx context.Context, rep *Report) error {
 	// Drained: nothing spooled, and a couple of heartbeats on top.
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		if v, err := scrape(metrics, "aftershock_spool_events"); err == nil && v == 0 {
+		if v, err := childproc.Scrape(metrics, "aftershock_spool_events"); err == nil && v == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -246,38 +244,15 @@ func (r *run) collectorOutage(ctx context.Context, rep *Report) error {
 	time.Sleep(time.Second)
 	// Counted just before the stop: the stop may let one more heartbeat
 	// through, so stored may exceed accepted by one or two.
-	if rep.CollectorAccepted, err = accepted(metrics); err != nil {
+	// The collector's events by outcome "published": stored, or spooled to be.
+	accepted, err := childproc.Scrape(metrics, "aftershock_collector_events_total", `outcome="published"`)
+	if err != nil {
 		return err
 	}
+	rep.CollectorAccepted = int(accepted)
 	c.Stop(10 * time.Second)
 	rep.CollectorStored, err = r.storedOf(ctx, "events.chaos.chaos-collector.>")
 	return err
-}
-
-// accepted sums the collector's events by outcome "published" (stored,
-// or spooled to be).
-func accepted(url string) (int, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	n := 0.0
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if !strings.HasPrefix(line, "aftershock_collector_events_total{") || !strings.Contains(line, `outcome="published"`) {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err != nil {
-			return 0, fmt.Errorf("%s: %q: %w", url, line, err)
-		}
-		n += v
-	}
-	return int(n), nil
 }
 
 // awaitPages waits until every published event has its page, or nothing
@@ -340,21 +315,3 @@ func (r *run) stopAll() {
 	}
 }
 
-// scrape reads one sample of a Prometheus text page.
-func scrape(url, series string) (float64, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			return strconv.ParseFloat(v, 64)
-		}
-	}
-	return 0, fmt.Errorf("%s: no %s", url, series)
-}

@@ -5,6 +5,7 @@
 package childproc
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -139,4 +141,46 @@ func WaitReady(ctx context.Context, url string, p *Proc) error {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+}
+
+// plain fetches /metrics uncompressed: gzip would cost the measured
+// process CPU.
+var plain = &http.Client{Transport: &http.Transport{DisableCompression: true}, Timeout: 10 * time.Second}
+
+// Scrape sums the samples of metric name on a Prometheus text page whose
+// line contains each of labels (e.g. `outcome="published"`).
+func Scrape(url, name string, labels ...string) (float64, error) {
+	resp, err := plain.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || rest[0] != ' ' && rest[0] != '{' {
+			continue
+		}
+		if !containsAll(line, labels) {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %q: %w", url, line, err)
+		}
+		sum += v
+	}
+	return sum, sc.Err()
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
 }

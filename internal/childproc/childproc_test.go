@@ -59,3 +59,31 @@ func TestWaitReady(t *testing.T) {
 		})
 	}
 }
+
+func TestScrape(t *testing.T) {
+	page := `# HELP aftershock_collector_events_total x
+# TYPE aftershock_collector_events_total counter
+aftershock_collector_events_total{outcome="published",source="kmsg"} 3
+aftershock_collector_events_total{outcome="published",source="heartbeat"} 184
+aftershock_collector_events_total{outcome="dropped",source="heartbeat"} 7
+aftershock_collector_events_total_other 1000
+aftershock_spool_events 0
+`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(page)) }))
+	defer srv.Close()
+	for _, tt := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"aftershock_collector_events_total", []string{`outcome="published"`}, 187},
+		{"aftershock_collector_events_total", nil, 194},
+		{"aftershock_spool_events", nil, 0},
+		{"aftershock_missing", nil, 0},
+	} {
+		got, err := childproc.Scrape(srv.URL, tt.name, tt.labels...)
+		if err != nil || got != tt.want {
+			t.Errorf("Scrape(%s, %v) = %v, %v; want %v", tt.name, tt.labels, got, err, tt.want)
+		}
+	}
+}

@@ -1,14 +1,12 @@
 package ratiobench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -347,7 +345,7 @@ func routerRun(ctx context.Context, js jetstream.JetStream, bin, url, rules, sta
 			return m, fmt.Errorf("router did not ack the whole backlog")
 		}
 	}
-	total, err := scrape(r.metrics)
+	total, err := childproc.Scrape(r.metrics, "aftershock_router_events_total")
 	if err != nil {
 		return m, err
 	}
@@ -425,32 +423,6 @@ func watch(ctx context.Context, n int, count func() (float64, error), cpu func()
 	}
 }
 
-// plain fetches /metrics uncompressed: gzip would cost the router CPU.
-var plain = &http.Client{Transport: &http.Transport{DisableCompression: true}, Timeout: 10 * time.Second}
-
-// scrape sums aftershock_router_events_total over its outcomes.
-func scrape(url string) (float64, error) {
-	resp, err := plain.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	var sum float64
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "aftershock_router_events_total{") {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err != nil {
-			return 0, err
-		}
-		sum += v
-	}
-	return sum, sc.Err()
-}
 
 func loadavg() string {
 	b, err := os.ReadFile("/proc/loadavg")
