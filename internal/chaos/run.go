@@ -314,4 +314,3 @@ func (r *run) stopAll() {
 		_ = r.pages.srv.Close()
 	}
 }
-

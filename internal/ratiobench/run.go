@@ -423,7 +423,6 @@ func watch(ctx context.Context, n int, count func() (float64, error), cpu func()
 	}
 }
 
-
 func loadavg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
