@@ -335,6 +335,12 @@ func TestStoredAsPublished(t *testing.T) {
 		}
 		return d
 	}
+	// The consumer acks an alert before the writer's batch reaches the
+	// bucket, and the view hears of it after that.
+	bustest.Eventually(t, "records in the view", func() bool {
+		u, b := v.Alert("fpU"), v.Alert("fpBig")
+		return u != nil && b != nil && u.Alert.ID == "u1"
+	})
 	cut := big
 	cut.Evidence = big.Evidence[:alert.MaxEvidence]
 	for _, tc := range []struct {
