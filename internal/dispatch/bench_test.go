@@ -2,7 +2,6 @@ package dispatch_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -55,16 +54,16 @@ var seqRE = regexp.MustCompile(`seq=(\d+)`)
 func alertToSlack(b *testing.B, conn *bus.Conn, rate, n int) []time.Duration {
 	ctx := context.Background()
 	fake := slacktest.New(b, "xoxb-bench")
+	fake.Discard = true
 	sent := make([]atomic.Int64, n) // publish times; 0 once seen
 	lat := make([]time.Duration, 0, n)
 	var mu sync.Mutex
 	var consumeLat, sendLat []time.Duration
 	done := make(chan struct{})
 	fake.OnPost = func(p slacktest.Post) {
-		raw, _ := json.Marshal(p.Blocks)
 		var got []time.Duration
-		for _, m := range seqRE.FindAllSubmatch(raw, -1) {
-			i, _ := strconv.Atoi(string(m[1]))
+		for _, m := range seqRE.FindAllStringSubmatch(p.RawBlocks, -1) {
+			i, _ := strconv.Atoi(m[1])
 			if i < n {
 				if t := sent[i].Swap(0); t != 0 {
 					got = append(got, p.At.Sub(time.Unix(0, t))) // p.At: when the request arrived

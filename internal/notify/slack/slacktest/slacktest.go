@@ -32,6 +32,8 @@ type Post struct {
 	TS       string
 	Text     string
 	Blocks   []map[string]any
+	// RawBlocks is the blocks JSON as sent (benchmarks search it).
+	RawBlocks string
 	// Broadcast is reply_broadcast: a thread reply also shown in the channel.
 	Broadcast bool
 	At        time.Time // when the request arrived
@@ -48,17 +50,27 @@ type Server struct {
 	Script *notifytest.Script
 	// OnPost, if set, sees every accepted post (benchmarks time them).
 	OnPost func(Post)
+	// Discard keeps no posts (Posts and Shown stay empty): a benchmark of
+	// thousands of messages would otherwise measure the fake's growing
+	// heap in the router's garbage collections. Requests are checked all
+	// the same.
+	Discard bool
 	// Links are URL prefixes messages may link to (<url|text>), e.g. the
 	// router's external_url; any other < or > is a test failure.
 	Links []string
 
 	mu    sync.Mutex
 	posts []Post
-	seq   int
+	// top are the timestamps of the messages posted (what chat.update
+	// may edit).
+	top map[string]bool
+	seq int
 }
 
 // New returns a fake Slack expecting bot token (for the Web API).
-func New(tb testing.TB, token string) *Server { return &Server{tb: tb, token: token} }
+func New(tb testing.TB, token string) *Server {
+	return &Server{tb: tb, token: token, top: map[string]bool{}}
+}
 
 // WebhookPath is where the fake takes incoming webhooks.
 const WebhookPath = "/services/T000/B000/XXXX"
@@ -98,7 +110,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if p.Update {
 		// chat.update takes the channel's id, as chat.postMessage answered.
-		if p.Channel != ChannelID || !s.exists(p.TS) {
+		if p.Channel != ChannelID || !s.top[p.TS] {
 			s.mu.Unlock()
 			writeAPIError(w, false, "message_not_found")
 			return
@@ -106,9 +118,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.seq++
 		p.TS = fmt.Sprintf("1700000000.%06d", s.seq)
+		s.top[p.TS] = true
 	}
 	p.At = arrived
-	s.posts = append(s.posts, p)
+	if !s.Discard {
+		s.posts = append(s.posts, p)
+	}
 	s.mu.Unlock()
 	if s.OnPost != nil {
 		s.OnPost(p)
@@ -119,15 +134,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": ChannelID, "ts": p.TS, "text": p.Text})
-}
-
-func (s *Server) exists(ts string) bool {
-	for _, p := range s.posts {
-		if !p.Update && p.TS == ts {
-			return true
-		}
-	}
-	return false
 }
 
 // Shown is the channel as Slack shows it: every top-level message in its
@@ -197,7 +203,8 @@ func (s *Server) parseAPI(r *http.Request, body []byte) (Post, []string) {
 	if r.URL.Path == "/api/chat.update" && p.TS == "" {
 		probs = append(probs, "chat.update without ts")
 	}
-	if err := json.Unmarshal([]byte(form.Get("blocks")), &p.Blocks); err != nil {
+	p.RawBlocks = form.Get("blocks")
+	if err := json.Unmarshal([]byte(p.RawBlocks), &p.Blocks); err != nil {
 		probs = append(probs, "blocks: "+err.Error())
 	}
 	return p, append(probs, Check(p, s.Links...)...)
@@ -209,13 +216,18 @@ func (s *Server) parseWebhook(r *http.Request, body []byte) (Post, []string) {
 		return p, []string{"content type " + ct}
 	}
 	var m struct {
-		Text   string           `json:"text"`
-		Blocks []map[string]any `json:"blocks"`
+		Text   string          `json:"text"`
+		Blocks json.RawMessage `json:"blocks"`
 	}
 	if err := json.Unmarshal(body, &m); err != nil {
 		return p, []string{"invalid_payload: " + err.Error()}
 	}
-	p.Text, p.Blocks = m.Text, m.Blocks
+	p.Text, p.RawBlocks = m.Text, string(m.Blocks)
+	if len(m.Blocks) > 0 {
+		if err := json.Unmarshal(m.Blocks, &p.Blocks); err != nil {
+			return p, []string{"invalid_payload: blocks: " + err.Error()}
+		}
+	}
 	return p, Check(p, s.Links...)
 }
 
