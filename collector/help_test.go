@@ -24,6 +24,7 @@ func TestHelpAndVersion(t *testing.T) {
 		{[]string{"version"}, 0, []string{"collector ", "commit: ", "go:     go1."}},
 		{[]string{"scan", "--help"}, 0, []string{"scan"}},
 		{[]string{"--log-format", "xml"}, 2, []string{`log format "xml": want text, json or auto`}},
+		{[]string{"--memory-limit-ratio", "-1"}, 2, []string{"--memory-limit-ratio -1: want a share between 0 (off) and 1"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

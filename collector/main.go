@@ -15,6 +15,7 @@ import (
 
 	"github.com/aftershock/aftershock/internal/collector"
 	"github.com/aftershock/aftershock/internal/logging"
+	"github.com/aftershock/aftershock/internal/memlimit"
 	"github.com/aftershock/aftershock/internal/version"
 )
 
@@ -50,6 +51,7 @@ func run(args []string) int {
 
 	var o collector.Options
 	var logFlags logging.Flags
+	var memFlags memlimit.Flags
 	o.Version = version.Get().Version
 	o.NATS.RegisterFlags(fs, "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
 	fs.StringVar(&o.Cluster, "cluster", envOr("AFTERSHOCK_CLUSTER", "default"), "cluster name carried by every event [$AFTERSHOCK_CLUSTER]")
@@ -83,6 +85,7 @@ func run(args []string) int {
 	fs.Int64Var(&o.KdumpMinFreeMB, "kdump-min-free-mb", 1024, "free space (MB) the crash dir needs for kdump to count as ready in node.posture")
 	fs.Int64Var(&o.SpoolMaxBytes, "spool-max-bytes", 64<<20, "cap of the disk spool that keeps events while NATS is away (oldest dropped when full)")
 	logFlags.Register(fs)
+	memFlags.Register(fs)
 	if v := os.Getenv("AFTERSHOCK_LOG_GLOBS"); v != "" {
 		_ = (*listFlag)(&o.LogGlobs).Set(v)
 	}
@@ -109,6 +112,10 @@ func run(args []string) int {
 	}
 	log, err := logFlags.New(os.Stderr)
 	if err != nil {
+		fmt.Fprintln(os.Stderr, "collector:", err)
+		return 2
+	}
+	if _, err := memFlags.Apply(os.DirFS("/"), log); err != nil {
 		fmt.Fprintln(os.Stderr, "collector:", err)
 		return 2
 	}

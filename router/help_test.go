@@ -29,6 +29,7 @@ func TestHelpAndVersion(t *testing.T) {
 		{[]string{"backtest", "--help"}, 0, []string{"usage: router backtest"}},
 		{[]string{"silence", "bogus"}, 2, []string{"router silence add"}},
 		{[]string{"--log-format", "xml", "--rules", "/nonexistent"}, 2, []string{`log format "xml": want text, json or auto`}},
+		{[]string{"--memory-limit-ratio", "1.5", "--rules", "/nonexistent"}, 2, []string{"--memory-limit-ratio 1.5: want a share between 0 (off) and 1"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

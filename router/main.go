@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/aftershock/aftershock/internal/logging"
+	"github.com/aftershock/aftershock/internal/memlimit"
 	"github.com/aftershock/aftershock/internal/router"
 	"github.com/aftershock/aftershock/internal/version"
 )
@@ -66,6 +67,7 @@ func run(args []string) int {
 		partitions = n
 	}
 	var logFlags logging.Flags
+	var memFlags memlimit.Flags
 	o.NATS.RegisterFlags(fs, "", "NATS server URL(s), comma-separated; empty starts an embedded server")
 	fs.IntVar(&o.NATS.Embedded.Port, "embedded-port", 4222, "client port of the embedded NATS server (-1: any free port)")
 	fs.StringVar(&o.NATS.Embedded.Host, "embedded-host", "127.0.0.1", "listen address of the embedded NATS server")
@@ -85,6 +87,7 @@ func run(args []string) int {
 	fs.StringVar(&o.Web.UserHeader, "web-user-header", os.Getenv("AFTERSHOCK_WEB_USER_HEADER"), "header an authenticating reverse proxy sets to the user (e.g. X-Forwarded-User): requests carrying it may write; only when nothing but the proxy reaches --http [$AFTERSHOCK_WEB_USER_HEADER]")
 	fs.BoolVar(&o.Pprof, "pprof", os.Getenv("AFTERSHOCK_PPROF") != "", "serve the Go profiler on --http at /debug/pprof/ (CPU, heap, goroutines, mutex, block, traces); off by default [$AFTERSHOCK_PPROF]")
 	logFlags.Register(fs)
+	memFlags.Register(fs)
 	if len(args) > 0 && args[0] == "help" {
 		fs.SetOutput(os.Stdout)
 		fs.Usage()
@@ -102,6 +105,10 @@ func run(args []string) int {
 	}
 	log, err := logFlags.New(os.Stderr)
 	if err != nil {
+		fmt.Fprintln(os.Stderr, "router:", err)
+		return 2
+	}
+	if _, err := memFlags.Apply(os.DirFS("/"), log); err != nil {
 		fmt.Fprintln(os.Stderr, "router:", err)
 		return 2
 	}
