@@ -222,6 +222,13 @@ func (e *Event) Validate() error {
 // people, where a NUL or an escape sequence does harm.
 func printable(s string) error {
 	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf { // ASCII, nearly every byte: no decoding
+			if c < 0x20 || c == 0x7f {
+				return fmt.Errorf("control character %U at byte %d", rune(c), i)
+			}
+			i++
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
