@@ -148,7 +148,7 @@ func (f Flags) Check() error {
 	if f.envErr != nil {
 		return f.envErr
 	}
-	if f.Ratio < 0 || f.Ratio > 1 || f.Ratio != f.Ratio {
+	if !(f.Ratio >= 0 && f.Ratio <= 1) { // NaN too
 		return fmt.Errorf("--memory-limit-ratio %v: want a share between 0 (off) and 1", f.Ratio)
 	}
 	return nil
