@@ -20,7 +20,7 @@ import (
 // after an ack timeout, or replayed by the rebuild) is not counted twice:
 // the consumer delivers in stream order.
 func (l *Lane) handle(msg jetstream.Msg) {
-	md, err := msg.Metadata()
+	md, err := metaOf(msg)
 	if err != nil {
 		l.log.Warn("event without metadata", "subject", msg.Subject(), "err", err)
 		return
@@ -32,7 +32,7 @@ func (l *Lane) handle(msg jetstream.Msg) {
 			return
 		}
 	}
-	seq := md.Sequence.Stream
+	seq := md.stream
 	l.mu.Lock()
 	e := l.engine.Load()
 	if e == nil { // released meanwhile: the next owner takes it
@@ -40,8 +40,8 @@ func (l *Lane) handle(msg jetstream.Msg) {
 		_ = msg.Nak()
 		return
 	}
-	l.nextDseq = max(l.nextDseq, md.Sequence.Consumer+1)
-	l.pending.Store(md.NumPending)
+	l.nextDseq = max(l.nextDseq, md.consumer+1)
+	l.pending.Store(md.pending)
 	if seq <= l.lastSeq {
 		l.mu.Unlock()
 		if l.held.has(seq) {
@@ -69,7 +69,7 @@ func (l *Lane) handle(msg jetstream.Msg) {
 		return
 	}
 	began := time.Now()
-	alerts := e.Process(ev, correlate.Meta{Drill: drill, Arrival: md.Timestamp})
+	alerts := e.Process(ev, correlate.Meta{Drill: drill, Arrival: md.timestamp})
 	if l.cfg.Metrics.Eval != nil {
 		l.cfg.Metrics.Eval.Observe(time.Since(began).Seconds())
 	}
@@ -90,10 +90,10 @@ func (l *Lane) handle(msg jetstream.Msg) {
 
 // gap reports whether deliveries went to another router since this one
 // last saw the lane (it lost the pin for a while, or just took it over).
-func (l *Lane) gap(md *jetstream.MsgMetadata) bool {
+func (l *Lane) gap(md meta) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.nextDseq == 0 || md.Sequence.Consumer > l.nextDseq
+	return l.nextDseq == 0 || md.consumer > l.nextDseq
 }
 
 // acked acks msg once what it produced is stored.

@@ -38,13 +38,13 @@ func Events() Source {
 }
 
 // published is the subject msg was published on and its EVENTS sequence.
-func (src Source) published(msg jetstream.Msg, md *jetstream.MsgMetadata) (string, uint64) {
+func (src Source) published(msg jetstream.Msg, md meta) (string, uint64) {
 	if src.Sourced {
 		if seq, subj, ok := bus.Origin(msg.Headers()); ok {
 			return subj, seq
 		}
 	}
-	return msg.Subject(), md.Sequence.Stream
+	return msg.Subject(), md.stream
 }
 
 // replay feeds the lane's stored events to e: those up to acked silently,
@@ -112,11 +112,11 @@ func (l *Lane) replayPhase(ctx context.Context, e *correlate.Engine, p rebuildPh
 			}
 			return n, sent, fmt.Errorf("rebuild: read %s: %w", src.Stream, err)
 		}
-		md, err := msg.Metadata()
+		md, err := metaOf(msg)
 		if err != nil {
-			return n, sent, fmt.Errorf("rebuild: message metadata: %w", err)
+			return n, sent, fmt.Errorf("rebuild: %w", err)
 		}
-		if md.Sequence.Stream > through || !p.until.IsZero() && !md.Timestamp.Before(p.until) {
+		if md.stream > through || !p.until.IsZero() && !md.timestamp.Before(p.until) {
 			return n, sent, nil
 		}
 		if p.wants(msg.Subject()) {
@@ -125,7 +125,7 @@ func (l *Lane) replayPhase(ctx context.Context, e *correlate.Engine, p rebuildPh
 			}
 			n++
 		}
-		if md.NumPending == 0 {
+		if md.pending == 0 {
 			return n, sent, nil
 		}
 	}
@@ -133,7 +133,7 @@ func (l *Lane) replayPhase(ctx context.Context, e *correlate.Engine, p rebuildPh
 
 // replayOne feeds one stored event to e; live means its alerts may not
 // have been published yet. It reports whether it sent alerts.
-func (l *Lane) replayOne(ctx context.Context, e *correlate.Engine, msg jetstream.Msg, md *jetstream.MsgMetadata, live bool) bool {
+func (l *Lane) replayOne(ctx context.Context, e *correlate.Engine, msg jetstream.Msg, md meta, live bool) bool {
 	subject, _ := l.cfg.Source.published(msg, md)
 	drill, err := event.IsDrill(subject)
 	if err != nil {
@@ -143,7 +143,7 @@ func (l *Lane) replayOne(ctx context.Context, e *correlate.Engine, msg jetstream
 	if err != nil || ev.CheckSubject(subject) != nil {
 		return false // dead-lettered when first seen
 	}
-	alerts := e.Process(ev, correlate.Meta{Drill: drill, Arrival: md.Timestamp, Replay: !live})
+	alerts := e.Process(ev, correlate.Meta{Drill: drill, Arrival: md.timestamp, Replay: !live})
 	if len(alerts) == 0 {
 		return false
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -19,8 +20,10 @@ type StartFunc func(ctx context.Context, url, rules, state string) (metrics stri
 
 // profileRun runs the router in this process on the same server, backlog
 // and rules as the binary, with a CPU profile of the whole run written to
-// path, and returns its rate as routerRun does (from the same ack floor).
-func profileRun(ctx context.Context, js jetstream.JetStream, start StartFunc, url, rules, state string, n int, path string) (float64, error) {
+// path and the allocations of this process (since it started: look at the
+// router's frames) to path's name with ".allocs", and returns its rate as
+// routerRun does (from the same ack floor).
+func profileRun(ctx context.Context, js jetstream.JetStream, start StartFunc, url, rules, state string, n int, path string) (rate float64, err error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return 0, err
@@ -30,6 +33,11 @@ func profileRun(ctx context.Context, js jetstream.JetStream, start StartFunc, ur
 		return 0, fmt.Errorf("cpu profile: %w", err)
 	}
 	defer pprof.StopCPUProfile()
+	defer func() {
+		if err == nil {
+			err = writeAllocs(strings.TrimSuffix(path, ".pprof") + ".allocs.pprof")
+		}
+	}()
 	_, stop, err := start(ctx, url, rules, state)
 	if err != nil {
 		return 0, fmt.Errorf("router: %w", err)
@@ -47,4 +55,16 @@ func profileRun(ctx context.Context, js jetstream.JetStream, start StartFunc, ur
 		return float64(info.AckFloor.Stream), nil
 	}, func() float64 { return 0 })
 	return m.rate, err
+}
+
+func writeAllocs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("allocation profile: %w", err)
+	}
+	return f.Close()
 }
