@@ -21,8 +21,76 @@ import (
 // TestMemoryBeforeTheCrash runs the real collector in one boot of a
 // fixture host, then again after the host "crashed" into a new boot whose
 // saved kernel log holds the cause but no memory: node.reboot carries the
-// memory the node had at its last heartbeat, so not-OOM can be said.
+// memory the node had at its last heartbeat, so not-OOM can be said; and
+// the shipped rules say it only when the cause is not memory running out,
+// which a snapshot taken before the crash cannot rule out.
 func TestMemoryBeforeTheCrash(t *testing.T) {
+	line := func(at time.Time, ts, text string) string {
+		return at.Format(time.Stamp) + " host-138 kernel: [" + ts + "] " + text + "\n"
+	}
+	for _, tc := range []struct {
+		name    string
+		kernLog func(at time.Time) string
+		cause   string
+		// said: rule → what its alert says (headline, summary or memory
+		// annotation); "" means the rule raises nothing.
+		said map[string]string
+	}{
+		{
+			name: "kernel BUG",
+			kernLog: func(at time.Time) string {
+				return line(at, " 3001.000000", "------------[ cut here ]------------") +
+					line(at, " 3001.000001", "kernel BUG at /build/linux-SwhOyu/linux-4.4.0/include/linux/fs.h:2582!")
+			},
+			cause: event.CauseKernelBug,
+			said:  map[string]string{"not-oom": "not memory exhaustion", "known-kernel-bug": "(not OOM)"},
+		},
+		{
+			// panic_on_oom: the OOM report's memory lines are not the
+			// meminfo the collector parses, so the heartbeat's is all there
+			// is, and it showed memory to spare.
+			name: "panic_on_oom",
+			kernLog: func(at time.Time) string {
+				return line(at, " 3001.000000", "java invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=934") +
+					line(at, " 3001.000100", "Mem-Info:") +
+					line(at, " 3001.000200", "Kernel panic - not syncing: Out of memory: system-wide panic_on_oom is enabled")
+			},
+			cause: event.CauseOOM,
+			said:  map[string]string{"not-oom": "", "node-reboot-unclean": "oom-killer"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, reboot := rebootAfter(t, tc.kernLog)
+			if r.Cause != tc.cause {
+				t.Fatalf("node.reboot cause %q (%s), want %q", r.Cause, r.CauseDetail, tc.cause)
+			}
+			set, err := router.LoadRules("../../rules", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			said := map[string]string{}
+			for _, a := range correlate.New(set, bustest.Logger(t), correlate.Options{}).Process(reboot, correlate.Meta{Arrival: reboot.Time}) {
+				said[a.Rule] = a.Headline + " | " + a.Summary + " | " + a.Annotations["memory"]
+			}
+			for rule, want := range tc.said {
+				switch got, ok := said[rule]; {
+				case want == "" && ok:
+					t.Errorf("%s on the collector's reboot report says %q; want no alert", rule, got)
+				case want != "" && !strings.Contains(got, want):
+					t.Errorf("%s on the collector's reboot report says %q, want %q", rule, got, want)
+				}
+			}
+		})
+	}
+}
+
+// rebootAfter runs the collector in boot A of a fixture host with ample
+// memory until its heartbeat state holds the memory, then in boot B,
+// whose saved kern.log is kernLog(a time 5s after A's last heartbeat),
+// until it publishes node.reboot; it checks the report carries A's last
+// heartbeat memory, and returns it.
+func rebootAfter(t *testing.T, kernLog func(at time.Time) string) (event.Reboot, *event.Event) {
+	t.Helper()
 	const bootA, bootB = "281c2a66-2bb2-4274-b979-e1f50cc56fd0", "6c1d8f0e-58a4-4c36-9d64-3f6f8d1b2a77"
 	root, state := t.TempDir(), t.TempDir()
 	meminfo := "MemTotal:       16266500 kB\nMemFree:         3250000 kB\nMemAvailable:   12860000 kB\nBuffers:          120000 kB\nCached:         13000000 kB\nSwapFree:              0 kB\n"
@@ -71,22 +139,20 @@ func TestMemoryBeforeTheCrash(t *testing.T) {
 	if hb.Meminfo == nil || hb.Meminfo.MemAvailableKB != 12860000 || hb.Meminfo.CachedKB != 13000000 {
 		t.Fatalf("node.heartbeat memory %+v", hb.Meminfo)
 	}
-	// The node dies of a kernel BUG (its kern.log says so), and boots
-	// again with memory nearly empty, as any fresh boot's reading would be.
+	// The node dies (its kern.log says of what), and boots again with
+	// memory nearly empty, as any fresh boot's reading would be.
 	b, _ := os.ReadFile(filepath.Join(state, "reboot", "heartbeat"))
 	fields := strings.Fields(string(b))
 	lastBeat, err := time.Parse(time.RFC3339Nano, fields[1])
 	if err != nil {
 		t.Fatal(err)
 	}
-	bugAt := lastBeat.Add(5 * time.Second).Local()
 	writeTree(t, root, map[string]string{
 		"proc/sys/kernel/random/boot_id": bootB + "\n",
 		"proc/stat":                      fmt.Sprintf("cpu  1 2 3 4\nbtime %d\n", lastBeat.Add(time.Minute).Unix()),
 		"proc/uptime":                    "30.5 60.1\n",
 		"proc/meminfo":                   strings.Replace(meminfo, "MemAvailable:   12860000", "MemAvailable:     100000", 1),
-		"var/log/kern.log": bugAt.Format(time.Stamp) + " host-138 kernel: [ 3001.000000] ------------[ cut here ]------------\n" +
-			bugAt.Format(time.Stamp) + " host-138 kernel: [ 3001.000001] kernel BUG at /build/linux-SwhOyu/linux-4.4.0/include/linux/fs.h:2582!\n",
+		"var/log/kern.log":               kernLog(lastBeat.Add(5 * time.Second).Local()),
 	})
 	var r event.Reboot
 	var reboot *event.Event
@@ -99,27 +165,9 @@ func TestMemoryBeforeTheCrash(t *testing.T) {
 		}
 		return false
 	}, "node.reboot stored")
-	if r.Cause != event.CauseKernelBug || r.Meminfo == nil || r.Meminfo.MemAvailableKB != 12860000 ||
-		r.MeminfoSource != event.MeminfoFromHeartbeat || !r.MeminfoAt.Equal(lastBeat) {
-		t.Fatalf("node.reboot cause %q memory %+v from %q at %s; want the kernel BUG and boot A's last heartbeat memory at %s",
-			r.Cause, r.Meminfo, r.MeminfoSource, r.MeminfoAt, lastBeat)
+	if r.Meminfo == nil || r.Meminfo.MemAvailableKB != 12860000 || r.MeminfoSource != event.MeminfoFromHeartbeat || !r.MeminfoAt.Equal(lastBeat) {
+		t.Fatalf("node.reboot memory %+v from %q at %s; want boot A's last heartbeat memory at %s",
+			r.Meminfo, r.MeminfoSource, r.MeminfoAt, lastBeat)
 	}
-	// What the shipped rules make of that report: not OOM, said by the
-	// page people get (the known bug's, which stands in for not-oom).
-	set, err := router.LoadRules("../../rules", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	said := map[string]string{}
-	for _, a := range correlate.New(set, bustest.Logger(t), correlate.Options{}).Process(reboot, correlate.Meta{Arrival: reboot.Time}) {
-		said[a.Rule] = a.Headline + " | " + a.Summary + " | " + a.Annotations["memory"]
-	}
-	for rule, want := range map[string]string{
-		"not-oom":          "not memory exhaustion",
-		"known-kernel-bug": "(not OOM)",
-	} {
-		if !strings.Contains(said[rule], want) {
-			t.Errorf("%s on the collector's reboot report says %q, want %q", rule, said[rule], want)
-		}
-	}
+	return r, reboot
 }
