@@ -164,7 +164,7 @@ func oomLine(raw json.RawMessage) string {
 	if !decode(raw, &d) {
 		return ""
 	}
-	s := fmt.Sprintf("%s OOM killed %s (pid %d, %s resident)", orString(d.Constraint, "an"), orString(d.VictimComm, "?"), d.VictimPID, KiB(d.VictimRSSKB))
+	s := fmt.Sprintf("%s OOM killed %s (pid %d, %s resident)", orString(d.Constraint, "an"), orString(d.VictimComm, "?"), d.VictimPID, event.KiB(d.VictimRSSKB))
 	if d.Pod != "" {
 		s += " in pod " + podName(d.Namespace, d.Pod)
 	}
@@ -217,18 +217,7 @@ func MemoryLine(m *event.Meminfo) string {
 	if m == nil || m.MemTotalKB <= 0 {
 		return ""
 	}
-	return fmt.Sprintf("%s of %s available (%d%%)", KiB(m.MemAvailableKB), KiB(m.MemTotalKB), m.MemAvailableKB*100/m.MemTotalKB)
-}
-
-// KiB formats a KiB count as 12.3 GiB, 512 MiB or 900 KiB.
-func KiB(kb int64) string {
-	switch {
-	case kb >= 1<<20:
-		return fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
-	case kb >= 1<<10:
-		return fmt.Sprintf("%d MiB", kb>>10)
-	}
-	return fmt.Sprintf("%d KiB", kb)
+	return fmt.Sprintf("%s of %s available (%d%%)", event.KiB(m.MemAvailableKB), event.KiB(m.MemTotalKB), m.MemAvailableKB*100/m.MemTotalKB)
 }
 
 func hostPort(server, port string) string {

@@ -1,6 +1,9 @@
 package event
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // The data payloads of the catalogued types. Rules read them as
 // event.data.<json name>; docs/events.md shows an example of each. Field names
@@ -232,4 +235,16 @@ type SpoolDropped struct {
 	Dropped int       `json:"dropped"`
 	First   time.Time `json:"first"`
 	Last    time.Time `json:"last"`
+}
+
+// KiB formats a KiB count (meminfo's and the OOM killer's unit) as people
+// read it: 12.3 GiB, 512 MiB or 900 KiB.
+func KiB(kb int64) string {
+	switch {
+	case kb >= 1<<20:
+		return fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+	case kb >= 1<<10:
+		return fmt.Sprintf("%d MiB", kb>>10)
+	}
+	return fmt.Sprintf("%d KiB", kb)
 }

@@ -72,3 +72,23 @@ func TestAttributesRefuseControlCharacters(t *testing.T) {
 		t.Fatalf("printable Unicode refused: %v", err)
 	}
 }
+
+func TestKiB(t *testing.T) {
+	for _, tc := range []struct {
+		kb   int64
+		want string
+	}{
+		{0, "0 KiB"},
+		{900, "900 KiB"},
+		{1024, "1 MiB"},
+		{524288, "512 MiB"},
+		{1048575, "1023 MiB"},
+		{1048576, "1.0 GiB"},
+		{7204932, "6.9 GiB"},
+		{16266500, "15.5 GiB"},
+	} {
+		if got := event.KiB(tc.kb); got != tc.want {
+			t.Errorf("KiB(%d) = %q, want %q", tc.kb, got, tc.want)
+		}
+	}
+}

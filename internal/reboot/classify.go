@@ -88,7 +88,7 @@ func describe(f Finding) (cause, typ, detail string, mi *event.Meminfo) {
 	case *event.KernelReport:
 		return cause, f.Type, d.Summary, d.Meminfo
 	case *event.OOM:
-		detail = fmt.Sprintf("global OOM: killed %s (pid %d, rss %d kB)", d.VictimComm, d.VictimPID, d.VictimRSSKB)
+		detail = fmt.Sprintf("global OOM: killed %s (pid %d, %s resident)", d.VictimComm, d.VictimPID, event.KiB(d.VictimRSSKB))
 		if d.InvokerComm != "" {
 			detail = fmt.Sprintf("%s invoked oom-killer; %s", d.InvokerComm, detail)
 		}

@@ -223,7 +223,7 @@ func TestReboot(t *testing.T) {
 				"var/crash/kexec_cmd":                       "kexec -p ...",
 			},
 			want: event.Reboot{Cause: event.CauseOOM, CauseType: event.TypeKernelOOM,
-				CauseDetail: "java invoked oom-killer; global OOM: killed java (pid 30311, rss 7204932 kB)",
+				CauseDetail: "java invoked oom-killer; global OOM: killed java (pid 30311, 6.9 GiB resident)",
 				Sources:     []string{"kdump"}, Vmcore: "/var/crash/202006231835/dump.202006231835"},
 			lastWord: "out_of_memory",
 		},
