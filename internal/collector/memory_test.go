@@ -56,7 +56,7 @@ func TestMemoryBeforeTheCrash(t *testing.T) {
 					line(at, " 3001.000200", "Kernel panic - not syncing: Out of memory: system-wide panic_on_oom is enabled")
 			},
 			cause: event.CauseOOM,
-			said:  map[string]string{"not-oom": "", "node-reboot-unclean": "oom-killer"},
+			said:  map[string]string{"not-oom": "", "node-reboot-unclean": "java invoked oom-killer; global OOM (panic_on_oom)"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -88,7 +88,7 @@ func TestMemoryBeforeTheCrash(t *testing.T) {
 // memory until its heartbeat state holds the memory, then in boot B,
 // whose saved kern.log is kernLog(a time 5s after A's last heartbeat),
 // until it publishes node.reboot; it checks the report carries A's last
-// heartbeat memory, and returns it.
+// heartbeat memory and the kern.log's time of the cause, and returns it.
 func rebootAfter(t *testing.T, kernLog func(at time.Time) string) (event.Reboot, *event.Event) {
 	t.Helper()
 	const bootA, bootB = "281c2a66-2bb2-4274-b979-e1f50cc56fd0", "6c1d8f0e-58a4-4c36-9d64-3f6f8d1b2a77"
@@ -147,12 +147,15 @@ func rebootAfter(t *testing.T, kernLog func(at time.Time) string) (event.Reboot,
 	if err != nil {
 		t.Fatal(err)
 	}
+	// kern.log's timestamps have no zone: the fixture host has no
+	// /etc/localtime, so they are UTC.
+	died := lastBeat.Add(5 * time.Second).UTC()
 	writeTree(t, root, map[string]string{
 		"proc/sys/kernel/random/boot_id": bootB + "\n",
 		"proc/stat":                      fmt.Sprintf("cpu  1 2 3 4\nbtime %d\n", lastBeat.Add(time.Minute).Unix()),
 		"proc/uptime":                    "30.5 60.1\n",
 		"proc/meminfo":                   strings.Replace(meminfo, "MemAvailable:   12860000", "MemAvailable:     100000", 1),
-		"var/log/kern.log":               kernLog(lastBeat.Add(5 * time.Second).Local()),
+		"var/log/kern.log":               kernLog(died),
 	})
 	var r event.Reboot
 	var reboot *event.Event
@@ -168,6 +171,9 @@ func rebootAfter(t *testing.T, kernLog func(at time.Time) string) (event.Reboot,
 	if r.Meminfo == nil || r.Meminfo.MemAvailableKB != 12860000 || r.MeminfoSource != event.MeminfoFromHeartbeat || !r.MeminfoAt.Equal(lastBeat) {
 		t.Fatalf("node.reboot memory %+v from %q at %s; want boot A's last heartbeat memory at %s",
 			r.Meminfo, r.MeminfoSource, r.MeminfoAt, lastBeat)
+	}
+	if want := died.Truncate(time.Second); !r.CauseTime.Equal(want) || r.MeminfoAgeSeconds <= 0 {
+		t.Fatalf("node.reboot cause_time %s (memory %gs before it); want kern.log's %s", r.CauseTime, r.MeminfoAgeSeconds, want)
 	}
 	return r, reboot
 }

@@ -2,6 +2,7 @@ package reboot
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aftershock/aftershock/internal/event"
@@ -17,9 +18,19 @@ type Finding struct {
 }
 
 // Classifier finds kernel events in saved log lines of a format
-// (FormatJournal or FormatDmesg). The collector passes the kernel signature
-// pack: there is one set of signatures, and this package has none of its own.
-type Classifier func(format string, lines []string) []Finding
+// (FormatJournal or FormatDmesg), their syslog timestamps completed by d.
+// The collector passes the kernel signature pack: there is one set of
+// signatures, and this package has none of its own.
+type Classifier func(format string, lines []string, d Dating) []Finding
+
+// Dating completes classic syslog timestamps ("Jun 14 13:14:38"), which
+// have neither year nor zone: Location is the zone they were written in
+// (nil: the local one), and their year is the one that puts them at most a
+// day after Ref (zero: the current year).
+type Dating struct {
+	Location *time.Location
+	Ref      time.Time
+}
 
 // sourced is a finding and the last words it came from.
 type sourced struct {
@@ -81,20 +92,41 @@ func pickCause(found []sourced) (best sourced, ok, crashed bool) {
 	return best, bestRank != 0, crashed
 }
 
-// describe turns the cause finding into the reboot's cause fields.
-func describe(f Finding) (cause, typ, detail string, mi *event.Meminfo) {
+// describe turns the cause finding into the reboot's cause fields; found
+// is every finding of the boot (a global OOM's panic says why the node
+// died of it).
+func describe(f Finding, found []sourced) (cause, typ, detail string, mi *event.Meminfo) {
 	cause, _ = causeRank(f)
 	switch d := f.Data.(type) {
 	case *event.KernelReport:
 		return cause, f.Type, d.Summary, d.Meminfo
 	case *event.OOM:
-		detail = fmt.Sprintf("global OOM: killed %s (pid %d, %s resident)", d.VictimComm, d.VictimPID, event.KiB(d.VictimRSSKB))
-		if d.InvokerComm != "" {
-			detail = fmt.Sprintf("%s invoked oom-killer; %s", d.InvokerComm, detail)
-		}
-		return cause, f.Type, detail, d.Meminfo
+		return cause, f.Type, oomDetail(d, found), d.Meminfo
 	}
 	return cause, f.Type, "", nil
+}
+
+// oomDetail is "java invoked oom-killer; global OOM (panic_on_oom): killed
+// java (pid 30311, 6.9 GiB resident)": who asked for memory, whether
+// panic_on_oom turned the OOM into the reboot, and the victim. With
+// panic_on_oom the kernel panics before it picks a victim, so there may be
+// none to name.
+func oomDetail(d *event.OOM, found []sourced) string {
+	var b strings.Builder
+	if d.InvokerComm != "" {
+		b.WriteString(d.InvokerComm + " invoked oom-killer; ")
+	}
+	b.WriteString("global OOM")
+	for _, f := range found {
+		if kr, ok := f.Data.(*event.KernelReport); ok && f.Type == event.TypeKernelPanic && strings.Contains(kr.Summary, "panic_on_oom") {
+			b.WriteString(" (panic_on_oom)")
+			break
+		}
+	}
+	if d.VictimComm != "" || d.VictimPID != 0 {
+		fmt.Fprintf(&b, ": killed %s (pid %d, %s resident)", d.VictimComm, d.VictimPID, event.KiB(d.VictimRSSKB))
+	}
+	return b.String()
 }
 
 func kernelOf(f Finding) string {

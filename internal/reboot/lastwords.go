@@ -38,6 +38,8 @@ type lastWords struct {
 	// crashDump marks pstore and kdump records: written because the kernel
 	// crashed (or was told to dump), never by an orderly shutdown.
 	crashDump bool
+	// dating completes classic syslog timestamps (kern.log).
+	dating Dating
 }
 
 const (
@@ -115,17 +117,19 @@ func (t *Tracker) journal(ctx context.Context, bootID, extra string) (lastWords,
 // kernLog reads the previous boot's kernel lines from the syslog files
 // /var/log/kern.log and kern.log.1.
 func (t *Tracker) kernLog(prevBoot, bootTime time.Time) (lastWords, bool) {
-	lines, used := t.syslogBefore([]string{"/var/log/kern.log.1", "/var/log/kern.log"}, prevBoot, bootTime)
+	lines, used, loc := t.syslogBefore([]string{"/var/log/kern.log.1", "/var/log/kern.log"}, prevBoot, bootTime)
 	if len(lines) == 0 {
 		return lastWords{}, false
 	}
-	return lastWords{source: SourceKernLog, format: FormatJournal, path: strings.Join(used, ","), lines: lines}, true
+	return lastWords{source: SourceKernLog, format: FormatJournal, path: strings.Join(used, ","), lines: lines,
+		dating: Dating{Location: loc, Ref: bootTime}}, true
 }
 
 // syslogBefore reads the lines of syslog files (oldest first) logged before
 // this boot began, and after the previous one began when known: the
-// previous boot's tail, at most MaxScanLines lines.
-func (t *Tracker) syslogBefore(names []string, prevBoot, bootTime time.Time) (kept, used []string) {
+// previous boot's tail, at most MaxScanLines lines, and the time zone
+// their timestamps are in.
+func (t *Tracker) syslogBefore(names []string, prevBoot, bootTime time.Time) (kept, used []string, loc *time.Location) {
 	var texts []string
 	for _, name := range names {
 		b, err := readTail(t.host.Path(name), maxTailBytes)
@@ -136,9 +140,9 @@ func (t *Tracker) syslogBefore(names []string, prevBoot, bootTime time.Time) (ke
 		texts = append(texts, string(b))
 	}
 	if len(texts) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	loc := t.syslogLocation(texts, bootTime)
+	loc = t.syslogLocation(texts, bootTime)
 	for _, text := range texts {
 		keep := false
 		for l := range strings.Lines(text) {
@@ -154,7 +158,7 @@ func (t *Tracker) syslogBefore(names []string, prevBoot, bootTime time.Time) (ke
 			}
 		}
 	}
-	return tail(kept, t.opts.MaxScanLines), used
+	return tail(kept, t.opts.MaxScanLines), used, loc
 }
 
 // syslogLocation is the time zone classic syslog timestamps are written in:

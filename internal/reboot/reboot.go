@@ -167,7 +167,7 @@ func (t *Tracker) Check(ctx context.Context) (*event.Reboot, error) {
 		if t.opts.Classify == nil {
 			continue
 		}
-		for _, f := range t.opts.Classify(lw.format, lw.lines) {
+		for _, f := range t.opts.Classify(lw.format, lw.lines, lw.dating) {
 			found = append(found, sourced{Finding: f, lw: lw})
 		}
 	}
@@ -186,7 +186,7 @@ func (t *Tracker) Check(ctx context.Context) (*event.Reboot, error) {
 	if !r.Clean {
 		r.Cause = event.CauseUnknown
 		if ok {
-			r.Cause, r.CauseType, r.CauseDetail, r.Meminfo = describe(cause.Finding)
+			r.Cause, r.CauseType, r.CauseDetail, r.Meminfo = describe(cause.Finding, found)
 			if !cause.Time.IsZero() {
 				r.CauseTime = cause.Time.UTC()
 			}

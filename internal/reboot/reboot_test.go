@@ -26,6 +26,9 @@ var (
 	prevBoot = time.Date(2020, 6, 11, 2, 58, 2, 0, time.UTC)
 	curBoot  = time.Date(2020, 6, 14, 5, 15, 6, 0, time.UTC)
 	lastBeat = time.Date(2020, 6, 14, 5, 14, 30, 0, time.UTC)
+	// bugAt is when the fixtures' kernel BUG was logged: 13:14:38 in
+	// Shanghai (kern.log says only "Jun 14 13:14:38").
+	bugAt = time.Date(2020, 6, 14, 5, 14, 38, 0, time.UTC)
 )
 
 var pack = reboot.PackClassifier(kernel.NewMatcher(kernel.DefaultPack(), kernel.Options{}))
@@ -173,7 +176,7 @@ func TestReboot(t *testing.T) {
 			host:          map[string]string{"var/log/journal/": ""},
 			journalKernel: "journal-kernel-incident.txt", journalAll: "journal-all-crash.txt",
 			want: event.Reboot{Cause: event.CauseKernelBug, CauseType: event.TypeKernelBug,
-				CauseDetail: "kernel BUG at include/linux/fs.h:2582!", Sources: []string{"journal"}},
+				CauseDetail: "kernel BUG at include/linux/fs.h:2582!", Sources: []string{"journal"}, CauseTime: bugAt},
 			lastWord: "kernel BUG at /build/linux-SwhOyu/linux-4.4.0/include/linux/fs.h:2582!",
 		},
 		{
@@ -182,7 +185,7 @@ func TestReboot(t *testing.T) {
 			state:         map[string]string{"stop.json": stopClean},
 			journalKernel: "journal-kernel-incident.txt", journalAll: "journal-all-crash.txt",
 			want: event.Reboot{Cause: event.CauseKernelBug, CauseType: event.TypeKernelBug,
-				CauseDetail: "kernel BUG at include/linux/fs.h:2582!", Sources: []string{"journal"}},
+				CauseDetail: "kernel BUG at include/linux/fs.h:2582!", Sources: []string{"journal"}, CauseTime: bugAt},
 			lastWord: "fs.h:2582!",
 		},
 		{
@@ -223,7 +226,9 @@ func TestReboot(t *testing.T) {
 				"var/crash/kexec_cmd":                       "kexec -p ...",
 			},
 			want: event.Reboot{Cause: event.CauseOOM, CauseType: event.TypeKernelOOM,
-				CauseDetail: "java invoked oom-killer; global OOM: killed java (pid 30311, 6.9 GiB resident)",
+				// kdump's dmesg is not dated: no cause_time (not 1970, its
+				// time since boot taken for a date).
+				CauseDetail: "java invoked oom-killer; global OOM (panic_on_oom): killed java (pid 30311, 6.9 GiB resident)",
 				Sources:     []string{"kdump"}, Vmcore: "/var/crash/202006231835/dump.202006231835"},
 			lastWord: "out_of_memory",
 		},
@@ -263,7 +268,7 @@ func TestReboot(t *testing.T) {
 				"etc/localtime":      "@localtime-Asia-Shanghai",
 			},
 			want: event.Reboot{Cause: event.CauseKernelBug, CauseType: event.TypeKernelBug,
-				CauseDetail: "kernel BUG at include/linux/fs.h:2582!", Sources: []string{"kern.log"}},
+				CauseDetail: "kernel BUG at include/linux/fs.h:2582!", Sources: []string{"kern.log"}, CauseTime: bugAt},
 			lastWord: "fs.h:2582!",
 		},
 		{
@@ -274,7 +279,7 @@ func TestReboot(t *testing.T) {
 				"var/log/syslog":     "@syslog-crash",
 			},
 			want: event.Reboot{Cause: event.CauseKernelBug, CauseType: event.TypeKernelBug,
-				CauseDetail: "kernel BUG at include/linux/fs.h:2582!", Sources: []string{"kern.log"}},
+				CauseDetail: "kernel BUG at include/linux/fs.h:2582!", Sources: []string{"kern.log"}, CauseTime: bugAt},
 			lastWord: "fs.h:2582!",
 		},
 		{
@@ -348,7 +353,7 @@ func equalReboot(a, b event.Reboot) bool {
 	return a.PreviousBootID == b.PreviousBootID && a.BootID == b.BootID && a.BootTime.Equal(b.BootTime) &&
 		a.LastHeartbeat.Equal(b.LastHeartbeat) && a.Clean == b.Clean && a.Cause == b.Cause &&
 		a.CauseDetail == b.CauseDetail && a.CauseType == b.CauseType && a.PreviousKernel == b.PreviousKernel &&
-		slices.Equal(a.Sources, b.Sources) && a.Vmcore == b.Vmcore
+		slices.Equal(a.Sources, b.Sources) && a.Vmcore == b.Vmcore && a.CauseTime.Equal(b.CauseTime)
 }
 
 // TestBootTracking: the first start and restarts within a boot publish

@@ -29,9 +29,9 @@ func (t *Tracker) logShutdown(ctx context.Context, prev bootState, bootTime time
 		lines = lw.lines
 	} else {
 		// Debian/Ubuntu rsyslog, then the RHEL family's.
-		lines, _ = t.syslogBefore([]string{"/var/log/syslog.1", "/var/log/syslog"}, prev.BootTime, bootTime)
+		lines, _, _ = t.syslogBefore([]string{"/var/log/syslog.1", "/var/log/syslog"}, prev.BootTime, bootTime)
 		if len(lines) == 0 {
-			lines, _ = t.syslogBefore([]string{"/var/log/messages"}, prev.BootTime, bootTime)
+			lines, _, _ = t.syslogBefore([]string{"/var/log/messages"}, prev.BootTime, bootTime)
 		}
 	}
 	if len(lines) == 0 {
