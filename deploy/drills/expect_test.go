@@ -28,6 +28,7 @@ var drills = []drill{
 	{"late-reboot", "prod-gz"},
 	{"kernel-exposure", "prod-hz"},
 	{"coredns-pod-timeout", "prod-wh"},
+	{"oom-panic", "prod-cd"},
 }
 
 func (d drill) events(tb testing.TB) []byte {

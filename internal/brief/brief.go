@@ -182,8 +182,13 @@ func memoryBefore(ev *event.Event) string {
 		return ""
 	}
 	s := MemoryLine(d.Meminfo)
-	if d.MeminfoAgeSeconds > 0 {
+	switch {
+	case d.MeminfoAgeSeconds > 0:
 		s += fmt.Sprintf(", %s before the crash", Duration(secs(d.MeminfoAgeSeconds)))
+	case d.MeminfoSource == event.MeminfoFromHeartbeat:
+		// The cause is not dated (a kdump or pstore dmesg): how much
+		// happened between the snapshot and the crash is unknown.
+		s += ", at the last heartbeat"
 	}
 	return s
 }

@@ -165,6 +165,39 @@ func TestOf(t *testing.T) {
 	}
 }
 
+// TestMemoryBeforeTheCrash: the memory field says when the snapshot was
+// taken, as far as it is known.
+func TestMemoryBeforeTheCrash(t *testing.T) {
+	mem := &event.Meminfo{MemTotalKB: 16266500, MemAvailableKB: 6181270}
+	for _, tc := range []struct {
+		name string
+		r    event.Reboot
+		want string
+	}{
+		{"dated cause", event.Reboot{Meminfo: mem, MeminfoSource: event.MeminfoFromHeartbeat, MeminfoAgeSeconds: 16},
+			"5.9 GiB of 15.5 GiB available (38%), 16s before the crash"},
+		{"undated cause (kdump dmesg)", event.Reboot{Meminfo: mem, MeminfoSource: event.MeminfoFromHeartbeat},
+			"5.9 GiB of 15.5 GiB available (38%), at the last heartbeat"},
+		{"the kernel report's own", event.Reboot{Meminfo: mem, MeminfoSource: event.MeminfoFromReport},
+			"5.9 GiB of 15.5 GiB available (38%)"},
+		{"clean reboot", event.Reboot{Clean: true, Meminfo: mem}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &alert.Alert{Rule: "r", Fingerprint: "fp", Severity: "critical", State: alert.Firing, StartsAt: at,
+				Evidence: []event.Event{*ev(t, event.TypeReboot, tc.r)}}
+			got := ""
+			for _, f := range brief.Of(a, brief.Options{}).Fields {
+				if f.Name == "Memory before the crash" {
+					got = f.Value
+				}
+			}
+			if got != tc.want {
+				t.Errorf("memory %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestHumanize(t *testing.T) {
 	for name, want := range map[string]string{"known_bug": "Known bug", "dns": "DNS", "waited_for": "Waited for", "resolved_reason": "Why resolved"} {
 		if got := brief.Humanize(name); got != want {
