@@ -106,11 +106,25 @@ func describe(f Finding, found []sourced) (cause, typ, detail string, mi *event.
 	return cause, f.Type, "", nil
 }
 
+// oomPanic is why a kernel panic that followed an OOM panicked, in a few
+// words, or "" when the panic does not say memory.
+func oomPanic(summary string) string {
+	switch {
+	case strings.Contains(summary, "panic_on_oom"):
+		return "panic_on_oom"
+	case strings.Contains(summary, "no killable processes"):
+		return "no killable processes"
+	case strings.Contains(summary, "Out of memory"), strings.Contains(summary, "deadlocked on memory"):
+		return "kernel panic"
+	}
+	return ""
+}
+
 // oomDetail is "java invoked oom-killer; global OOM (panic_on_oom): killed
-// java (pid 30311, 6.9 GiB resident)": who asked for memory, whether
-// panic_on_oom turned the OOM into the reboot, and the victim. With
-// panic_on_oom the kernel panics before it picks a victim, so there may be
-// none to name.
+// java (pid 30311, 6.9 GiB resident)": who asked for memory, why the OOM
+// became a panic (panic_on_oom, nothing left to kill), and the victim.
+// With panic_on_oom the kernel panics before it picks a victim, so there
+// may be none to name.
 func oomDetail(d *event.OOM, found []sourced) string {
 	var b strings.Builder
 	if d.InvokerComm != "" {
@@ -118,9 +132,11 @@ func oomDetail(d *event.OOM, found []sourced) string {
 	}
 	b.WriteString("global OOM")
 	for _, f := range found {
-		if kr, ok := f.Data.(*event.KernelReport); ok && f.Type == event.TypeKernelPanic && strings.Contains(kr.Summary, "panic_on_oom") {
-			b.WriteString(" (panic_on_oom)")
-			break
+		if kr, ok := f.Data.(*event.KernelReport); ok && f.Type == event.TypeKernelPanic {
+			if why := oomPanic(kr.Summary); why != "" {
+				b.WriteString(" (" + why + ")")
+				break
+			}
 		}
 	}
 	if d.VictimComm != "" || d.VictimPID != 0 {
