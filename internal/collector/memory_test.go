@@ -147,10 +147,16 @@ func rebootAfter(t *testing.T, kernLog func(at time.Time) string) (event.Reboot,
 	if err != nil {
 		t.Fatal(err)
 	}
-	// kern.log's timestamps have no zone: the fixture host has no
-	// /etc/localtime, so they are UTC.
-	died := lastBeat.Add(5 * time.Second).UTC()
+	// kern.log's timestamps have neither zone nor year: the host is in
+	// Shanghai, as the 2020-06 cluster was (the collector once read them
+	// as UTC in the current year, 8 h off).
+	tz, err := os.ReadFile("../reboot/testdata/localtime-Asia-Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	died := lastBeat.Add(5 * time.Second).In(time.FixedZone("CST", 8*3600))
 	writeTree(t, root, map[string]string{
+		"etc/localtime":                  string(tz),
 		"proc/sys/kernel/random/boot_id": bootB + "\n",
 		"proc/stat":                      fmt.Sprintf("cpu  1 2 3 4\nbtime %d\n", lastBeat.Add(time.Minute).Unix()),
 		"proc/uptime":                    "30.5 60.1\n",
