@@ -29,6 +29,7 @@ var drills = []drill{
 	{"kernel-exposure", "prod-hz"},
 	{"coredns-pod-timeout", "prod-wh"},
 	{"oom-panic", "prod-cd"},
+	{"disk-failing", "prod-nj"},
 }
 
 func (d drill) events(tb testing.TB) []byte {

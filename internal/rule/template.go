@@ -16,7 +16,10 @@ var TemplateFuncs = template.FuncMap{
 	"join": join,
 	// fold lists values each once with their counts, most frequent first:
 	// "java ×150, nginx ×47" (at most 10, then "and N more").
-	"fold":  func(v any) string { return brief.Fold(strs(v), 10) },
+	"fold": func(v any) string { return brief.Fold(strs(v), 10) },
+	// uniq lists values each once, in order of first appearance: "nvme1n1,
+	// nvme1" (when counts of events would mislead beside a rolled-up count).
+	"uniq":  uniq,
 	"upper": strings.ToUpper,
 	"lower": strings.ToLower,
 	"since": func(a, b time.Time) time.Duration { return b.Sub(a).Round(time.Second) },
@@ -97,6 +100,18 @@ func join(v any, sep string) string {
 }
 
 // strs turns a template list into strings.
+func uniq(v any) string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range strs(v) {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
 func strs(v any) []string {
 	switch x := v.(type) {
 	case []string:
