@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -141,7 +142,12 @@ func (w *Watcher) Run(ctx context.Context, emit Emitter) error {
 	defer close(done)
 	go w.read(r, records, done)
 
-	run := &watchRun{w: w, emit: emit, ctx: ctx, bootID: bootID, pos: pos, saved: pos}
+	// The ring buffer is this boot's, logged by the running kernel: its
+	// release stands in for reports that do not print one (most lines
+	// before "CPU: … Not tainted 4.4.0-…"), so known bugs tied to a
+	// kernel can be told.
+	release, _ := host.KernelRelease()
+	run := &watchRun{w: w, emit: emit, ctx: ctx, bootID: bootID, release: release, pos: pos, saved: pos}
 	run.stream = w.matcher.NewStream(run.found)
 	tick := time.NewTicker(w.opts.TickEvery)
 	defer tick.Stop()
@@ -210,13 +216,14 @@ func (w *Watcher) read(r *kmsg.Reader, out chan<- record, done <-chan struct{}) 
 
 // watchRun is the state of one Run.
 type watchRun struct {
-	w      *Watcher
-	emit   Emitter
-	ctx    context.Context
-	stream *Stream
-	bootID string
-	pos    position // handled through pos.Seq
-	saved  position
+	w       *Watcher
+	emit    Emitter
+	ctx     context.Context
+	stream  *Stream
+	bootID  string
+	release string   // the running kernel's release ("" if unknown)
+	pos     position // handled through pos.Seq
+	saved   position
 	// The log time of the last line and when it arrived: reports and
 	// rollups age by log time plus the wall time since, so replaying an
 	// old ring buffer at start ends nothing early.
@@ -255,8 +262,10 @@ func (r *watchRun) found(f Finding) {
 	switch d := f.Data.(type) {
 	case *event.KernelReport:
 		d.BootID, d.Meminfo = r.bootID, mem
+		d.KernelRelease = cmp.Or(d.KernelRelease, r.release)
 	case *event.OOM:
 		d.BootID, d.Meminfo = r.bootID, mem
+		d.KernelRelease = cmp.Or(d.KernelRelease, r.release)
 		// Name the pod while it is still there: "200 OOM kills in
 		// namespace shop" needs names, not UIDs.
 		if pod, ctr, ok := r.w.opts.Host.Pod(d.PodUID, d.ContainerID); ok {

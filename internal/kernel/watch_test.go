@@ -363,3 +363,39 @@ func TestWatcherDeviceAtItsOwnPath(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWatcherRunningKernel: a report that prints no kernel release gets
+// the running kernel's (the ring buffer is this boot's); one that prints
+// its own keeps it. known-kernel-bug needs it to tie fs.h:2582 to 4.4.
+func TestWatcherRunningKernel(t *testing.T) {
+	h := newFakeHost(t, "boot-1")
+	if err := os.WriteFile(filepath.Join(h.root, "proc/sys/kernel/osrelease"), []byte("4.4.0-104-generic\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	_, errc := startWatcher(t, h, t.TempDir(), nil, rec)
+	w := h.open(t)
+	for _, r := range []string{
+		"4,1,1000000,-;------------[ cut here ]------------\n",
+		"2,2,1000001,-;kernel BUG at /build/linux-SwhOyu/linux-4.4.0/include/linux/fs.h:2582!\n",
+		"4,3,9000000,-;NMI watchdog: BUG: soft lockup - CPU#2 stuck for 22s! [java:3011]\n",
+		"4,4,9000001,-;CPU: 2 PID: 3011 Comm: java Tainted: G             L  4.4.0-98-generic #121-Ubuntu\n",
+	} {
+		if _, err := w.WriteString(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	if err := <-errc; !errors.Is(err, io.EOF) {
+		t.Fatalf("Run = %v, want EOF", err)
+	}
+	got := map[string]string{}
+	for _, f := range rec.findings() {
+		if d, ok := f.Data.(*event.KernelReport); ok {
+			got[f.Type] = d.KernelRelease
+		}
+	}
+	if got[event.TypeKernelBug] != "4.4.0-104-generic" || got[event.TypeKernelLockup] != "4.4.0-98-generic" {
+		t.Errorf("kernel releases %v: want the running kernel's for the BUG, the report's own for the lockup", got)
+	}
+}
