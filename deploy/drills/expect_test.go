@@ -30,6 +30,7 @@ var drills = []drill{
 	{"coredns-pod-timeout", "prod-wh"},
 	{"oom-panic", "prod-cd"},
 	{"disk-failing", "prod-nj"},
+	{"coredns-oom", "prod-xa"},
 }
 
 func (d drill) events(tb testing.TB) []byte {

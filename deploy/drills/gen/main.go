@@ -26,7 +26,7 @@ func main() {
 
 // recordings are the drills, one directory each.
 func recordings() []*recording {
-	return []*recording{incident202006(), conntrackFull(), memcgOOMStorm(), nodeSilent(), lateReboot(), kernelExposure(), corednsPodTimeout(), oomPanic(), diskFailing()}
+	return []*recording{incident202006(), conntrackFull(), memcgOOMStorm(), nodeSilent(), lateReboot(), kernelExposure(), corednsPodTimeout(), oomPanic(), diskFailing(), corednsOOM()}
 }
 
 // File is the events file of every drill directory.
