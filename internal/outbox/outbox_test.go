@@ -212,8 +212,11 @@ func TestRetriedThroughAnOutage(t *testing.T) {
 			t.Fatalf("done %d, want %d", got, want)
 		}
 	}
-	if ids := stored(t, c.JS, bus.StreamAlerts, "alerts.live.outage"); !slices.Equal(ids, []string{"o-0", "o-1", "o-2"}) {
-		t.Fatalf("stored %v", ids)
+	// Each stored once; the order in the stream is not promised (Outbox:
+	// pipelined publishes retried after an outage may land out of order,
+	// as one CI run saw: o-2 o-0 o-1). The completions above are in order.
+	if ids := stored(t, c.JS, bus.StreamAlerts, "alerts.live.outage"); !slices.Equal(slices.Sorted(slices.Values(ids)), []string{"o-0", "o-1", "o-2"}) {
+		t.Fatalf("stored %v, want o-0, o-1 and o-2 once each", ids)
 	}
 }
 
