@@ -233,8 +233,11 @@ func (u *UI) crashOf(ctx context.Context, a *alert.Alert, ev *Evidence) *crash {
 			c.LastWords, c.LastWordsFrom = d.LastWords, strings.Join(d.Sources, ", ")
 			if d.Meminfo != nil {
 				c.Memory = brief.MemoryLine(d.Meminfo)
-				if d.MeminfoAgeSeconds > 0 {
+				switch {
+				case d.MeminfoAgeSeconds > 0:
 					c.Memory += ", " + brief.Duration(time.Duration(d.MeminfoAgeSeconds*float64(time.Second))) + " before the crash (" + d.MeminfoSource + ")"
+				case d.MeminfoSource == event.MeminfoFromHeartbeat:
+					c.Memory += ", at the last heartbeat" // the cause is not dated (kdump, pstore)
 				}
 			}
 		case event.TypePosture:
