@@ -114,7 +114,7 @@ func dnsLine(typ string, raw json.RawMessage) string {
 	n := max(d.Count, 1)
 	var b strings.Builder
 	if typ == event.TypeDNSError {
-		fmt.Fprintf(&b, "%d× %s from %s", n, orString(d.Rcode, d.Error, "error"), hostPort(d.Server, "53"))
+		fmt.Fprintf(&b, "%d× %s from %s", n, orString(d.Rcode, netCause(d.Error), "error"), hostPort(d.Server, "53"))
 	} else {
 		fmt.Fprintf(&b, "%d× to %s", n, hostPort(d.Server, "53"))
 	}
@@ -253,4 +253,14 @@ func oneLine(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
+}
+
+// netCause is what a Go network error says went wrong, without the
+// operation and addresses before it: "read udp 10.8.2.1:41211->10.96.0.10:53:
+// read: connection refused" is "connection refused".
+func netCause(err string) string {
+	if i := strings.LastIndex(err, ": "); i >= 0 {
+		return err[i+2:]
+	}
+	return err
 }
