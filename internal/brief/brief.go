@@ -178,7 +178,17 @@ func memoryBefore(ev *event.Event) string {
 		return ""
 	}
 	var d event.Reboot
-	if !decode(ev.Data, &d) || d.Clean || d.Meminfo == nil {
+	if !decode(ev.Data, &d) {
+		return ""
+	}
+	return MemoryBefore(&d)
+}
+
+// MemoryBefore is an unclean reboot's memory before the crash, with when
+// it was taken as far as known: "12.3 GiB of 15.5 GiB available (79%), 8s
+// before the crash", "…, at the last heartbeat"; "" without one.
+func MemoryBefore(d *event.Reboot) string {
+	if d.Clean || d.Meminfo == nil {
 		return ""
 	}
 	s := MemoryLine(d.Meminfo)

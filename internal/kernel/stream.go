@@ -77,6 +77,15 @@ func (s *Stream) Pending() (seq uint64, ok bool) {
 	return s.rep.seq, true
 }
 
+// WallTime is when f was logged, or zero when its lines carried no date:
+// Time orders undated findings by epoch + time since boot (lineClock).
+func (f Finding) WallTime() time.Time {
+	if f.Mono >= 0 && f.Time.Equal(time.Unix(0, int64(f.Mono))) {
+		return time.Time{}
+	}
+	return f.Time
+}
+
 // lineClock is the time of a line: wall time, else epoch + since-boot.
 func lineClock(l *kmsg.Line) time.Time {
 	if !l.Time.IsZero() {

@@ -15,7 +15,11 @@ func PackClassifier(m *kernel.Matcher) Classifier {
 	return func(format string, lines []string, d Dating) []Finding {
 		o := kmsg.Options{Format: kmsg.Format(format), Location: d.Location}
 		if !d.Ref.IsZero() {
-			o.Year = d.Ref.In(o.Location).Year()
+			loc := d.Location
+			if loc == nil {
+				loc = time.Local // kmsg's default too
+			}
+			o.Year = d.Ref.In(loc).Year()
 		}
 		sc := kmsg.NewScanner(strings.NewReader(strings.Join(lines, "\n")), o)
 		var ls []kmsg.Line
@@ -24,7 +28,9 @@ func PackClassifier(m *kernel.Matcher) Classifier {
 		}
 		var out []Finding
 		for _, f := range m.Scan(ls) {
-			t := wallTime(f)
+			// A bare dmesg (pstore, kdump's dmesg) has only time since boot,
+			// which is no cause_time (it read 1970-01-18).
+			t := f.WallTime()
 			if !d.Ref.IsZero() && t.After(d.Ref.Add(24*time.Hour)) {
 				t = t.AddDate(-1, 0, 0) // December's lines read in January
 			}
@@ -32,15 +38,4 @@ func PackClassifier(m *kernel.Matcher) Classifier {
 		}
 		return out
 	}
-}
-
-// wallTime is when f was logged, zero when its lines carry no date: the
-// matcher orders undated findings by epoch + time since boot, and a bare
-// dmesg (pstore, kdump's dmesg) has only that, which is no cause_time
-// (it read 1970-01-18 for a crash 17 days into its boot).
-func wallTime(f kernel.Finding) time.Time {
-	if f.Mono >= 0 && f.Time.Equal(time.Unix(0, int64(f.Mono))) {
-		return time.Time{}
-	}
-	return f.Time
 }

@@ -33,6 +33,12 @@ func TestPackClassifierDates(t *testing.T) {
 			want:  time.Date(2020, 12, 31, 23, 59, 50, 0, time.UTC),
 		},
 		{
+			name: "kern.log in an unknown zone is read in the local one", format: reboot.FormatJournal,
+			lines: []string{"Jun 14 13:14:38 host kernel: [ 3001.000001] " + bug},
+			d:     reboot.Dating{Ref: time.Date(2020, 6, 14, 5, 15, 6, 0, time.UTC)},
+			want:  time.Date(2020, 6, 14, 13, 14, 38, 0, time.Local),
+		},
+		{
 			name: "journal short-iso carries its own date", format: reboot.FormatJournal,
 			lines: []string{"2020-06-14T13:14:38+0800 host kernel: " + bug},
 			want:  time.Date(2020, 6, 14, 5, 14, 38, 0, time.UTC),

@@ -9,8 +9,8 @@ import (
 	"github.com/aftershock/aftershock/internal/event"
 )
 
-// TestCrashMemory: the incident page says when the memory snapshot was
-// taken, as the messages do.
+// TestCrashMemory: the incident page says the memory as the messages do
+// (brief.MemoryBefore, tested there), and where a dated snapshot came from.
 func TestCrashMemory(t *testing.T) {
 	mem := &event.Meminfo{MemTotalKB: 16266500, MemAvailableKB: 6181270}
 	for _, tc := range []struct {

@@ -231,14 +231,9 @@ func (u *UI) crashOf(ctx context.Context, a *alert.Alert, ev *Evidence) *crash {
 			c.RebootFound = true
 			c.Cause, c.CauseTime, c.LastHeartbeat, c.Reported, c.Vmcore = cmp.Or(d.CauseDetail, d.Cause), d.CauseTime, d.LastHeartbeat, e.Time, d.Vmcore
 			c.LastWords, c.LastWordsFrom = d.LastWords, strings.Join(d.Sources, ", ")
-			if d.Meminfo != nil {
-				c.Memory = brief.MemoryLine(d.Meminfo)
-				switch {
-				case d.MeminfoAgeSeconds > 0:
-					c.Memory += ", " + brief.Duration(time.Duration(d.MeminfoAgeSeconds*float64(time.Second))) + " before the crash (" + d.MeminfoSource + ")"
-				case d.MeminfoSource == event.MeminfoFromHeartbeat:
-					c.Memory += ", at the last heartbeat" // the cause is not dated (kdump, pstore)
-				}
+			// As the messages say it, and where the snapshot came from.
+			if c.Memory = brief.MemoryBefore(&d); c.Memory != "" && d.MeminfoAgeSeconds > 0 {
+				c.Memory += " (" + d.MeminfoSource + ")"
 			}
 		case event.TypePosture:
 			if posture == nil || e.Time.After(posture.Time) {
