@@ -158,8 +158,11 @@ func (a *Alert) Encode() ([]byte, error) {
 // Decode parses an alert from the ALERTS stream.
 func Decode(b []byte) (*Alert, error) {
 	var a Alert
-	if err := json.Unmarshal(b, &a); err != nil {
-		return nil, fmt.Errorf("decode alert: %w", err)
+	if !decodeFast(b, &a) {
+		a = Alert{}
+		if err := json.Unmarshal(b, &a); err != nil {
+			return nil, fmt.Errorf("decode alert: %w", err)
+		}
 	}
 	if a.ID == "" || a.Rule == "" {
 		return nil, fmt.Errorf("decode alert: missing id or rule")

@@ -1,0 +1,232 @@
+package alert
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aftershock/aftershock/internal/event"
+	"github.com/aftershock/aftershock/internal/jsonscan"
+)
+
+// decodeFast decodes an alert as the router encodes it (json.Marshal of
+// Alert) in one pass without reflection: encoding/json took 70-95 µs for a
+// node-crash update with its evidence, and every alert is decoded by the
+// notifier and the web view, and again at each start. Anything it does
+// not expect (an unknown or repeated key, null, a number that is not a
+// plain integer, invalid UTF-8) returns false, and Decode takes
+// encoding/json's path: the result is always encoding/json's.
+// FuzzDecodeParity holds it to that.
+func decodeFast(b []byte, a *Alert) bool {
+	s := jsonscan.New(b)
+	s.WS()
+	return ScanFast(&s, a) && s.End()
+}
+
+// ScanFast reads the alert object at s into a (a zero Alert) the way
+// encoding/json would, when it can without reflection; false means it
+// could not say, and the whole input is for encoding/json. A record that
+// holds an alert (the notifier's ALERT_STATE records) uses it.
+func ScanFast(s *jsonscan.Scanner, a *Alert) bool {
+	var seen fields
+	return s.Object(func(key []byte) bool { return a.field(s, key, &seen) })
+}
+
+// fields remembers the keys read in one object: encoding/json merges a
+// repeated object, map or array into what it decoded first, which the
+// fast path does not do, so a repeat falls back.
+type fields uint32
+
+func (f *fields) first(i int) bool {
+	bit := fields(1) << i
+	if *f&bit != 0 {
+		return false
+	}
+	*f |= bit
+	return true
+}
+
+func (a *Alert) field(s *jsonscan.Scanner, key []byte, seen *fields) bool {
+	var str *string
+	var at *time.Time
+	switch string(key) {
+	case "id":
+		str = &a.ID
+	case "fingerprint":
+		str = &a.Fingerprint
+	case "rule":
+		str = &a.Rule
+	case "severity":
+		str = &a.Severity
+	case "state":
+		v, ok := s.String()
+		a.State = State(v)
+		return ok && seen.first(0)
+	case "labels":
+		return seen.first(1) && stringMap(s, &a.Labels)
+	case "annotations":
+		return seen.first(2) && stringMap(s, &a.Annotations)
+	case "headline":
+		str = &a.Headline
+	case "summary":
+		str = &a.Summary
+	case "details":
+		str = &a.Details
+	case "note_order":
+		return seen.first(3) && strs(s, &a.NoteOrder)
+	case "group_key":
+		str = &a.GroupKey
+	case "receivers":
+		return seen.first(4) && strs(s, &a.Receivers)
+	case "window_start":
+		at = &a.WindowStart
+	case "window_end":
+		at = &a.WindowEnd
+	case "starts_at":
+		at = &a.StartsAt
+	case "since":
+		at = &a.Since
+	case "ends_at":
+		at = &a.EndsAt
+	case "evidence":
+		return seen.first(5) && evidence(s, &a.Evidence)
+	case "evidence_seen":
+		return seen.first(6) && integer(s, &a.EvidenceSeen)
+	case "drill":
+		v, ok := s.Bool()
+		a.Drill = v
+		return ok && seen.first(7)
+	case "rules_version":
+		str = &a.RulesVersion
+	case "update":
+		return seen.first(8) && integer(s, &a.Update)
+	case "change":
+		if !seen.first(9) {
+			return false
+		}
+		a.Change = &Change{}
+		return a.Change.decode(s)
+	case "tally":
+		return seen.first(10) && tally(s, &a.Tally)
+	case "created_at":
+		at = &a.CreatedAt
+	default:
+		return false
+	}
+	if str != nil {
+		v, ok := s.String()
+		*str = v
+		return ok
+	}
+	return s.Time(at)
+}
+
+func (c *Change) decode(s *jsonscan.Scanner) bool {
+	var seen fields
+	return s.Object(func(key []byte) bool {
+		switch string(key) {
+		case "significant":
+			v, ok := s.Bool()
+			c.Significant = v
+			return ok && seen.first(0)
+		case "notes":
+			return seen.first(1) && strs(s, &c.Notes)
+		case "values":
+			return seen.first(2) && strs(s, &c.Values)
+		}
+		return false
+	})
+}
+
+func tally(s *jsonscan.Scanner, dst *[]TypeTally) bool {
+	out := []TypeTally{}
+	ok := s.Array(func() bool {
+		var t TypeTally
+		var seen fields
+		ok := s.Object(func(key []byte) bool {
+			switch string(key) {
+			case "type":
+				v, ok := s.String()
+				t.Type = v
+				return ok && seen.first(0)
+			case "events":
+				return seen.first(1) && integer(s, &t.Events)
+			case "occurrences":
+				return seen.first(2) && integer(s, &t.Occurrences)
+			case "nodes":
+				return seen.first(3) && integer(s, &t.Nodes)
+			case "first":
+				return seen.first(4) && s.Time(&t.First)
+			case "last":
+				return seen.first(5) && s.Time(&t.Last)
+			case "top_nodes":
+				return seen.first(6) && topNodes(s, &t.TopNodes)
+			}
+			return false
+		})
+		out = append(out, t)
+		return ok
+	})
+	*dst = out
+	return ok
+}
+
+func topNodes(s *jsonscan.Scanner, dst *[]NodeCount) bool {
+	out := []NodeCount{}
+	ok := s.Array(func() bool {
+		var n NodeCount
+		var seen fields
+		ok := s.Object(func(key []byte) bool {
+			switch string(key) {
+			case "node":
+				v, ok := s.String()
+				n.Node = v
+				return ok && seen.first(0)
+			case "events":
+				return seen.first(1) && integer(s, &n.Events)
+			}
+			return false
+		})
+		out = append(out, n)
+		return ok
+	})
+	*dst = out
+	return ok
+}
+
+// evidence reads the events with event's own fast path; an event it
+// cannot read sends the whole alert to encoding/json.
+func evidence(s *jsonscan.Scanner, dst *[]event.Event) bool {
+	out := make([]event.Event, 0, MaxEvidence)
+	ok := s.Array(func() bool {
+		out = append(out, event.Event{})
+		return event.ScanFast(s, &out[len(out)-1])
+	})
+	*dst = out
+	return ok
+}
+
+func stringMap(s *jsonscan.Scanner, dst *map[string]string) bool {
+	m := map[string]string{}
+	*dst = m
+	return s.Object(func(key []byte) bool {
+		if !utf8.Valid(key) {
+			return false // encoding/json would replace the invalid bytes
+		}
+		v, ok := s.String()
+		m[string(key)] = v // a repeated key: the last wins, as in encoding/json
+		return ok
+	})
+}
+
+func integer[T int | int64](s *jsonscan.Scanner, dst *T) bool {
+	n, ok := s.Int(strconv.IntSize)
+	*dst = T(n)
+	return ok
+}
+
+func strs(s *jsonscan.Scanner, dst *[]string) bool {
+	v, ok := s.Strings()
+	*dst = v
+	return ok
+}
