@@ -109,3 +109,13 @@ func BenchmarkDecodeSlow(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkEncode(b *testing.B) {
+	a := crashAlert(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Encode(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
