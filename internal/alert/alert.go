@@ -146,8 +146,11 @@ func (a *Alert) Subject() string {
 	return "alerts." + tl + "." + event.Token(a.Rule)
 }
 
-// Encode marshals the alert.
+// Encode marshals the alert (as json.Marshal does).
 func (a *Alert) Encode() ([]byte, error) {
+	if b, ok := encodeFast(make([]byte, 0, 1024+512*len(a.Evidence)), a); ok {
+		return b, nil
+	}
 	b, err := json.Marshal(a)
 	if err != nil {
 		return nil, fmt.Errorf("encode alert %s: %w", a.ID, err)

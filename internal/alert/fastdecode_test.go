@@ -118,3 +118,81 @@ func FuzzDecodeParity(f *testing.F) {
 		}
 	})
 }
+
+func TestFastEncodeTakesRouterAlerts(t *testing.T) {
+	for name, a := range shapes(t) {
+		t.Run(name, func(t *testing.T) {
+			want, err := json.Marshal(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := encodeFast(nil, a)
+			if !ok {
+				t.Fatal("fast path refused the alert")
+			}
+			if string(got) != string(want) {
+				t.Fatalf("fast\n%s\njson.Marshal\n%s", got, want)
+			}
+		})
+	}
+}
+
+// TestFastEncodeFallsBack: event data json.Marshal would rewrite, or a
+// time it refuses, leave the alert to json.Marshal, and Encode still
+// writes (or refuses) what it does.
+func TestFastEncodeFallsBack(t *testing.T) {
+	for name, mod := range map[string]func(a *Alert){
+		"data with white space":        func(a *Alert) { a.Evidence[0].Data = []byte(`{"a": 1}`) },
+		"data with HTML":               func(a *Alert) { a.Evidence[0].Data = []byte(`{"a":"<b>"}`) },
+		"data with U+2028":             func(a *Alert) { a.Evidence[0].Data = []byte("{\"a\":\"\u2028\"}") },
+		"data that is not JSON":        func(a *Alert) { a.Evidence[0].Data = []byte(`{"a":`) },
+		"data with trailing text":      func(a *Alert) { a.Evidence[0].Data = []byte(`{} x`) },
+		"space after an escaped quote": func(a *Alert) { a.Evidence[0].Data = []byte(`{"a":"\"" , "b":1}`) },
+		"a year past 9999":             func(a *Alert) { a.StartsAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := crashAlert(t)
+			mod(a)
+			if _, ok := encodeFast(nil, a); ok {
+				t.Fatal("fast path took it")
+			}
+			want, werr := json.Marshal(a)
+			got, err := a.Encode()
+			if (err != nil) != (werr != nil) || string(got) != string(want) {
+				t.Fatalf("Encode = %s, %v; json.Marshal = %s, %v", got, err, want, werr)
+			}
+		})
+	}
+}
+
+// FuzzEncodeParity holds the fast encoder to json.Marshal, byte for byte,
+// with arbitrary text in every kind of field.
+func FuzzEncodeParity(f *testing.F) {
+	f.Add("plain", "key", []byte(`{"a":1}`), int64(3))
+	f.Add("a <b> & \"q\" \\ \n\t\x01 \u2028 \xff é 🔥", "\xfe", []byte(`{"a":"x y","b":[1,2.5e3,null]}`), int64(-7))
+	f.Add("", "", []byte(`{"a" : 1}`), int64(0))
+	f.Add("x", "y", []byte(`{"a":"\\"" , "b":"\\\\" }`), int64(1))
+	f.Fuzz(func(t *testing.T, text, key string, data []byte, n int64) {
+		a := crashAlert(t)
+		a.Summary, a.Details, a.Headline, a.GroupKey = text, text+text, key, key
+		a.Labels[key] = text
+		a.Annotations = map[string]string{text: key}
+		a.NoteOrder = []string{key, text}
+		a.Evidence[0].Data = data
+		a.Evidence[1].Node, a.Evidence[1].Subject = text, key
+		a.Tally[0].TopNodes[0].Node, a.Tally[0].Occurrences = text, n
+		a.Update, a.EvidenceSeen = int(n), int(-n)
+		a.Change.Notes = []string{text}
+		want, werr := json.Marshal(a)
+		got, ok := encodeFast(nil, a)
+		if !ok {
+			return
+		}
+		if werr != nil {
+			t.Fatalf("fast path encoded what json.Marshal refuses (%v)", werr)
+		}
+		if string(got) != string(want) {
+			t.Fatalf("fast\n%s\njson.Marshal\n%s", got, want)
+		}
+	})
+}
