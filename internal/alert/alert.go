@@ -148,14 +148,19 @@ func (a *Alert) Subject() string {
 
 // Encode marshals the alert (as json.Marshal does).
 func (a *Alert) Encode() ([]byte, error) {
-	if b, ok := encodeFast(make([]byte, 0, 1024+512*len(a.Evidence)), a); ok {
-		return b, nil
+	return a.AppendJSON(make([]byte, 0, 512+512*len(a.Evidence)))
+}
+
+// AppendJSON appends the alert's encoding (Encode's) to b.
+func (a *Alert) AppendJSON(b []byte) ([]byte, error) {
+	if out, ok := encodeFast(b, a); ok {
+		return out, nil
 	}
-	b, err := json.Marshal(a)
+	j, err := json.Marshal(a)
 	if err != nil {
 		return nil, fmt.Errorf("encode alert %s: %w", a.ID, err)
 	}
-	return b, nil
+	return append(b, j...), nil
 }
 
 // Decode parses an alert from the ALERTS stream.

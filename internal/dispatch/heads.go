@@ -2,7 +2,6 @@ package dispatch
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -39,7 +38,7 @@ func headOf(rec *AlertRecord) ([]byte, error) {
 		GroupKey: a.GroupKey, Receivers: a.Receivers, WindowStart: a.WindowStart, StartsAt: a.StartsAt, EndsAt: a.EndsAt,
 		Drill: a.Drill, Update: a.Update, CreatedAt: a.CreatedAt,
 	}
-	return json.Marshal(&AlertRecord{Alert: h, Updated: rec.Updated, News: rec.News})
+	return encode(&AlertRecord{Alert: h, Updated: rec.Updated, News: rec.News})
 }
 
 // decodeHead reads a head with the checks decodeAlertRecord makes.

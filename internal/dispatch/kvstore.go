@@ -275,19 +275,24 @@ func (s *KVStore) encodeMsg(key string, v any) (*nats.Msg, error) {
 }
 
 // encode is v's JSON; an alert record keeps the alert as read from ALERTS
-// when it has it, with the same fields json.Marshal writes around it.
+// when it has it (else alert.Encode writes it, without reflection), with
+// the same fields json.Marshal writes around it.
 func encode(v any) ([]byte, error) {
 	r, ok := v.(*AlertRecord)
-	if !ok || r.raw == nil {
+	if !ok || r.Alert == nil && r.raw == nil {
 		return json.Marshal(v)
 	}
 	updated, err := r.Updated.MarshalJSON()
 	if err != nil {
 		return nil, err
 	}
-	b := make([]byte, 0, len(r.raw)+len(updated)+32)
+	b := make([]byte, 0, max(len(r.raw), 448)+len(updated)+32)
 	b = append(b, `{"alert":`...)
-	b = append(b, r.raw...)
+	if r.raw != nil {
+		b = append(b, r.raw...)
+	} else if b, err = r.Alert.AppendJSON(b); err != nil {
+		return nil, err
+	}
 	b = append(b, `,"updated":`...)
 	b = append(b, updated...)
 	if len(r.News) > 0 {

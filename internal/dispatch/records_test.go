@@ -120,3 +120,71 @@ func BenchmarkDecodeAlertRecordSlow(b *testing.B) {
 		}
 	}
 }
+
+// TestEncodeAsJSONMarshal: what the store writes for an alert record (the
+// alert's bytes from ALERTS, or alert.Encode's, wrapped) and for its head
+// is what json.Marshal writes.
+func TestEncodeAsJSONMarshal(t *testing.T) {
+	for _, news := range []bool{false, true} {
+		_, b := storedRecord(t, news)
+		var r AlertRecord
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != string(want) {
+			t.Errorf("with the ALERTS bytes:\n%s\njson.Marshal:\n%s", b, want)
+		}
+		got, err := encode(&r) // no raw bytes: alert.Encode
+		if err != nil || string(got) != string(want) {
+			t.Errorf("encoded:\n%s (%v)\njson.Marshal:\n%s", got, err, want)
+		}
+		head, err := headOf(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := r.Alert
+		h := &AlertRecord{Alert: &alert.Alert{ID: a.ID, Fingerprint: a.Fingerprint, Rule: a.Rule, Severity: a.Severity, State: a.State,
+			Labels: a.Labels, GroupKey: a.GroupKey, Receivers: a.Receivers, WindowStart: a.WindowStart, StartsAt: a.StartsAt,
+			EndsAt: a.EndsAt, Drill: a.Drill, Update: a.Update, CreatedAt: a.CreatedAt}, Updated: r.Updated, News: r.News}
+		if want, _ := json.Marshal(h); string(head) != string(want) {
+			t.Errorf("head:\n%s\njson.Marshal:\n%s", head, want)
+		}
+	}
+	if b, err := encode(&AlertRecord{}); err != nil || string(b) != `{"alert":null,"updated":"0001-01-01T00:00:00Z"}` {
+		t.Errorf("a record without an alert: %s, %v", b, err)
+	}
+}
+
+// BenchmarkHead: an alert record's head as the store's writer makes it,
+// and with json.Marshal alone for comparison.
+func BenchmarkHead(b *testing.B) {
+	_, raw := storedRecord(b, true)
+	var r AlertRecord
+	if err := json.Unmarshal(raw, &r); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("headOf", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := headOf(&r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("json.Marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		a := r.Alert
+		for b.Loop() {
+			h := &AlertRecord{Alert: &alert.Alert{ID: a.ID, Fingerprint: a.Fingerprint, Rule: a.Rule, Severity: a.Severity, State: a.State,
+				Labels: a.Labels, GroupKey: a.GroupKey, Receivers: a.Receivers, WindowStart: a.WindowStart, StartsAt: a.StartsAt,
+				EndsAt: a.EndsAt, Drill: a.Drill, Update: a.Update, CreatedAt: a.CreatedAt}, Updated: r.Updated, News: r.News}
+			if _, err := json.Marshal(h); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
