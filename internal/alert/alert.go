@@ -148,7 +148,7 @@ func (a *Alert) Subject() string {
 
 // Encode marshals the alert (as json.Marshal does).
 func (a *Alert) Encode() ([]byte, error) {
-	return a.AppendJSON(make([]byte, 0, 512+512*len(a.Evidence)))
+	return a.AppendJSON(make([]byte, 0, 2048+640*len(a.Evidence)))
 }
 
 // AppendJSON appends the alert's encoding (Encode's) to b.

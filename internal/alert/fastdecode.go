@@ -138,60 +138,52 @@ func (c *Change) decode(s *jsonscan.Scanner) bool {
 	})
 }
 
-func tally(s *jsonscan.Scanner, dst *[]TypeTally) bool {
-	out := []TypeTally{}
+// objects reads an array of objects, each member through field.
+func objects[T any](s *jsonscan.Scanner, dst *[]T, field func(v *T, key []byte, seen *fields) bool) bool {
+	out := []T{}
+	var seen fields
 	ok := s.Array(func() bool {
-		var t TypeTally
-		var seen fields
-		ok := s.Object(func(key []byte) bool {
-			switch string(key) {
-			case "type":
-				v, ok := s.String()
-				t.Type = v
-				return ok && seen.first(0)
-			case "events":
-				return seen.first(1) && integer(s, &t.Events)
-			case "occurrences":
-				return seen.first(2) && integer(s, &t.Occurrences)
-			case "nodes":
-				return seen.first(3) && integer(s, &t.Nodes)
-			case "first":
-				return seen.first(4) && s.Time(&t.First)
-			case "last":
-				return seen.first(5) && s.Time(&t.Last)
-			case "top_nodes":
-				return seen.first(6) && topNodes(s, &t.TopNodes)
-			}
-			return false
-		})
-		out = append(out, t)
-		return ok
+		var zero T
+		out, seen = append(out, zero), 0
+		v := &out[len(out)-1]
+		return s.Object(func(key []byte) bool { return field(v, key, &seen) })
 	})
 	*dst = out
 	return ok
 }
 
-func topNodes(s *jsonscan.Scanner, dst *[]NodeCount) bool {
-	out := []NodeCount{}
-	ok := s.Array(func() bool {
-		var n NodeCount
-		var seen fields
-		ok := s.Object(func(key []byte) bool {
-			switch string(key) {
-			case "node":
-				v, ok := s.String()
-				n.Node = v
-				return ok && seen.first(0)
-			case "events":
-				return seen.first(1) && integer(s, &n.Events)
-			}
-			return false
-		})
-		out = append(out, n)
-		return ok
+func tally(s *jsonscan.Scanner, dst *[]TypeTally) bool {
+	return objects(s, dst, func(t *TypeTally, key []byte, seen *fields) bool {
+		switch string(key) {
+		case "type":
+			v, ok := s.String()
+			t.Type = v
+			return ok && seen.first(0)
+		case "events":
+			return seen.first(1) && integer(s, &t.Events)
+		case "occurrences":
+			return seen.first(2) && integer(s, &t.Occurrences)
+		case "nodes":
+			return seen.first(3) && integer(s, &t.Nodes)
+		case "first":
+			return seen.first(4) && s.Time(&t.First)
+		case "last":
+			return seen.first(5) && s.Time(&t.Last)
+		case "top_nodes":
+			return seen.first(6) && objects(s, &t.TopNodes, func(n *NodeCount, key []byte, seen *fields) bool {
+				switch string(key) {
+				case "node":
+					v, ok := s.String()
+					n.Node = v
+					return ok && seen.first(0)
+				case "events":
+					return seen.first(1) && integer(s, &n.Events)
+				}
+				return false
+			})
+		}
+		return false
 	})
-	*dst = out
-	return ok
 }
 
 // evidence reads the events with event's own fast path; an event it

@@ -244,6 +244,11 @@ func (s *Scanner) Bool() (v, ok bool) {
 // each key (aliasing the input) positioned at its value, which member must
 // read. Duplicate keys are member's to refuse.
 func (s *Scanner) Object(member func(key []byte) bool) bool {
+	return s.members(s.PlainString, member)
+}
+
+// members reads an object, its keys with key.
+func (s *Scanner) members(key func() ([]byte, bool), member func(key []byte) bool) bool {
 	if !s.Eat('{') {
 		return false
 	}
@@ -253,7 +258,7 @@ func (s *Scanner) Object(member func(key []byte) bool) bool {
 	}
 	for {
 		s.WS()
-		key, ok := s.PlainString()
+		k, ok := key()
 		if !ok {
 			return false
 		}
@@ -262,7 +267,7 @@ func (s *Scanner) Object(member func(key []byte) bool) bool {
 			return false
 		}
 		s.WS()
-		if !member(key) {
+		if !member(k) {
 			return false
 		}
 		s.WS()
@@ -306,47 +311,10 @@ func (s *Scanner) value(depth int) bool {
 	}
 	switch c := s.b[s.i]; {
 	case c == '{':
-		s.i++
-		s.WS()
-		if s.Eat('}') {
-			return true
-		}
-		for {
-			s.WS()
-			if !s.skipString() {
-				return false
-			}
-			s.WS()
-			if !s.Eat(':') {
-				return false
-			}
-			s.WS()
-			if !s.value(depth + 1) {
-				return false
-			}
-			s.WS()
-			if s.Eat(',') {
-				continue
-			}
-			return s.Eat('}')
-		}
+		return s.members(func() ([]byte, bool) { return nil, s.skipString() },
+			func([]byte) bool { return s.value(depth + 1) })
 	case c == '[':
-		s.i++
-		s.WS()
-		if s.Eat(']') {
-			return true
-		}
-		for {
-			s.WS()
-			if !s.value(depth + 1) {
-				return false
-			}
-			s.WS()
-			if s.Eat(',') {
-				continue
-			}
-			return s.Eat(']')
-		}
+		return s.Array(func() bool { return s.value(depth + 1) })
 	case c == '"':
 		return s.skipString()
 	case c == 't':
