@@ -28,6 +28,9 @@ var TemplateFuncs = template.FuncMap{
 	"kib":   func(v any) string { return humanBytes(v, 1024) },
 	// seconds formats a count of seconds (uptime_seconds) as 10d0h, 6m2s.
 	"seconds": func(v any) string { return brief.Duration(time.Duration(toFloat(v) * float64(time.Second))) },
+	// plural is a count with its noun: "1 disk I/O error", "3 disk I/O
+	// errors".
+	"plural": plural,
 	// pct formats part/whole as a percentage.
 	"pct": func(part, whole any) string {
 		p, w := toFloat(part), toFloat(whole)
@@ -110,6 +113,20 @@ func uniq(v any) string {
 		}
 	}
 	return strings.Join(out, ", ")
+}
+
+func plural(n any, one, many string) string {
+	switch n.(type) {
+	case int, int64, uint64, float64:
+	default:
+		return fmt.Sprintf("%v %s", n, many)
+	}
+	if f := toFloat(n); f == 1 {
+		return "1 " + one
+	} else if f == float64(int64(f)) {
+		return fmt.Sprintf("%d %s", int64(f), many)
+	}
+	return fmt.Sprintf("%g %s", toFloat(n), many)
 }
 
 func strs(v any) []string {

@@ -21,3 +21,26 @@ func TestListFuncs(t *testing.T) {
 		}
 	}
 }
+
+func TestPlural(t *testing.T) {
+	plural := TemplateFuncs["plural"].(func(any, string, string) string)
+	for _, tc := range []struct {
+		n    any
+		want string
+	}{
+		{1, "1 disk I/O error"},
+		{int64(1), "1 disk I/O error"},
+		{uint64(1), "1 disk I/O error"},
+		{1.0, "1 disk I/O error"},
+		{0, "0 disk I/O errors"},
+		{int64(3), "3 disk I/O errors"},
+		{uint64(12000000), "12000000 disk I/O errors"},
+		{2.5, "2.5 disk I/O errors"},
+		{"many", "many disk I/O errors"},
+		{nil, "<nil> disk I/O errors"},
+	} {
+		if got := plural(tc.n, "disk I/O error", "disk I/O errors"); got != tc.want {
+			t.Errorf("plural %#v = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}
