@@ -82,7 +82,7 @@ func (r Renderer) MessageBlocks(m *notify.Message, withNews bool) ([]slack.Block
 	if news := r.newsText(m); withNews && news != "" {
 		blocks = append(blocks, section(truncateEscaped(news, MaxSectionText)),
 			contextBlock("Updates the earlier message about this alert, which fired at "+Escape(r.Brief.Clock.At(m.Firing[0].StartsAt))+"."))
-		fallback = title + ": " + strings.Join(flatNews(m), "; ")
+		fallback = pushText(title, flatNews(m))
 	}
 	as := m.Alerts()
 	shown := 0
