@@ -249,15 +249,7 @@ func (s *Scanner) Object(member func(key []byte) bool) bool {
 
 // members reads an object, its keys with key.
 func (s *Scanner) members(key func() ([]byte, bool), member func(key []byte) bool) bool {
-	if !s.Eat('{') {
-		return false
-	}
-	s.WS()
-	if s.Eat('}') {
-		return true
-	}
-	for {
-		s.WS()
+	return s.list('{', '}', func() bool {
 		k, ok := key()
 		if !ok {
 			return false
@@ -267,37 +259,33 @@ func (s *Scanner) members(key func() ([]byte, bool), member func(key []byte) boo
 			return false
 		}
 		s.WS()
-		if !member(k) {
-			return false
-		}
-		s.WS()
-		if s.Eat(',') {
-			continue
-		}
-		return s.Eat('}')
-	}
+		return member(k)
+	})
 }
 
 // Array reads an array, calling elem positioned at each element, which
 // elem must read.
-func (s *Scanner) Array(elem func() bool) bool {
-	if !s.Eat('[') {
+func (s *Scanner) Array(elem func() bool) bool { return s.list('[', ']', elem) }
+
+// list reads open, items separated by commas (each read by item), close.
+func (s *Scanner) list(open, close byte, item func() bool) bool {
+	if !s.Eat(open) {
 		return false
 	}
 	s.WS()
-	if s.Eat(']') {
+	if s.Eat(close) {
 		return true
 	}
 	for {
 		s.WS()
-		if !elem() {
+		if !item() {
 			return false
 		}
 		s.WS()
 		if s.Eat(',') {
 			continue
 		}
-		return s.Eat(']')
+		return s.Eat(close)
 	}
 }
 
