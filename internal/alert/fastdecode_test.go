@@ -196,3 +196,58 @@ func FuzzEncodeParity(f *testing.F) {
 		}
 	})
 }
+
+// TestShapesCoverEveryField: every field of the alert model is set in some
+// shape, so the parity tests above fail when a field is added to Alert
+// (or what it holds) and the fast paths do not know it.
+func TestShapesCoverEveryField(t *testing.T) {
+	set := map[string]bool{}
+	var mark func(v reflect.Value)
+	mark = func(v reflect.Value) {
+		switch v.Kind() {
+		case reflect.Pointer:
+			if !v.IsNil() {
+				mark(v.Elem())
+			}
+		case reflect.Slice:
+			for i := range v.Len() {
+				mark(v.Index(i))
+			}
+		case reflect.Struct:
+			if v.Type() == reflect.TypeFor[time.Time]() {
+				return
+			}
+			for i := range v.NumField() {
+				f := v.Type().Field(i)
+				if !f.IsExported() {
+					continue
+				}
+				key := v.Type().Name() + "." + f.Name
+				if _, ok := set[key]; !ok {
+					set[key] = false
+				}
+				if !v.Field(i).IsZero() {
+					set[key] = true
+				}
+				mark(v.Field(i))
+			}
+		}
+	}
+	for _, a := range shapes(t) {
+		mark(reflect.ValueOf(a))
+	}
+	for _, typ := range []string{"Alert", "Change", "TypeTally", "NodeCount", "Event"} {
+		found := false
+		for k := range set {
+			found = found || strings.HasPrefix(k, typ+".")
+		}
+		if !found {
+			t.Errorf("no field of %s seen", typ)
+		}
+	}
+	for k, ok := range set {
+		if !ok {
+			t.Errorf("%s is zero in every shape: set it in one, so the fast paths are held to encoding/json for it", k)
+		}
+	}
+}

@@ -154,6 +154,17 @@ func TestEncodeAsJSONMarshal(t *testing.T) {
 			t.Errorf("head:\n%s\njson.Marshal:\n%s", head, want)
 		}
 	}
+	// encode writes these fields by hand: a field added to AlertRecord must
+	// be added there too.
+	var tags []string
+	for f := range reflect.TypeFor[AlertRecord]().Fields() {
+		if tag := f.Tag.Get("json"); f.IsExported() && tag != "-" {
+			tags = append(tags, tag)
+		}
+	}
+	if want := []string{"alert", "updated", "news,omitempty"}; !reflect.DeepEqual(tags, want) {
+		t.Errorf("AlertRecord's JSON fields are %q; encode writes %q", tags, want)
+	}
 	if b, err := encode(&AlertRecord{}); err != nil || string(b) != `{"alert":null,"updated":"0001-01-01T00:00:00Z"}` {
 		t.Errorf("a record without an alert: %s, %v", b, err)
 	}
