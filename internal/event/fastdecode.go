@@ -29,19 +29,20 @@ func ScanFast(s *jsonscan.Scanner, e *Event) bool {
 // attr decodes the value of one top-level attribute into e.
 func attr(s *jsonscan.Scanner, key []byte, e *Event) bool {
 	var dst *string
+	common := false      // a value the intern table holds
 	switch string(key) { // no allocation: the compiler special-cases this
 	case "specversion":
-		dst = &e.SpecVersion
+		dst, common = &e.SpecVersion, true
 	case "id":
 		dst = &e.ID
 	case "source":
 		dst = &e.Source
 	case "type":
-		dst = &e.Type
+		dst, common = &e.Type, true
 	case "subject":
 		dst = &e.Subject
 	case "datacontenttype":
-		dst = &e.DataContentType
+		dst, common = &e.DataContentType, true
 	case "cluster":
 		dst = &e.Cluster
 	case "node":
@@ -68,7 +69,11 @@ func attr(s *jsonscan.Scanner, key []byte, e *Event) bool {
 	if !ok || !utf8.Valid(v) {
 		return false
 	}
-	*dst = intern(v)
+	if common {
+		*dst = intern(v)
+	} else {
+		*dst = string(v)
+	}
 	return true
 }
 
