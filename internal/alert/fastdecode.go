@@ -2,7 +2,6 @@ package alert
 
 import (
 	"strconv"
-	"time"
 	"unicode/utf8"
 
 	"github.com/aftershock/aftershock/internal/event"
@@ -32,9 +31,9 @@ func ScanFast(s *jsonscan.Scanner, a *Alert) bool {
 	return s.Object(func(key []byte) bool { return a.field(s, key, &seen) })
 }
 
-// fields remembers the keys read in one object: encoding/json merges a
-// repeated object, map or array into what it decoded first, which the
-// fast path does not do, so a repeat falls back.
+// fields remembers the object, map and array keys read in one object:
+// encoding/json merges a repeat of one into what it decoded first, which
+// the fast path does not do, so a repeat falls back.
 type fields uint32
 
 func (f *fields) first(i int) bool {
@@ -47,78 +46,65 @@ func (f *fields) first(i int) bool {
 }
 
 func (a *Alert) field(s *jsonscan.Scanner, key []byte, seen *fields) bool {
-	var str *string
-	var at *time.Time
 	switch string(key) {
 	case "id":
-		str = &a.ID
+		return text(s, &a.ID)
 	case "fingerprint":
-		str = &a.Fingerprint
+		return text(s, &a.Fingerprint)
 	case "rule":
-		str = &a.Rule
+		return text(s, &a.Rule)
 	case "severity":
-		str = &a.Severity
+		return text(s, &a.Severity)
 	case "state":
-		v, ok := s.String()
-		a.State = State(v)
-		return ok && seen.first(0)
+		return text(s, &a.State)
 	case "labels":
-		return seen.first(1) && stringMap(s, &a.Labels)
+		return seen.first(0) && stringMap(s, &a.Labels)
 	case "annotations":
-		return seen.first(2) && stringMap(s, &a.Annotations)
+		return seen.first(1) && stringMap(s, &a.Annotations)
 	case "headline":
-		str = &a.Headline
+		return text(s, &a.Headline)
 	case "summary":
-		str = &a.Summary
+		return text(s, &a.Summary)
 	case "details":
-		str = &a.Details
+		return text(s, &a.Details)
 	case "note_order":
-		return seen.first(3) && strs(s, &a.NoteOrder)
+		return seen.first(2) && strs(s, &a.NoteOrder)
 	case "group_key":
-		str = &a.GroupKey
+		return text(s, &a.GroupKey)
 	case "receivers":
-		return seen.first(4) && strs(s, &a.Receivers)
+		return seen.first(3) && strs(s, &a.Receivers)
 	case "window_start":
-		at = &a.WindowStart
+		return s.Time(&a.WindowStart)
 	case "window_end":
-		at = &a.WindowEnd
+		return s.Time(&a.WindowEnd)
 	case "starts_at":
-		at = &a.StartsAt
+		return s.Time(&a.StartsAt)
 	case "since":
-		at = &a.Since
+		return s.Time(&a.Since)
 	case "ends_at":
-		at = &a.EndsAt
+		return s.Time(&a.EndsAt)
 	case "evidence":
-		return seen.first(5) && evidence(s, &a.Evidence)
+		return seen.first(4) && evidence(s, &a.Evidence)
 	case "evidence_seen":
-		return seen.first(6) && integer(s, &a.EvidenceSeen)
+		return integer(s, &a.EvidenceSeen)
 	case "drill":
-		v, ok := s.Bool()
-		a.Drill = v
-		return ok && seen.first(7)
+		return flag(s, &a.Drill)
 	case "rules_version":
-		str = &a.RulesVersion
+		return text(s, &a.RulesVersion)
 	case "update":
-		return seen.first(8) && integer(s, &a.Update)
+		return integer(s, &a.Update)
 	case "change":
-		if !seen.first(9) {
+		if !seen.first(5) {
 			return false
 		}
 		a.Change = &Change{}
 		return a.Change.decode(s)
 	case "tally":
-		return seen.first(10) && tally(s, &a.Tally)
+		return seen.first(6) && tally(s, &a.Tally)
 	case "created_at":
-		at = &a.CreatedAt
-	default:
-		return false
+		return s.Time(&a.CreatedAt)
 	}
-	if str != nil {
-		v, ok := s.String()
-		*str = v
-		return ok
-	}
-	return s.Time(at)
+	return false
 }
 
 func (c *Change) decode(s *jsonscan.Scanner) bool {
@@ -126,13 +112,11 @@ func (c *Change) decode(s *jsonscan.Scanner) bool {
 	return s.Object(func(key []byte) bool {
 		switch string(key) {
 		case "significant":
-			v, ok := s.Bool()
-			c.Significant = v
-			return ok && seen.first(0)
+			return flag(s, &c.Significant)
 		case "notes":
-			return seen.first(1) && strs(s, &c.Notes)
+			return seen.first(0) && strs(s, &c.Notes)
 		case "values":
-			return seen.first(2) && strs(s, &c.Values)
+			return seen.first(1) && strs(s, &c.Values)
 		}
 		return false
 	})
@@ -156,28 +140,24 @@ func tally(s *jsonscan.Scanner, dst *[]TypeTally) bool {
 	return objects(s, dst, func(t *TypeTally, key []byte, seen *fields) bool {
 		switch string(key) {
 		case "type":
-			v, ok := s.String()
-			t.Type = v
-			return ok && seen.first(0)
+			return text(s, &t.Type)
 		case "events":
-			return seen.first(1) && integer(s, &t.Events)
+			return integer(s, &t.Events)
 		case "occurrences":
-			return seen.first(2) && integer(s, &t.Occurrences)
+			return integer(s, &t.Occurrences)
 		case "nodes":
-			return seen.first(3) && integer(s, &t.Nodes)
+			return integer(s, &t.Nodes)
 		case "first":
-			return seen.first(4) && s.Time(&t.First)
+			return s.Time(&t.First)
 		case "last":
-			return seen.first(5) && s.Time(&t.Last)
+			return s.Time(&t.Last)
 		case "top_nodes":
-			return seen.first(6) && objects(s, &t.TopNodes, func(n *NodeCount, key []byte, seen *fields) bool {
+			return seen.first(0) && objects(s, &t.TopNodes, func(n *NodeCount, key []byte, _ *fields) bool {
 				switch string(key) {
 				case "node":
-					v, ok := s.String()
-					n.Node = v
-					return ok && seen.first(0)
+					return text(s, &n.Node)
 				case "events":
-					return seen.first(1) && integer(s, &n.Events)
+					return integer(s, &n.Events)
 				}
 				return false
 			})
@@ -211,8 +191,27 @@ func stringMap(s *jsonscan.Scanner, dst *map[string]string) bool {
 	})
 }
 
+// A repeated scalar key is decoded again, the last winning, as in
+// encoding/json: only objects, maps and arrays need fields.
+
+func text[T ~string](s *jsonscan.Scanner, dst *T) bool {
+	v, ok := s.String()
+	*dst = T(v)
+	return ok
+}
+
+func flag(s *jsonscan.Scanner, dst *bool) bool {
+	v, ok := s.Bool()
+	*dst = v
+	return ok
+}
+
 func integer[T int | int64](s *jsonscan.Scanner, dst *T) bool {
-	n, ok := s.Int(strconv.IntSize)
+	bits := 64
+	if _, isInt := any(*dst).(int); isInt {
+		bits = strconv.IntSize
+	}
+	n, ok := s.Int(bits)
 	*dst = T(n)
 	return ok
 }

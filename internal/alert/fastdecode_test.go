@@ -251,3 +251,21 @@ func TestShapesCoverEveryField(t *testing.T) {
 		}
 	}
 }
+
+// TestFastPathRepeatedScalars: a repeated scalar key is taken by the fast
+// path, the last one winning as in encoding/json.
+func TestFastPathRepeatedScalars(t *testing.T) {
+	in := []byte(`{"id":"x","rule":"r","rule":"r2","update":1,"update":2,"drill":true,"drill":false,` +
+		`"starts_at":"2020-06-14T13:14:30Z","starts_at":"2020-06-14T13:15:30Z","change":{"significant":true,"significant":false},` +
+		`"tally":[{"type":"a","type":"b","events":1,"events":2}]}`)
+	var fast, slow Alert
+	if !decodeFast(in, &fast) {
+		t.Fatal("fast path refused repeated scalars")
+	}
+	if err := json.Unmarshal(in, &slow); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(&fast, &slow) || fast.Rule != "r2" || fast.Update != 2 || fast.Tally[0].Type != "b" {
+		t.Fatalf("fast %+v\nslow %+v", fast, slow)
+	}
+}

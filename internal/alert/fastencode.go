@@ -49,16 +49,7 @@ func encodeFast(dst []byte, a *Alert) ([]byte, bool) {
 	if !a.EndsAt.IsZero() {
 		w.time(`,"ends_at":`, a.EndsAt)
 	}
-	if len(a.Evidence) > 0 {
-		w.raw(`,"evidence":[`)
-		for i := range a.Evidence {
-			if i > 0 {
-				w.raw(",")
-			}
-			w.event(&a.Evidence[i])
-		}
-		w.raw("]")
-	}
+	array(&w, `,"evidence":`, a.Evidence, w.event)
 	w.raw(`,"evidence_seen":`)
 	w.int(int64(a.EvidenceSeen))
 	w.raw(`,"drill":`)
@@ -75,16 +66,7 @@ func encodeFast(dst []byte, a *Alert) ([]byte, bool) {
 		w.strs(`,"values":`, c.Values)
 		w.raw("}")
 	}
-	if len(a.Tally) > 0 {
-		w.raw(`,"tally":[`)
-		for i, t := range a.Tally {
-			if i > 0 {
-				w.raw(",")
-			}
-			w.tally(&t)
-		}
-		w.raw("]")
-	}
+	array(&w, `,"tally":`, a.Tally, w.tally)
 	w.time(`,"created_at":`, a.CreatedAt)
 	w.raw("}")
 	return w.b, w.ok
@@ -107,16 +89,22 @@ func (w *writer) optStr(key, s string) {
 }
 
 func (w *writer) strs(key string, ss []string) {
-	if len(ss) == 0 {
+	array(w, key, ss, func(s *string) { w.str(*s) })
+}
+
+// array writes key and xs, each through item, or nothing when xs is empty
+// (the omitempty of every array in the model).
+func array[T any](w *writer, key string, xs []T, item func(*T)) {
+	if len(xs) == 0 {
 		return
 	}
 	w.raw(key)
 	w.raw("[")
-	for i, s := range ss {
+	for i := range xs {
 		if i > 0 {
 			w.raw(",")
 		}
-		w.str(s)
+		item(&xs[i])
 	}
 	w.raw("]")
 }
@@ -160,20 +148,13 @@ func (w *writer) tally(t *TypeTally) {
 	w.int(t.Nodes)
 	w.time(`,"first":`, t.First)
 	w.time(`,"last":`, t.Last)
-	if len(t.TopNodes) > 0 {
-		w.raw(`,"top_nodes":[`)
-		for i, n := range t.TopNodes {
-			if i > 0 {
-				w.raw(",")
-			}
-			w.raw(`{"node":`)
-			w.str(n.Node)
-			w.raw(`,"events":`)
-			w.int(n.Events)
-			w.raw("}")
-		}
-		w.raw("]")
-	}
+	array(w, `,"top_nodes":`, t.TopNodes, func(n *NodeCount) {
+		w.raw(`{"node":`)
+		w.str(n.Node)
+		w.raw(`,"events":`)
+		w.int(n.Events)
+		w.raw("}")
+	})
 	w.raw("}")
 }
 

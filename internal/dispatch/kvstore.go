@@ -286,6 +286,7 @@ func encode(v any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A head (no raw bytes) is a few hundred bytes.
 	b := make([]byte, 0, max(len(r.raw), 448)+len(updated)+32)
 	b = append(b, `{"alert":`...)
 	if r.raw != nil {

@@ -67,17 +67,19 @@ func scanAlertRecord(b []byte, r *AlertRecord) bool {
 }
 
 func scanNews(s *jsonscan.Scanner, n *News) bool {
-	var seenUpdate, seenNotes bool
+	seenNotes := false // a repeated array is merged by encoding/json: left to it
 	return s.Object(func(key []byte) bool {
 		var ok bool
-		switch {
-		case string(key) == "update" && !seenUpdate:
+		switch string(key) {
+		case "update":
 			var v int64
 			v, ok = s.Int(strconv.IntSize)
-			seenUpdate, n.Update = true, int(v)
-		case string(key) == "notes" && !seenNotes:
-			seenNotes = true
-			n.Notes, ok = s.Strings()
+			n.Update = int(v)
+		case "notes":
+			if !seenNotes {
+				seenNotes = true
+				n.Notes, ok = s.Strings()
+			}
 		}
 		return ok
 	})

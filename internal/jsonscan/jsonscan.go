@@ -77,22 +77,12 @@ func (s *Scanner) PlainString() ([]byte, bool) {
 		return nil, false
 	}
 	start := s.i
-	for s.i < len(s.b) && !special[s.b[s.i]] {
-		s.i++
+	if c, ok := s.run(); !ok || c != '"' {
+		return nil, false
 	}
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			str := s.b[start:s.i]
-			s.i++
-			return str, true
-		case c == '\\' || c < 0x20:
-			return nil, false
-		}
-		s.i++
-	}
-	return nil, false
+	str := s.b[start:s.i]
+	s.i++
+	return str, true
 }
 
 // String reads a string and returns its value as encoding/json decodes it.
@@ -102,86 +92,95 @@ func (s *Scanner) String() (string, bool) {
 	if !s.Eat('"') {
 		return "", false
 	}
-	start, ascii := s.i, true
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
+	var out []byte // nil until the first escape: most strings have none
+	start := s.i
+	for {
+		c, ok := s.run()
+		if !ok || c < 0x20 {
+			return "", false
+		}
+		if c == '"' {
 			str := s.b[start:s.i]
+			if out != nil {
+				str = append(out, str...)
+			}
 			s.i++
-			if !ascii && !utf8.Valid(str) {
+			if !utf8.Valid(str) {
 				return "", false
 			}
 			return string(str), true
-		case c == '\\':
-			s.i = start
-			return s.unescape()
-		case c < 0x20:
-			return "", false
-		case c >= utf8.RuneSelf:
-			ascii = false
 		}
-		s.i++
+		out = append(out, s.b[start:s.i]...)
+		r, ok := s.escape()
+		if !ok || utf16.IsSurrogate(r) {
+			return "", false
+		}
+		out = utf8.AppendRune(out, r)
+		start = s.i
 	}
-	return "", false
 }
 
-// unescape decodes a string with escapes from its first byte (after the
-// opening quote).
-func (s *Scanner) unescape() (string, bool) {
-	out := make([]byte, 0, 64)
-	run := s.i // start of the current run of plain bytes
+// run moves past plain string content and returns the byte it stopped at
+// (a quote, a backslash or a control character), or false at the end.
+func (s *Scanner) run() (byte, bool) {
 	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			out = append(out, s.b[run:s.i]...)
-			s.i++
-			if !utf8.Valid(out) {
-				return "", false
-			}
-			return string(out), true
-		case c < 0x20:
-			return "", false
-		case c != '\\':
-			s.i++
-			continue
-		}
-		out = append(out, s.b[run:s.i]...)
-		s.i++
-		if s.i >= len(s.b) {
-			return "", false
-		}
-		switch e := s.b[s.i]; e {
-		case '"', '\\', '/':
-			out = append(out, e)
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			if len(s.b)-s.i < 5 {
-				return "", false
-			}
-			r, err := strconv.ParseUint(string(s.b[s.i+1:s.i+5]), 16, 16)
-			if err != nil || utf16.IsSurrogate(rune(r)) {
-				return "", false
-			}
-			out = utf8.AppendRune(out, rune(r))
-			s.i += 4
-		default:
-			return "", false
+		if c := s.b[s.i]; special[c] {
+			return c, true
 		}
 		s.i++
-		run = s.i
 	}
-	return "", false
+	return 0, false
+}
+
+// escape reads the escape at s (a backslash) and returns the rune it
+// stands for; a \u escape of half a surrogate pair is returned as it is.
+func (s *Scanner) escape() (rune, bool) {
+	if len(s.b)-s.i < 2 {
+		return 0, false
+	}
+	e := s.b[s.i+1]
+	s.i += 2
+	switch e {
+	case '"', '\\', '/':
+		return rune(e), true
+	case 'b':
+		return '\b', true
+	case 'f':
+		return '\f', true
+	case 'n':
+		return '\n', true
+	case 'r':
+		return '\r', true
+	case 't':
+		return '\t', true
+	case 'u':
+		if len(s.b)-s.i < 4 {
+			return 0, false
+		}
+		var r rune
+		for _, h := range s.b[s.i : s.i+4] {
+			d, ok := hexDigit(h)
+			if !ok {
+				return 0, false
+			}
+			r = r<<4 | d
+		}
+		s.i += 4
+		return r, true
+	}
+	return 0, false
+}
+
+func hexDigit(c byte) (rune, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return rune(c - '0'), true
+	case 'a' <= c && c <= 'f':
+		return rune(c-'a') + 10, true
+	case 'A' <= c && c <= 'F':
+		return rune(c-'A') + 10, true
+	}
+	return 0, false
 }
 
 // Int reads a number that is a plain integer fitting bits; fractions,
@@ -340,48 +339,19 @@ func (s *Scanner) skipString() bool {
 	if !s.Eat('"') {
 		return false
 	}
-	for s.i < len(s.b) {
-		if !special[s.b[s.i]] {
-			s.i++
-			continue
-		}
-		c := s.b[s.i]
+	for {
+		c, ok := s.run()
 		switch {
+		case !ok || c < 0x20:
+			return false
 		case c == '"':
 			s.i++
 			return true
-		case c < 0x20:
+		}
+		if _, ok := s.escape(); !ok {
 			return false
-		case c == '\\':
-			s.i++
-			if s.i >= len(s.b) {
-				return false
-			}
-			switch s.b[s.i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i++
-			case 'u':
-				if len(s.b)-s.i < 5 {
-					return false
-				}
-				for _, h := range s.b[s.i+1 : s.i+5] {
-					if !isHex(h) {
-						return false
-					}
-				}
-				s.i += 5
-			default:
-				return false
-			}
-		default:
-			s.i++
 		}
 	}
-	return false
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // num validates -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?

@@ -21,10 +21,7 @@ func corednsOOM() *recording {
 	xa := func(hour, minute, sec int) time.Time {
 		return time.Date(2023, 3, 14, hour, minute, sec, 0, cst)
 	}
-	var nodes []string
-	for i := 11; i <= 18; i++ {
-		nodes = append(nodes, fmt.Sprintf("10.8.2.%d", i))
-	}
+	nodes := hosts("10.8.2.", 11, 18)
 	start, fixed, end := xa(10, 0, 0), xa(10, 27, 40), xa(10, 40, 0)
 	for i, n := range nodes {
 		boot := fmt.Sprintf("0170%04d-7c2e-4d00-8000-%012d", i, i)

@@ -24,10 +24,7 @@ func diskFailing() *recording {
 		kernel = "6.1.0-18-amd64"
 		sick   = "10.9.0.12"
 	)
-	var nodes []string
-	for i := 10; i <= 15; i++ {
-		nodes = append(nodes, fmt.Sprintf("10.9.0.%d", i))
-	}
+	nodes := hosts("10.9.0.", 10, 15)
 	start, end := nj(2, 10, 0), nj(2, 26, 0)
 	for i, n := range nodes {
 		boot := fmt.Sprintf("9012%04d-6b1f-4c00-8000-%012d", i, i)

@@ -30,10 +30,7 @@ func kernelExposure() *recording {
 	hz := func(day, hour, minute, sec int) time.Time {
 		return time.Date(2020, 6, day, hour, minute, sec, 0, time.FixedZone("CST", 8*3600))
 	}
-	var nodes []string
-	for i := 1; i <= 40; i++ {
-		nodes = append(nodes, fmt.Sprintf("172.22.0.%d", i))
-	}
+	nodes := hosts("172.22.0.", 1, 40)
 	canaries := map[string]bool{"172.22.0.39": true, "172.22.0.40": true}
 	const dead = "172.22.0.7"
 	boots := map[string]string{}

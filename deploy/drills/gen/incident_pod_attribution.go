@@ -28,10 +28,7 @@ func corednsPodTimeout() *recording {
 		service = "10.96.0.10:53"
 		name    = "kubernetes.default.svc.cluster.local."
 	)
-	var nodes []string
-	for i := 1; i <= 10; i++ {
-		nodes = append(nodes, fmt.Sprintf("10.5.0.%d", i))
-	}
+	nodes := hosts("10.5.0.", 1, 10)
 	boots := map[string]string{}
 	for i, n := range nodes {
 		boots[n] = fmt.Sprintf("3066%04d-4d0d-4e00-8000-%012d", i+1, i+1)

@@ -75,10 +75,7 @@ func memcgOOMStorm() *recording {
 	r := newRecording("memcg-oom-storm", "prod-bj", "doom", 4096)
 	start := time.Date(2022, 8, 2, 2, 0, 0, 0, cst)
 	end := start.Add(30 * time.Minute)
-	var nodes []string
-	for i := range 6 {
-		nodes = append(nodes, fmt.Sprintf("10.8.1.%d", 21+i))
-	}
+	nodes := hosts("10.8.1.", 21, 26)
 	for i, n := range nodes {
 		boot := fmt.Sprintf("3c5e7a9b-1d3f-4a5c-8e7a-9b1d3f5a7c%02d", i)
 		r.heartbeats(n, boot, start.Add(-72*time.Hour), start.Add(time.Duration(i)*1500*time.Millisecond), end, 30*time.Second)

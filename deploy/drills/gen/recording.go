@@ -126,3 +126,13 @@ func meminfo(availPct int) *event.Meminfo {
 		CachedKB: total * 80 / 100, BuffersKB: 412000, SwapFreeKB: 0,
 	}
 }
+
+// hosts are the node names prefix+from … prefix+to (IP addresses in a
+// subnet).
+func hosts(prefix string, from, to int) []string {
+	var out []string
+	for i := from; i <= to; i++ {
+		out = append(out, fmt.Sprintf("%s%d", prefix, i))
+	}
+	return out
+}
