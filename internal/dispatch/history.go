@@ -81,8 +81,9 @@ func kindName(k notify.Kind, repeat bool) string {
 	return "page"
 }
 
-// record adds the outcome of n to the histories of its alerts and stores
-// them; attempts come from the try counter.
+// record adds the outcome of n to the histories of the alerts its
+// messages tell of (group.told) and stores them; attempts come from the
+// try counter. It runs before outcome clears the groups' in-flight state.
 func (d *Dispatcher) record(n *notify.Notification, err error) {
 	hs, ok := d.o.Store.(HistoryStore)
 	if !ok {
@@ -96,14 +97,24 @@ func (d *Dispatcher) record(n *notify.Notification, err error) {
 	}
 	touched := map[string]bool{}
 	for _, m := range n.Messages {
+		var told map[string]string // nil: all, as the message's kind
+		if g := d.groups[m.GroupID]; g != nil && g.inflight == m {
+			told = g.told
+		}
 		for _, list := range [][]*alert.Alert{m.Firing, m.Resolved} {
 			for _, a := range list {
+				kind := kindName(m.Kind, m.Repeat)
+				if told != nil {
+					if kind = told[a.Fingerprint]; kind == "" {
+						continue
+					}
+				}
 				h := d.hist.byFP[a.Fingerprint]
 				if h == nil {
 					h = &History{Fingerprint: a.Fingerprint}
 					d.hist.byFP[a.Fingerprint] = h
 				}
-				h.Deliveries = append(h.Deliveries, Delivery{At: now, Receiver: n.Receiver, Kind: kindName(m.Kind, m.Repeat),
+				h.Deliveries = append(h.Deliveries, Delivery{At: now, Receiver: n.Receiver, Kind: kind,
 					AlertID: a.ID, Update: a.Update, Outcome: outcome, Attempts: attempts, Error: reason})
 				if over := len(h.Deliveries) - MaxDeliveries; over > 0 {
 					h.Deliveries = append([]Delivery(nil), h.Deliveries[over:]...)

@@ -70,3 +70,67 @@ func TestNotificationHistory(t *testing.T) {
 		return h != nil && len(h.Deliveries) == 2 && h.Deliveries[1].Kind == "resolved" && h.Deliveries[1].Attempts == 1
 	})
 }
+
+// TestHistoryRecordsWhatToldOfTheAlert: a group's message lists every
+// alert still firing, but only the alerts it tells something about have
+// it in their histories: an alert joining the group does not add a page
+// to the histories of those already told, news of one alert is not the
+// others' delivery, and a resolve notice is the resolved alert's. (Each
+// listed alert's history was rewritten by every message: a storm of
+// 30 000 alerts in one group wrote 30 000 histories per group_interval.)
+func TestHistoryRecordsWhatToldOfTheAlert(t *testing.T) {
+	conn := bustest.Connect(t, bustest.Server(t))
+	kv, err := conn.JS.KeyValue(context.Background(), bus.BucketState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	view, err := dispatch.WatchState(t.Context(), kv, bustest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := startRealRouting(t, conn, nil, `route:
+  receiver: pager
+  group_by: [rule]
+  group_wait: 0s
+  group_interval: 1s
+receivers:
+  - name: pager
+    webhook: {url: {env: X}}
+`)
+	now := time.Now().UTC()
+	mk := func(node string) *alert.Alert {
+		fp := alert.Fingerprint("node-crash", node)
+		return &alert.Alert{ID: alert.MakeID(fp, now, alert.Firing), Fingerprint: fp, Rule: "node-crash", Severity: "critical",
+			State: alert.Firing, Labels: map[string]string{"node": node}, GroupKey: node, WindowStart: now, StartsAt: now, CreatedAt: now}
+	}
+	kinds := func(a *alert.Alert) string {
+		h := view.History(a.Fingerprint)
+		if h == nil {
+			return ""
+		}
+		var out []string
+		for _, d := range h.Deliveries {
+			out = append(out, d.Kind)
+		}
+		return strings.Join(out, " ")
+	}
+	messages := func() int { return len(run.recv.Sent()) }
+	a, b := mk("n1"), mk("n2")
+	publishAlert(t, conn.JS, a)
+	bustest.Eventually(t, "a paged", func() bool { return kinds(a) == "page" })
+	publishAlert(t, conn.JS, b)
+	bustest.Eventually(t, "b paged", func() bool { return kinds(b) == "page" })
+	publishAlert(t, conn.JS, update(a, 1, "cause found: kernel BUG"))
+	bustest.Eventually(t, "a's news told", func() bool { return kinds(a) == "page update" })
+	res := *b
+	res.State, res.EndsAt, res.CreatedAt = alert.Resolved, now.Add(time.Minute), time.Now().UTC()
+	res.ID = alert.MakeID(b.Fingerprint, b.WindowStart, alert.Resolved)
+	publishAlert(t, conn.JS, &res)
+	bustest.Eventually(t, "b's resolve notice told", func() bool { return kinds(b) == "page resolved" })
+	if got := kinds(a); got != "page update" {
+		t.Errorf("a's history %q after %d messages, want its page and its news only", got, messages())
+	}
+	if n := messages(); n != 4 {
+		t.Errorf("%d messages, want 4 (page a, page b, a's news, b resolved)", n)
+	}
+}

@@ -52,8 +52,14 @@ func startReal(t *testing.T, conn *bus.Conn) *runner {
 // startRealWith is startReal with the dispatcher's metrics in reg.
 func startRealWith(t *testing.T, conn *bus.Conn, reg prometheus.Registerer) *runner {
 	t.Helper()
+	return startRealRouting(t, conn, reg, kvRouting)
+}
+
+// startRealRouting is startRealWith with another routing.
+func startRealRouting(t *testing.T, conn *bus.Conn, reg prometheus.Registerer, routing string) *runner {
+	t.Helper()
 	ctx := context.Background()
-	r, probs := route.Parse("routing.yaml", []byte(kvRouting))
+	r, probs := route.Parse("routing.yaml", []byte(routing))
 	if len(probs) > 0 {
 		t.Fatal(probs)
 	}
