@@ -100,8 +100,11 @@ func (r Renderer) MessageBlocks(m *notify.Message, withNews bool) ([]slack.Block
 	}
 	if rest := as[shown:]; len(rest) > 0 {
 		var b strings.Builder
-		fmt.Fprintf(&b, "*… and %d more alert(s):*\n", len(rest))
+		fmt.Fprintf(&b, "*… and %s:*\n", more(len(rest), "alert"))
 		for _, a := range rest {
+			if b.Len() > 4*MaxSectionText { // cut below anyway: an alert storm lists thousands
+				break
+			}
 			fmt.Fprintf(&b, "• [%s] %s\n", a.State, Escape(a.Summary))
 		}
 		blocks = append(blocks, section(truncateEscaped(b.String(), MaxSectionText)))
@@ -198,7 +201,7 @@ func (r Renderer) digestBlocks(n *notify.Notification) ([]slack.Block, string) {
 	blocks := []slack.Block{header(title), contextBlock("Several groups changed at once; they are summarised here in one message.")}
 	for i, m := range n.Messages {
 		if len(blocks)+2 > MaxBlocks {
-			blocks = append(blocks, section(fmt.Sprintf("*… and %d more group(s)*", len(n.Messages)-i)))
+			blocks = append(blocks, section(fmt.Sprintf("*… and %s*", more(len(n.Messages)-i, "group"))))
 			break
 		}
 		var b strings.Builder
@@ -224,6 +227,14 @@ func truncateEscaped(s string, limit int) string {
 		cut = cut[:i]
 	}
 	return cut + marker
+}
+
+// more counts what a message leaves out: "1 more alert", "3 more alerts".
+func more(n int, what string) string {
+	if n == 1 {
+		return "1 more " + what
+	}
+	return fmt.Sprintf("%d more %ss", n, what)
 }
 
 func orDash(s string) string {
