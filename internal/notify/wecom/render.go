@@ -188,6 +188,9 @@ func (r Renderer) Page(n *notify.Notification) string {
 			continue
 		}
 		for _, a := range m.Firing {
+			if b.Len() > MaxTextBytes { // cut below anyway: a storm pages for thousands
+				break
+			}
 			if a.Severity != "critical" || !m.Fresh[a.Fingerprint] {
 				continue
 			}
