@@ -48,7 +48,9 @@ receivers:
 //     up to 5 ms late);
 //   - lag-max / alerts-lag-max: the largest backlog of the event and the
 //     ALERTS consumers (growing: the router does not keep up);
-//   - posts: Slack messages (posts and edits) in the run.
+//   - posts: Slack messages (posts and edits) in the run;
+//   - state-writes/alert: writes to ALERT_STATE (alert records, their
+//     notification histories, the group's notification logs) per alert.
 //
 // Run with -benchtime Nx (N events).
 func BenchmarkAlertStorm(b *testing.B) {
@@ -135,6 +137,9 @@ func BenchmarkAlertStorm(b *testing.B) {
 			b.ReportMetric(float64(lagMax()), "lag-max")
 			b.ReportMetric(float64(alertsLag), "alerts-lag-max")
 			b.ReportMetric(float64(posts.Load()), "posts")
+			if st, err := conn.JS.Stream(context.Background(), "KV_"+bus.BucketState); err == nil {
+				b.ReportMetric(float64(st.CachedInfo().State.LastSeq)/float64(b.N), "state-writes/alert")
+			}
 			b.ReportMetric(float64(maxDuration(tlat).Microseconds()), "taken-max-µs")
 			bustest.ReportLatency(b, "alerts-", alat)
 			bustest.ReportLatency(b, "taken-", tlat)
