@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"time"
 
@@ -130,9 +131,18 @@ func (l *Lane) restoreSnapshot(ctx context.Context, set *rule.Set, now time.Time
 	if l.cfg.Snapshots == nil {
 		return nil, 0
 	}
-	info, err := l.cfg.Snapshots.GetInfo(ctx, l.cfg.Durable)
+	// Metadata and windows are read as one object: another router may save
+	// the lane's snapshot meanwhile (the previous owner at its release, or
+	// one whose windows are older), and the windows of one under the
+	// sequence of the other would replay from the wrong place.
+	res, err := l.cfg.Snapshots.Get(ctx, l.cfg.Durable)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil, 0
+	}
+	var info *jetstream.ObjectInfo
+	if err == nil {
+		defer res.Close()
+		info, err = res.Info()
 	}
 	if err == nil {
 		err = usable(info.Metadata, l.cfg.Source.Stream, longestHorizon(set, l.cfg.LatestHorizon), now, acked, st)
@@ -141,7 +151,7 @@ func (l *Lane) restoreSnapshot(ctx context.Context, set *rule.Set, now time.Time
 	var e *correlate.Engine
 	if err == nil {
 		seq, _ = strconv.ParseUint(info.Metadata[metaSeq], 10, 64)
-		e, err = l.readSnapshot(ctx, set)
+		e, err = l.readSnapshot(res, set)
 	}
 	if err != nil {
 		l.countSnapshot("refused")
@@ -152,8 +162,11 @@ func (l *Lane) restoreSnapshot(ctx context.Context, set *rule.Set, now time.Time
 	return e, seq
 }
 
-func (l *Lane) readSnapshot(ctx context.Context, set *rule.Set) (*correlate.Engine, error) {
-	b, err := l.cfg.Snapshots.GetBytes(ctx, l.cfg.Durable)
+// readSnapshot restores an engine from the snapshot res reads. All of it
+// is read first: the object store checks the digest at the end (a save
+// meanwhile removes the chunks being read).
+func (l *Lane) readSnapshot(res io.Reader, set *rule.Set) (*correlate.Engine, error) {
+	b, err := io.ReadAll(res)
 	if err != nil {
 		return nil, fmt.Errorf("read: %w", err)
 	}
