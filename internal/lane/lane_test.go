@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -121,4 +122,74 @@ func TestAckedOnlyOnceStored(t *testing.T) {
 	if got := testutil.ToFloat64(events.WithLabelValues("ok")); got != 1 {
 		t.Fatalf("events ok %v, want 1", got)
 	}
+}
+
+// refusing is an outbox that turns alerts away, as a full outbox does
+// when the lane stops meanwhile, while a flush of nothing still succeeds.
+type refusing struct{ lane.Sender }
+
+func (r refusing) Send(ctx context.Context, items []outbox.Item, done func([]error)) bool {
+	if len(items) > 0 {
+		return false
+	}
+	return r.Sender.Send(ctx, items, done)
+}
+
+// TestRebuildFailsWhenAlertsAreNotQueued: a rebuild evaluates for real the
+// events delivered to the previous owner but never acked; when their
+// alerts cannot be queued, the acquire fails (the event is redelivered to
+// whoever acquires next) rather than succeed with the event in the
+// windows, where its redelivery would be acked as a duplicate and its
+// alert never stored.
+func TestRebuildFailsWhenAlertsAreNotQueued(t *testing.T) {
+	c := bustest.Connect(t, bustest.Server(t))
+	ctx := context.Background()
+	out, err := outbox.New(outbox.Options{NC: c.NC, DeadLetters: "dlq.alerts", Log: bustest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		out.Close(cctx)
+	})
+	if _, err := c.JS.PublishMsg(ctx, &nats.Msg{Subject: "events.dev.n1.app", Data: testEvent("ev-1")}); err != nil {
+		t.Fatal(err)
+	}
+	// The previous owner took the event and died before storing its alert.
+	cons, err := c.JS.CreateOrUpdateConsumer(ctx, bus.StreamEvents, jetstream.ConsumerConfig{Durable: "test", AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cons.Fetch(1); err != nil {
+		t.Fatal(err)
+	}
+	set := ruleSet(t)
+	mk := func(s lane.Sender) *lane.Lane {
+		return lane.New(lane.Config{
+			Durable: "test", Source: lane.Events(), AckWait: time.Minute, LatestHorizon: time.Hour,
+			JS: c.JS, Rules: func() *rule.Set { return set }, Log: bustest.Logger(t),
+			Alerts: &lane.Alerts{Out: s, Published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alerts"}, []string{"state", "timeline"}), Log: bustest.Logger(t)},
+		})
+	}
+	bustest.Eventually(t, "the event delivered", func() bool {
+		info, err := cons.Info(ctx)
+		return err == nil && info.Delivered.Stream == 1
+	})
+	if err := mk(refusing{out}).Acquire(ctx, nil); err == nil {
+		t.Fatal("acquired although the replayed event's alert was not queued")
+	}
+	l := mk(out)
+	if err := l.Acquire(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Release)
+	st, err := c.JS.Stream(ctx, bus.StreamAlerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, "the alert stored by the next acquire", func() bool {
+		_, err := st.GetLastMsgForSubject(ctx, "alerts.live.each")
+		return err == nil
+	})
 }

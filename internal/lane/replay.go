@@ -100,14 +100,25 @@ func (l *Lane) replayPhase(ctx context.Context, e *correlate.Engine, p rebuildPh
 		return 0, false, fmt.Errorf("rebuild: read %s: %w", src.Stream, err)
 	}
 	defer it.Stop()
-	if ci, err := oc.Info(ctx); err == nil && ci.NumPending == 0 {
-		return 0, false, nil
+	// left is what the server says remains (unknown: 0, and a silence is
+	// the end); a silence while events remain is a stalled read, not the
+	// end: windows short of them would miss events, and events delivered
+	// but never acked would be acked as duplicates without their alerts.
+	var left uint64
+	if ci, err := oc.Info(ctx); err == nil {
+		if ci.NumPending == 0 {
+			return 0, false, nil
+		}
+		left = ci.NumPending
 	}
 	n, sent := 0, false
 	for {
 		msg, err := it.Next(jetstream.NextMaxWait(l.cfg.Timeouts.ReadWait))
 		if err != nil {
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+				if left > 0 {
+					return n, sent, fmt.Errorf("rebuild: read %s stalled: nothing for %s with %d events left", src.Stream, l.cfg.Timeouts.ReadWait, left)
+				}
 				return n, sent, nil
 			}
 			return n, sent, fmt.Errorf("rebuild: read %s: %w", src.Stream, err)
@@ -116,13 +127,16 @@ func (l *Lane) replayPhase(ctx context.Context, e *correlate.Engine, p rebuildPh
 		if err != nil {
 			return n, sent, fmt.Errorf("rebuild: %w", err)
 		}
+		left = md.pending
 		if md.stream > through || !p.until.IsZero() && !md.timestamp.Before(p.until) {
 			return n, sent, nil
 		}
 		if p.wants(msg.Subject()) {
-			if l.replayOne(ctx, e, msg, md, live) {
-				sent = true
+			s, err := l.replayOne(ctx, e, msg, md, live)
+			if err != nil {
+				return n, sent, err
 			}
+			sent = sent || s
 			n++
 		}
 		if md.pending == 0 {
@@ -132,21 +146,25 @@ func (l *Lane) replayPhase(ctx context.Context, e *correlate.Engine, p rebuildPh
 }
 
 // replayOne feeds one stored event to e; live means its alerts may not
-// have been published yet. It reports whether it sent alerts.
-func (l *Lane) replayOne(ctx context.Context, e *correlate.Engine, msg jetstream.Msg, md meta, live bool) bool {
+// have been published yet. It reports whether it sent alerts, and fails
+// when they could not be queued (shutting down): the engine holds the
+// event now, so its redelivery would be acked as a duplicate without them.
+func (l *Lane) replayOne(ctx context.Context, e *correlate.Engine, msg jetstream.Msg, md meta, live bool) (bool, error) {
 	subject, _ := l.cfg.Source.published(msg, md)
 	drill, err := event.IsDrill(subject)
 	if err != nil {
-		return false
+		return false, nil
 	}
 	ev, err := event.Decode(msg.Data())
 	if err != nil || ev.CheckSubject(subject) != nil {
-		return false // dead-lettered when first seen
+		return false, nil // dead-lettered when first seen
 	}
 	alerts := e.Process(ev, correlate.Meta{Drill: drill, Arrival: md.timestamp, Replay: !live})
 	if len(alerts) == 0 {
-		return false
+		return false, nil
 	}
-	l.cfg.Alerts.Send(ctx, alerts, nil)
-	return true
+	if !l.cfg.Alerts.Send(ctx, alerts, nil) {
+		return false, fmt.Errorf("rebuild: alerts of event %s (stream seq %d) not queued: the lane is stopping", ev.ID, md.stream)
+	}
+	return true, nil
 }
