@@ -57,6 +57,7 @@ type scanned struct {
 	whole   []string // alert keys without a head the router wrote (older records)
 	logs    int      // notification logs
 	markers []string // subjects of delete markers old enough to purge
+	parts   []string // keys of notification logs' parts
 	bad     []error
 }
 
@@ -126,6 +127,8 @@ func (s *KVStore) scanOne(out *scanned, msg jetstream.Msg, md *jetstream.MsgMeta
 		out.logs++
 	case strings.HasPrefix(key, keyHistory):
 		// LoadHistories reads them.
+	case strings.HasPrefix(key, keyLogPart):
+		out.parts = append(out.parts, key)
 	default:
 		out.bad = append(out.bad, fmt.Errorf("key %s: not a key the router writes", key))
 	}

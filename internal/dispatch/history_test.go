@@ -2,9 +2,13 @@ package dispatch_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aftershock/aftershock/internal/alert"
 	"github.com/aftershock/aftershock/internal/bus"
@@ -132,5 +136,74 @@ receivers:
 	}
 	if n := messages(); n != 4 {
 		t.Errorf("%d messages, want 4 (page a, page b, a's news, b resolved)", n)
+	}
+}
+
+// TestBigGroupRestartsWithoutPagingAgain: a group of 9 000 alerts has a
+// notification log over NATS's 1 MiB max_payload; a restarted dispatcher
+// reads it back (logparts.go), so an alert joining the group afterwards
+// pages alone instead of all 9 001 paging again.
+func TestBigGroupRestartsWithoutPagingAgain(t *testing.T) {
+	const n = 9000
+	conn := bustest.Connect(t, bustest.Server(t))
+	routing := `route:
+  receiver: pager
+  group_by: [rule]
+  group_wait: 0s
+  group_interval: 1s
+receivers:
+  - name: pager
+    webhook: {url: {env: X}}
+`
+	run := startRealRouting(t, conn, nil, routing)
+	now := time.Now().UTC()
+	mk := func(i int) *alert.Alert {
+		node := fmt.Sprintf("node-%05d", i)
+		fp := alert.Fingerprint("node-down", node)
+		return &alert.Alert{ID: alert.MakeID(fp, now, alert.Firing), Fingerprint: fp, Rule: "node-down", Severity: "warning",
+			State: alert.Firing, Labels: map[string]string{"node": node}, GroupKey: node, WindowStart: now, StartsAt: now, CreatedAt: now}
+	}
+	ctx := context.Background()
+	for i := range n {
+		a := mk(i)
+		b, _ := a.Encode()
+		if _, err := conn.JS.PublishMsgAsync(&nats.Msg{Subject: a.Subject(), Data: b}, jetstream.WithMsgID(a.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-conn.JS.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		t.Fatal("alerts not stored")
+	}
+	told := func(r *runner) int {
+		fresh := 0
+		for _, nt := range r.recv.Sent() {
+			for _, m := range nt.Messages {
+				fresh += len(m.Fresh)
+			}
+		}
+		return fresh
+	}
+	bustest.Eventually(t, "every alert paged", func() bool { return told(run) == n })
+	reader, err := dispatch.NewKVStore(ctx, conn.JS, bus.BucketState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	bustest.Eventually(t, "the log of all of them stored", func() bool {
+		_, logs, err := reader.Load(ctx)
+		return err == nil && len(logs) == 1 && len(logs[0].Firing) == n
+	})
+	if bad := reader.Rejected(); len(bad) > 0 {
+		t.Fatal(bad)
+	}
+	run.stop()
+
+	next := startRealRouting(t, conn, nil, routing)
+	publishAlert(t, conn.JS, mk(n))
+	bustest.Eventually(t, "the new alert paged", func() bool { return told(next) > 0 })
+	if got := told(next); got != 1 {
+		t.Fatalf("after the restart %d alerts paged as new, want the one that joined", got)
 	}
 }

@@ -39,6 +39,10 @@ type KVStore struct {
 
 	mu       sync.Mutex
 	rejected []error
+	// parts: how many parts each notification log written in parts has
+	// (logparts.go); maxPart, when set, is the part size (tests).
+	parts   map[string]int
+	maxPart int
 }
 
 // write is one queued write; done receives its result once. A put is
@@ -46,12 +50,18 @@ type KVStore struct {
 // it: encoding was half of the loop's work under load. What v refers to
 // must not change once handed over (the loop only ever replaces records).
 type write struct {
-	m    *nats.Msg
-	key  string
-	v    any
-	f    jetstream.PubAckFuture
-	err  error
-	done chan error
+	m   *nats.Msg
+	key string
+	v   any
+	// before and after are written with m, in order: a notification
+	// log's parts before its head, purges of parts it no longer has after
+	// (logparts.go); dropLog names the group whose log m deletes.
+	before, after []*nats.Msg
+	dropLog       string
+	futs          []jetstream.PubAckFuture
+	f             jetstream.PubAckFuture
+	err           error
+	done          chan error
 }
 
 // Wait implements Pending.
@@ -73,7 +83,7 @@ func NewKVStore(ctx context.Context, js jetstream.JetStream, bucket string) (*KV
 		return nil, fmt.Errorf("open bucket %s: %w", bucket, err)
 	}
 	s := &KVStore{js: js, kv: kv, prefix: "$KV." + bucket + ".", stream: "KV_" + bucket,
-		writes: make(chan *write, 1<<16), pending: make(chan *write, 1<<16), quit: make(chan struct{})}
+		writes: make(chan *write, 1<<16), pending: make(chan *write, 1<<16), quit: make(chan struct{}), parts: map[string]int{}}
 	s.wg.Go(s.writer)
 	s.wg.Go(s.completer)
 	return s, nil
@@ -111,12 +121,14 @@ func (s *KVStore) writer() {
 		for i, w := range batch {
 			if w.m == nil {
 				w.m, w.err = s.encodeMsg(w.key, w.v)
+				if rec, ok := w.v.(*LogRecord); ok && w.err == nil {
+					w.err = s.splitLog(w, rec)
+				}
+			} else if w.dropLog != "" {
+				s.dropParts(w, w.dropLog, 0)
 			}
 			if w.err == nil {
-				w.f, w.err = s.js.PublishMsgAsync(w.m)
-				if w.err != nil {
-					w.err = fmt.Errorf("write %s: %w", w.m.Subject, w.err)
-				}
+				w.err = s.send(w)
 			}
 			select {
 			case s.pending <- w:
@@ -130,6 +142,30 @@ func (s *KVStore) writer() {
 	}
 }
 
+// send publishes w's messages in order.
+func (s *KVStore) send(w *write) error {
+	for _, m := range w.before {
+		f, err := s.js.PublishMsgAsync(m)
+		if err != nil {
+			return fmt.Errorf("write %s: %w", m.Subject, err)
+		}
+		w.futs = append(w.futs, f)
+	}
+	f, err := s.js.PublishMsgAsync(w.m)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", w.m.Subject, err)
+	}
+	w.f = f
+	for _, m := range w.after {
+		f, err := s.js.PublishMsgAsync(m)
+		if err != nil {
+			return fmt.Errorf("write %s: %w", m.Subject, err)
+		}
+		w.futs = append(w.futs, f)
+	}
+	return nil
+}
+
 func (s *KVStore) completer() {
 	for {
 		select {
@@ -138,19 +174,32 @@ func (s *KVStore) completer() {
 				w.done <- w.err
 				continue
 			}
-			select {
-			case <-w.f.Ok():
-				w.done <- nil
-			case err := <-w.f.Err():
-				w.done <- fmt.Errorf("write %s: %w", w.m.Subject, err)
-			case <-s.quit:
-				w.done <- errClosed
+			err, closed := s.await(w)
+			w.done <- err
+			if closed {
 				return
 			}
 		case <-s.quit:
 			return
 		}
 	}
+}
+
+// await waits for w's acks: the first error, or errClosed (closed true)
+// when the store closes meanwhile.
+func (s *KVStore) await(w *write) (err error, closed bool) {
+	for _, f := range append(w.futs, w.f) {
+		select {
+		case <-f.Ok():
+		case e := <-f.Err():
+			if err == nil {
+				err = fmt.Errorf("write %s: %w", f.Msg().Subject, e)
+			}
+		case <-s.quit:
+			return errClosed, true
+		}
+	}
+	return err, false
 }
 
 // Load implements Store. Alerts come as their heads (see heads.go): what
@@ -189,6 +238,9 @@ func (s *KVStore) Load(ctx context.Context) ([]*AlertRecord, []*LogRecord, error
 			return nil, nil, err
 		}
 	}
+	if err := s.purgeOrphanParts(ctx, sc.parts); err != nil {
+		return nil, nil, err
+	}
 	s.mu.Lock()
 	s.rejected = append(s.rejected, bad...)
 	s.mu.Unlock()
@@ -218,6 +270,9 @@ func (s *KVStore) loadLogs(ctx context.Context, bad *[]error) ([]*LogRecord, err
 			return ls, nil
 		}
 		r, err := decodeLogRecord(e.Key(), e.Value())
+		if err == nil && r.Parts != nil {
+			r, err = s.joinParts(ctx, r)
+		}
 		if err != nil {
 			*bad = append(*bad, err)
 			continue
@@ -248,8 +303,10 @@ func (s *KVStore) DeleteAlert(fp string) Pending { return s.purge(keyAlert + fp)
 // PutLog implements Store.
 func (s *KVStore) PutLog(rec *LogRecord) Pending { return s.put(keyLog+rec.GroupID, rec) }
 
-// DeleteLog implements Store.
-func (s *KVStore) DeleteLog(id string) Pending { return s.purge(keyLog + id) }
+// DeleteLog implements Store; the log's parts go with it.
+func (s *KVStore) DeleteLog(id string) Pending {
+	return s.queue(&write{m: purgeMsg(s.prefix + keyLog + id), dropLog: id, done: make(chan error, 1)})
+}
 
 func (s *KVStore) put(key string, v any) Pending {
 	return s.queue(&write{key: key, v: v, done: make(chan error, 1)})
@@ -309,11 +366,14 @@ func encode(v any) ([]byte, error) {
 
 // purge removes every revision of key, leaving one marker (PurgeDeletes
 // at the next start drops it).
-func (s *KVStore) purge(key string) Pending {
-	m := nats.NewMsg(s.prefix + key)
+func (s *KVStore) purge(key string) Pending { return s.publish(purgeMsg(s.prefix + key)) }
+
+// purgeMsg removes every revision of subject's key, leaving one marker.
+func purgeMsg(subject string) *nats.Msg {
+	m := nats.NewMsg(subject)
 	m.Header.Set("KV-Operation", "PURGE")
 	m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
-	return s.publish(m)
+	return m
 }
 
 func (s *KVStore) publish(m *nats.Msg) Pending {

@@ -67,6 +67,9 @@ type LogRecord struct {
 	// Ref is the receiver's reference for the group (Slack channel and
 	// thread ts).
 	Ref string `json:"ref,omitempty"`
+	// Parts, in a log too big for one message, says that the record is
+	// stored in parts, Firing, Updates and Starts with it (logparts.go).
+	Parts *LogParts `json:"parts,omitempty"`
 }
 
 // MemoryStore keeps state in memory (tests, and a router that may forget).
