@@ -52,7 +52,7 @@ func storedKeys(t *testing.T, js jetstream.JetStream, prefix string) []string {
 
 // TestLogInParts: a notification log bigger than a message is stored in
 // parts and read back whole by the next start, at NATS's real limit (a
-// group of 20 000 alerts, 2.6 MB) and at a small part size; a smaller
+// group of 20 000 alerts, 2.2 MB) and at a small part size; a smaller
 // version purges the parts it no longer needs, and deleting the log
 // deletes its parts.
 func TestLogInParts(t *testing.T) {
