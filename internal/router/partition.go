@@ -276,24 +276,37 @@ func (p *partitioner) assignOnce(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// members lists the routers whose heartbeat keys are live.
+// members lists the routers whose heartbeat keys are live. The keys come
+// from the stream's subjects (one snapshot on the server), each then read:
+// nats.go's key listing ends once it has had as many entries as keys
+// existed when it began, and two heartbeats rewritten during it (this
+// router's among them) could leave a live router out, whose lanes then
+// moved away and back (seen in a test run).
 func (p *partitioner) members(ctx context.Context) ([]string, error) {
 	lctx, cancel := context.WithTimeout(ctx, p.r.opts.Timeouts.NATSCall)
 	defer cancel()
-	kl, err := p.kv.ListKeys(lctx)
+	prefix := "$KV." + p.kv.Bucket() + "."
+	st, err := p.r.conn.JS.Stream(lctx, "KV_"+p.kv.Bucket())
 	if err != nil {
 		return nil, fmt.Errorf("list routers: %w", err)
 	}
-	defer kl.Stop()
+	info, err := st.Info(lctx, jetstream.WithSubjectFilter(prefix+">"))
+	if err != nil {
+		return nil, fmt.Errorf("list routers: %w", err)
+	}
 	var out []string
-	for k := range kl.Keys() {
+	for subj := range info.State.Subjects {
+		k := strings.TrimPrefix(subj, prefix)
 		if strings.HasPrefix(k, leasePrefix) {
 			continue // leases share the bucket; Validate keeps router ids out of this prefix
 		}
+		// A key left or aged out keeps a marker: only a value is a member.
+		if _, err := p.kv.Get(lctx, k); errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+			continue
+		} else if err != nil {
+			return nil, fmt.Errorf("list routers: %w", err)
+		}
 		out = append(out, k)
-	}
-	if lctx.Err() != nil {
-		return nil, fmt.Errorf("list routers: %w", lctx.Err())
 	}
 	slices.Sort(out)
 	return out, nil

@@ -376,3 +376,54 @@ func TestPartitionedReload(t *testing.T) {
 	}
 	bustest.Eventually(t, "the fleet lane released", func() bool { return lanes() == "p0,p1,drills" })
 }
+
+// TestMembersWhileHeartbeating: the members are the routers whose keys hold
+// a value (not one that left, nor a lease), every time, while every key is
+// rewritten as fast as the server takes it. nats.go's key listing, used
+// before, could end early when two keys were rewritten during it, and
+// leave a live router out.
+func TestMembersWhileHeartbeating(t *testing.T) {
+	conn := bustest.Connect(t, bustest.Server(t))
+	ctx := context.Background()
+	kv, err := conn.JS.KeyValue(ctx, bus.BucketRouters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "router-c", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Delete(ctx, "router-c"); err != nil { // left
+		t.Fatal(err)
+	}
+	keys := []string{"router-a", "router-b", leasePrefix + "notifier"}
+	for _, k := range keys {
+		if _, err := kv.Put(ctx, k, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := &partitioner{r: &Router{conn: conn, opts: Options{Timeouts: Timeouts{NATSCall: 5 * time.Second}}}, kv: kv}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, k := range keys {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_, _ = kv.Put(ctx, k, []byte("x"))
+			}
+		})
+	}
+	defer func() { close(stop); wg.Wait() }()
+	for i := range 300 {
+		got, err := p.members(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, []string{"router-a", "router-b"}) {
+			t.Fatalf("listing %d: members %v, want router-a and router-b", i, got)
+		}
+	}
+}
