@@ -17,12 +17,9 @@ import (
 	"github.com/aftershock/aftershock/internal/notify"
 )
 
-// TestNotificationHistory: each alert's deliveries are recorded in
-// ALERT_STATE with their tries (a retried page says so), a dead letter
-// with its reason, and a restarted dispatcher appends to what it stored
-// instead of starting over.
-func TestNotificationHistory(t *testing.T) {
-	conn := bustest.Connect(t, bustest.Server(t))
+// stateView is the web view's copy of ALERT_STATE.
+func stateView(t *testing.T, conn *bus.Conn) *dispatch.StateView {
+	t.Helper()
 	kv, err := conn.JS.KeyValue(context.Background(), bus.BucketState)
 	if err != nil {
 		t.Fatal(err)
@@ -31,6 +28,16 @@ func TestNotificationHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return view
+}
+
+// TestNotificationHistory: each alert's deliveries are recorded in
+// ALERT_STATE with their tries (a retried page says so), a dead letter
+// with its reason, and a restarted dispatcher appends to what it stored
+// instead of starting over.
+func TestNotificationHistory(t *testing.T) {
+	conn := bustest.Connect(t, bustest.Server(t))
+	view := stateView(t, conn)
 	run := startReal(t, conn)
 	run.recv.Fail = func(n *notify.Notification, attempt int) error {
 		switch {
@@ -84,14 +91,7 @@ func TestNotificationHistory(t *testing.T) {
 // 30 000 alerts in one group wrote 30 000 histories per group_interval.)
 func TestHistoryRecordsWhatToldOfTheAlert(t *testing.T) {
 	conn := bustest.Connect(t, bustest.Server(t))
-	kv, err := conn.JS.KeyValue(context.Background(), bus.BucketState)
-	if err != nil {
-		t.Fatal(err)
-	}
-	view, err := dispatch.WatchState(t.Context(), kv, bustest.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	view := stateView(t, conn)
 	run := startRealRouting(t, conn, nil, `route:
   receiver: pager
   group_by: [rule]

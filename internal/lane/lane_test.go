@@ -42,6 +42,21 @@ func ruleSet(tb testing.TB) *rule.Set {
 	return set
 }
 
+// newOutbox is an outbox closed when the test ends.
+func newOutbox(t *testing.T, o outbox.Options) *outbox.Outbox {
+	t.Helper()
+	out, err := outbox.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		out.Close(ctx)
+	})
+	return out
+}
+
 func testEvent(id string) []byte {
 	return fmt.Appendf(nil, `{"specversion":"1.0","id":%q,"source":"test","type":"aftershock.test","time":%q,"cluster":"dev","node":"n1","data":{}}`,
 		id, time.Now().UTC().Format(time.RFC3339Nano))
@@ -55,18 +70,10 @@ func TestAckedOnlyOnceStored(t *testing.T) {
 	c := bustest.Connect(t, bustest.Server(t))
 	ctx := context.Background()
 	var retries atomic.Int32
-	out, err := outbox.New(outbox.Options{
+	out := newOutbox(t, outbox.Options{
 		NC: c.NC, DeadLetters: "dlq.alerts", Log: bustest.Logger(t),
 		Retry:   outbox.Retry{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond, Timeout: time.Second},
 		OnRetry: func(error) { retries.Add(1) },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		out.Close(cctx)
 	})
 	events := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "events"}, []string{"outcome"})
 	set := ruleSet(t)
@@ -144,15 +151,7 @@ func (r refusing) Send(ctx context.Context, items []outbox.Item, done func([]err
 func TestRebuildFailsWhenAlertsAreNotQueued(t *testing.T) {
 	c := bustest.Connect(t, bustest.Server(t))
 	ctx := context.Background()
-	out, err := outbox.New(outbox.Options{NC: c.NC, DeadLetters: "dlq.alerts", Log: bustest.Logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		out.Close(cctx)
-	})
+	out := newOutbox(t, outbox.Options{NC: c.NC, DeadLetters: "dlq.alerts", Log: bustest.Logger(t)})
 	if _, err := c.JS.PublishMsg(ctx, &nats.Msg{Subject: "events.dev.n1.app", Data: testEvent("ev-1")}); err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,27 @@ receivers:
       api_url: %s
 `
 
+// slackRouter starts a router on the server at url with the test rules and
+// the routing given the fake Slack's API URL; both stop when b ends.
+func slackRouter(b *testing.B, url string, fake *slacktest.Server, routing func(api string) string) *router.Router {
+	b.Helper()
+	hs := httptest.NewServer(fake)
+	b.Cleanup(hs.Close)
+	dir := rulesDir(b)
+	if err := os.WriteFile(filepath.Join(dir, "routing.yaml"), []byte(routing(hs.URL+"/api/")), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	r, err := router.Start(context.Background(), router.Options{
+		NATS: bus.Options{URL: url}, RulesDir: dir, HTTPAddr: "127.0.0.1:0", Console: &bustest.Buffer{},
+		StateDir: b.TempDir(), Getenv: func(string) string { return "xoxb-bench" },
+	}, bustest.Logger(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(r.Close)
+	return r
+}
+
 var benchSeq = regexp.MustCompile(`seq=(\d+)`)
 
 // arrived is, for each event (seq=N) a post names whose publish time is
@@ -85,20 +106,7 @@ func BenchmarkEventToSlack(b *testing.B) {
 					close(done)
 				}
 			}
-			hs := httptest.NewServer(fake)
-			defer hs.Close()
-			dir := rulesDir(b)
-			if err := os.WriteFile(filepath.Join(dir, "routing.yaml"), fmt.Appendf(nil, benchRouting, hs.URL+"/api/"), 0o644); err != nil {
-				b.Fatal(err)
-			}
-			r, err := router.Start(context.Background(), router.Options{
-				NATS: bus.Options{URL: s.ClientURL()}, RulesDir: dir, HTTPAddr: "127.0.0.1:0", Console: &bustest.Buffer{},
-				StateDir: b.TempDir(), Getenv: func(string) string { return "xoxb-bench" },
-			}, bustest.Logger(b))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer r.Close()
+			slackRouter(b, s.ClientURL(), fake, func(api string) string { return fmt.Sprintf(benchRouting, api) })
 			// alerts-p50/p99: publish → the alert appearing on ALERTS (the
 			// rule engine's share); the rest is the lifecycle and Slack.
 			var alat []time.Duration

@@ -3,9 +3,6 @@ package router_test
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -18,7 +15,6 @@ import (
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/bus/bustest"
 	"github.com/aftershock/aftershock/internal/notify/slack/slacktest"
-	"github.com/aftershock/aftershock/internal/router"
 )
 
 // stormRouting groups as the shipped routing does (one message per rule
@@ -68,20 +64,7 @@ func BenchmarkAlertStorm(b *testing.B) {
 			fake.Discard = true
 			var posts atomic.Int64
 			fake.OnPost = func(slacktest.Post) { posts.Add(1) }
-			hs := httptest.NewServer(fake)
-			defer hs.Close()
-			dir := rulesDir(b)
-			if err := os.WriteFile(filepath.Join(dir, "routing.yaml"), fmt.Appendf(nil, stormRouting, c.interval, hs.URL+"/api/"), 0o644); err != nil {
-				b.Fatal(err)
-			}
-			r, err := router.Start(context.Background(), router.Options{
-				NATS: bus.Options{URL: s.ClientURL()}, RulesDir: dir, HTTPAddr: "127.0.0.1:0", Console: &bustest.Buffer{},
-				StateDir: b.TempDir(), Getenv: func(string) string { return "xoxb-bench" },
-			}, bustest.Logger(b))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer r.Close()
+			slackRouter(b, s.ClientURL(), fake, func(api string) string { return fmt.Sprintf(stormRouting, c.interval, api) })
 
 			sent := make([]atomic.Int64, b.N)
 			// order[k] is the event whose alert is ALERTS' message k+1: a
