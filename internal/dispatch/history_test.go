@@ -17,6 +17,17 @@ import (
 	"github.com/aftershock/aftershock/internal/notify"
 )
 
+// ruleGroups groups alerts by rule: one group, many alerts.
+const ruleGroups = `route:
+  receiver: pager
+  group_by: [rule]
+  group_wait: 0s
+  group_interval: 1s
+receivers:
+  - name: pager
+    webhook: {url: {env: X}}
+`
+
 // stateView is the web view's copy of ALERT_STATE.
 func stateView(t *testing.T, conn *bus.Conn) *dispatch.StateView {
 	t.Helper()
@@ -92,15 +103,7 @@ func TestNotificationHistory(t *testing.T) {
 func TestHistoryRecordsWhatToldOfTheAlert(t *testing.T) {
 	conn := bustest.Connect(t, bustest.Server(t))
 	view := stateView(t, conn)
-	run := startRealRouting(t, conn, nil, `route:
-  receiver: pager
-  group_by: [rule]
-  group_wait: 0s
-  group_interval: 1s
-receivers:
-  - name: pager
-    webhook: {url: {env: X}}
-`)
+	run := startRealRouting(t, conn, nil, ruleGroups)
 	now := time.Now().UTC()
 	mk := func(node string) *alert.Alert {
 		fp := alert.Fingerprint("node-crash", node)
@@ -146,16 +149,7 @@ receivers:
 func TestBigGroupRestartsWithoutPagingAgain(t *testing.T) {
 	const n = 9000
 	conn := bustest.Connect(t, bustest.Server(t))
-	routing := `route:
-  receiver: pager
-  group_by: [rule]
-  group_wait: 0s
-  group_interval: 1s
-receivers:
-  - name: pager
-    webhook: {url: {env: X}}
-`
-	run := startRealRouting(t, conn, nil, routing)
+	run := startRealRouting(t, conn, nil, ruleGroups)
 	now := time.Now().UTC()
 	mk := func(i int) *alert.Alert {
 		node := fmt.Sprintf("node-%05d", i)
@@ -200,7 +194,7 @@ receivers:
 	}
 	run.stop()
 
-	next := startRealRouting(t, conn, nil, routing)
+	next := startRealRouting(t, conn, nil, ruleGroups)
 	publishAlert(t, conn.JS, mk(n))
 	bustest.Eventually(t, "the new alert paged", func() bool { return told(next) > 0 })
 	if got := told(next); got != 1 {
