@@ -32,6 +32,7 @@ func TestRepoRouting(t *testing.T) {
 	in.Set("crash", map[string]string{"rule": "node-crash", "cluster": "prod", "team": "sre", "node": "n7"}, false)
 	in.Set("down", map[string]string{"rule": "node-down", "cluster": "stage", "node": "n9"}, false)
 	in.Set("bug", map[string]string{"rule": "known-kernel-bug", "cluster": "stage", "node": "n5"}, false)
+	in.Set("silent", map[string]string{"rule": "cluster-silent", "cluster": "edge", "team": "sre"}, false)
 	for _, tc := range []struct {
 		labels map[string]string
 		want   bool
@@ -54,6 +55,11 @@ func TestRepoRouting(t *testing.T) {
 		{map[string]string{"rule": "node-reboot-unclean", "cluster": "stage", "node": "n5"}, true},
 		{map[string]string{"rule": "not-oom", "cluster": "stage", "node": "n6"}, false},
 		{map[string]string{"rule": "kernel-exposure", "cluster": "stage", "node": "n5"}, false},
+		// A silent cluster is one page, not one per node; other
+		// clusters' nodes still page.
+		{map[string]string{"rule": "node-down", "cluster": "edge", "node": "e1"}, true},
+		{map[string]string{"rule": "node-down", "cluster": "stage", "node": "n8"}, false},
+		{map[string]string{"rule": "kdump-not-ready", "cluster": "edge", "node": "e1"}, false},
 	} {
 		if got, _ := in.Inhibited("x", tc.labels, false); got != tc.want {
 			t.Errorf("%v inhibited %v, want %v", tc.labels, got, tc.want)
