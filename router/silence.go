@@ -106,7 +106,7 @@ func silenceCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stdout, s.ID)
 	case "list":
-		ss, bad, err := silence.ListDirect(ctx, js, bus.BucketSilence)
+		ss, bad, err := silence.List(ctx, js, bus.BucketSilence)
 		if err != nil {
 			fmt.Fprintln(stderr, "router silence list:", err)
 			return 1

@@ -174,7 +174,7 @@ func (q alertQuery) keep(v *view) bool {
 func (a *API) load(w http.ResponseWriter, r *http.Request) ([]*view, bool) {
 	ctx, cancel := a.ctx(r)
 	defer cancel()
-	sils, _, err := silence.List(ctx, a.o.Silences)
+	sils, _, err := silence.List(ctx, a.o.JS, a.o.Silences.Bucket())
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, err.Error())
 		return nil, false

@@ -48,6 +48,7 @@ inhibit_rules:
 type fixture struct {
 	url      string
 	silences jetstream.KeyValue
+	js       jetstream.JetStream
 	store    *dispatch.KVStore
 	view     *dispatch.StateView
 }
@@ -97,7 +98,7 @@ func newFixture(t *testing.T, auth webauth.Options, alerts ...*alert.Alert) *fix
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{silences: silKV, store: store, view: view}
+	f := &fixture{silences: silKV, js: conn.JS, store: store, view: view}
 	for _, a := range alerts {
 		f.put(t, a)
 	}
@@ -105,7 +106,7 @@ func newFixture(t *testing.T, auth webauth.Options, alerts ...*alert.Alert) *fix
 	if len(probs) > 0 {
 		t.Fatal(probs)
 	}
-	api, err := amapi.New(amapi.Options{State: view, Silences: silKV, Routing: routing, RoutingText: routingYAML,
+	api, err := amapi.New(amapi.Options{State: view, Silences: silKV, JS: conn.JS, Routing: routing, RoutingText: routingYAML,
 		ExternalURL: "https://aftershock.example.com/", Auth: auth, Name: "r1", Version: version.Get(), Log: bustest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -330,7 +331,7 @@ func TestSilences(t *testing.T) {
 	if code := f.do(t, "POST", "/api/v2/silences", token, body, &created); code != 200 || created.SilenceID == "" {
 		t.Fatalf("create: %d %+v", code, created)
 	}
-	stored, _, err := silence.List(context.Background(), f.silences)
+	stored, _, err := silence.List(context.Background(), f.js, bus.BucketSilence)
 	if err != nil || len(stored) != 1 || !slices.Equal(stored[0].Matchers, []string{`rule="node-crash"`, `node=~"n2."`}) ||
 		stored[0].CreatedBy != "alice" || !stored[0].EndsAt.Equal(end) || stored[0].StartsAt.Before(t0) {
 		t.Fatalf("stored %v %+v", err, stored[0])
@@ -412,7 +413,7 @@ func TestSilenceBadInput(t *testing.T) {
 			}
 		})
 	}
-	if ss, _, _ := silence.List(context.Background(), f.silences); len(ss) != 0 {
+	if ss, _, _ := silence.List(context.Background(), f.js, bus.BucketSilence); len(ss) != 0 {
 		t.Errorf("refused requests stored %d silences", len(ss))
 	}
 }
@@ -437,7 +438,7 @@ func TestReadOnlyAndProxyUser(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("proxy user: status %d", resp.StatusCode)
 	}
-	ss, _, _ := silence.List(context.Background(), px.silences)
+	ss, _, _ := silence.List(context.Background(), px.js, bus.BucketSilence)
 	if len(ss) != 1 || ss[0].CreatedBy != "bob@example.com" {
 		t.Errorf("author %+v, want the proxy's user", ss)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aftershock/aftershock/internal/bintest"
+	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/silence"
 	"github.com/aftershock/aftershock/internal/webauth"
 )
@@ -84,7 +85,7 @@ func TestAmtool(t *testing.T) {
 	if id == "" {
 		t.Fatal("silence add printed no id")
 	}
-	ss, _, err := silence.List(context.Background(), f.silences)
+	ss, _, err := silence.List(context.Background(), f.js, bus.BucketSilence)
 	if err != nil || len(ss) != 1 || ss[0].ID != id || strings.Join(ss[0].Matchers, " ") != `rule="node-crash" node="n29"` || ss[0].CreatedBy != "alice" {
 		t.Fatalf("stored after amtool silence add: %v %+v", err, ss)
 	}
@@ -106,7 +107,7 @@ func TestAmtool(t *testing.T) {
 	}
 
 	am.must(t, "silence", "expire", id)
-	ss, _, _ = silence.List(context.Background(), f.silences)
+	ss, _, _ = silence.List(context.Background(), f.js, bus.BucketSilence)
 	for _, s := range ss {
 		if s.ID == id && s.StateAt(time.Now()) != silence.Expired {
 			t.Errorf("silence %s still %s after amtool silence expire", id, s.StateAt(time.Now()))

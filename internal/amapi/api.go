@@ -34,8 +34,9 @@ type State interface {
 // Options configure the API.
 type Options struct {
 	State State
-	// Silences is the SILENCES bucket.
+	// Silences is the SILENCES bucket; JS reads it whole (silence.List).
 	Silences jetstream.KeyValue
+	JS       jetstream.JetStream
 	Routing  *route.Routing
 	// RoutingText is the routing file, served as the configuration
 	// (it holds no secrets: receivers name where theirs are).
@@ -64,8 +65,8 @@ func New(o Options) (*API, error) {
 	if o.State == nil {
 		errs = append(errs, errors.New("amapi: state is required"))
 	}
-	if o.Silences == nil {
-		errs = append(errs, errors.New("amapi: silences bucket is required"))
+	if o.Silences == nil || o.JS == nil {
+		errs = append(errs, errors.New("amapi: silences bucket and JetStream are required"))
 	}
 	if o.Routing == nil {
 		errs = append(errs, errors.New("amapi: routing is required"))

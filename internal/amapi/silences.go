@@ -83,7 +83,7 @@ func (a *API) silences(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := a.ctx(r)
 	defer cancel()
-	sils, _, err := silence.List(ctx, a.o.Silences)
+	sils, _, err := silence.List(ctx, a.o.JS, a.o.Silences.Bucket())
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, err.Error())
 		return

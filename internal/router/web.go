@@ -49,7 +49,7 @@ func (r *Router) mountWeb(ctx context.Context) error {
 		return err
 	}
 	r.ops.Registry.MustRegister(firingCollector{state}, &jsCollector{js: r.conn.JS})
-	api, err := amapi.New(amapi.Options{State: state, Silences: silKV, Routing: routing, RoutingText: string(text), ExternalURL: routing.ExternalURL,
+	api, err := amapi.New(amapi.Options{State: state, Silences: silKV, JS: r.conn.JS, Routing: routing, RoutingText: string(text), ExternalURL: routing.ExternalURL,
 		Auth: r.opts.Web, Name: r.opts.RouterID, Version: version.Get(), Started: time.Now(), Log: log})
 	if err != nil {
 		return err

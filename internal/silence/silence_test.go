@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,7 +85,7 @@ func TestStateAt(t *testing.T) {
 	}
 }
 
-func bucket(t *testing.T) (jetstream.KeyValue, string) {
+func bucket(t *testing.T) (jetstream.KeyValue, jetstream.JetStream, string) {
 	t.Helper()
 	srv := bustest.Server(t)
 	conn := bustest.Connect(t, srv)
@@ -92,13 +93,13 @@ func bucket(t *testing.T) (jetstream.KeyValue, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return kv, srv.ClientURL()
+	return kv, conn.JS, srv.ClientURL()
 }
 
 // TestStoreAndWatch: silences added, listed and expired through the store
 // are seen by a watching Set, which mutes matching alerts only while active.
 func TestStoreAndWatch(t *testing.T) {
-	kv, _ := bucket(t)
+	kv, js, _ := bucket(t)
 	ctx := context.Background()
 	set, err := silence.Watch(t.Context(), kv, bustest.Logger(t))
 	if err != nil {
@@ -123,7 +124,7 @@ func TestStoreAndWatch(t *testing.T) {
 	if _, ok := set.Muted(match, now.Add(-time.Minute)); ok {
 		t.Error("pending silence mutes")
 	}
-	list, bad, err := silence.List(ctx, kv)
+	list, bad, err := silence.List(ctx, js, bus.BucketSilence)
 	if err != nil || len(bad) > 0 || len(list) != 1 || list[0].CreatedBy != "alice" {
 		t.Fatalf("list %v %v %v", list, bad, err)
 	}
@@ -144,7 +145,7 @@ func TestStoreAndWatch(t *testing.T) {
 // without disturbing the rest, and one made by Add reads back.
 func TestNATSCLI(t *testing.T) {
 	cli := bustest.NATSCLI(t)
-	kv, url := bucket(t)
+	kv, _, url := bucket(t)
 	set, err := silence.Watch(t.Context(), kv, bustest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +188,7 @@ func TestNATSCLI(t *testing.T) {
 // expired one or an unknown id is refused, and a bad change is rejected
 // without touching the stored silence.
 func TestReplace(t *testing.T) {
-	kv, _ := bucket(t)
+	kv, js, _ := bucket(t)
 	ctx := context.Background()
 	s := good()
 	if err := silence.Add(ctx, kv, s, now); err != nil {
@@ -198,7 +199,7 @@ func TestReplace(t *testing.T) {
 	if err := silence.Replace(ctx, kv, ch, now.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	list, _, err := silence.List(ctx, kv)
+	list, _, err := silence.List(ctx, js, bus.BucketSilence)
 	if err != nil || len(list) != 1 || list[0].Matchers[0] != `node="n2"` || !list[0].CreatedAt.Equal(now) || !list[0].UpdatedAt.Equal(now.Add(time.Minute)) {
 		t.Fatalf("after replace: %v %+v", err, list[0])
 	}
@@ -215,7 +216,7 @@ func TestReplace(t *testing.T) {
 	if err := silence.Replace(ctx, kv, good(), now.Add(2*time.Hour)); !errors.Is(err, silence.ErrExpired) {
 		t.Errorf("expired: %v", err)
 	}
-	list, _, _ = silence.List(ctx, kv)
+	list, _, _ = silence.List(ctx, js, bus.BucketSilence)
 	if list[0].Comment != "n2 instead" {
 		t.Errorf("refused changes were stored: %+v", list[0])
 	}
@@ -225,7 +226,7 @@ func TestReplace(t *testing.T) {
 // written over one (a JetStream ack stored by reply-subject injection, a
 // typo) is counted and ignored; the silence stays in force.
 func TestForeignEntryDoesNotEraseASilence(t *testing.T) {
-	kv, _ := bucket(t)
+	kv, _, _ := bucket(t)
 	ctx := context.Background()
 	set, err := silence.Watch(t.Context(), kv, bustest.Logger(t))
 	if err != nil {
@@ -253,11 +254,13 @@ func TestForeignEntryDoesNotEraseASilence(t *testing.T) {
 	bustest.Eventually(t, "a delete ends it", func() bool { return set.Len() == 0 })
 }
 
-// TestListDirect: the consumer-free listing operators use sees what List
-// sees: added, expired and replaced silences, not deleted ones, and the
-// entries that are not silences.
-func TestListDirect(t *testing.T) {
-	kv, url := bucket(t)
+// TestList: the listing (direct gets, no consumer: operators' accounts
+// may not create one) sees added, expired and replaced silences, not
+// deleted ones, and the entries that are not silences; and it sees every
+// silence while they are being rewritten, where nats.go's key listing,
+// used before, could come back short.
+func TestList(t *testing.T) {
+	kv, js, _ := bucket(t)
 	ctx := context.Background()
 	for _, id := range []string{"a", "b", "c"} {
 		s := good()
@@ -275,19 +278,6 @@ func TestListDirect(t *testing.T) {
 	if _, err := kv.Put(ctx, "junk", []byte(`{"stream":"EVENTS","seq":1}`)); err != nil {
 		t.Fatal(err)
 	}
-	c, err := bus.Connect(ctx, bus.Options{URL: url}, bustest.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	want, wantBad, err := silence.List(ctx, kv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, gotBad, err := silence.ListDirect(ctx, c.JS, bus.BucketSilence)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ids := func(ss []*silence.Silence) (out []string) {
 		for _, s := range ss {
 			out = append(out, s.ID+"@"+s.EndsAt.Format(time.RFC3339))
@@ -295,7 +285,35 @@ func TestListDirect(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
-	if !slices.Equal(ids(got), ids(want)) || len(gotBad) != len(wantBad) || len(gotBad) != 1 {
-		t.Fatalf("ListDirect %v (bad %v), List %v (bad %v)", ids(got), gotBad, ids(want), wantBad)
+	want := []string{"a@" + now.Add(time.Minute).Format(time.RFC3339), "c@" + good().EndsAt.Format(time.RFC3339)}
+	got, bad, err := silence.List(ctx, js, bus.BucketSilence)
+	if err != nil || !slices.Equal(ids(got), want) || len(bad) != 1 || !strings.Contains(bad[0].Error(), "junk") {
+		t.Fatalf("List %v (bad %v, err %v), want %v and junk refused", ids(got), bad, err, want)
+	}
+
+	// Rewritten as fast as the server takes it, every silence is listed.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, id := range []string{"a", "c"} {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				e, err := kv.Get(ctx, id)
+				if err == nil {
+					_, _ = kv.Put(ctx, id, e.Value())
+				}
+			}
+		})
+	}
+	defer func() { close(stop); wg.Wait() }()
+	for i := range 200 {
+		got, _, err := silence.List(ctx, js, bus.BucketSilence)
+		if err != nil || !slices.Equal(ids(got), want) {
+			t.Fatalf("listing %d while rewritten: %v (err %v), want %v", i, ids(got), err, want)
+		}
 	}
 }

@@ -41,38 +41,14 @@ func Add(ctx context.Context, kv jetstream.KeyValue, s *Silence, now time.Time) 
 }
 
 // List returns every stored silence, oldest first, and the entries that
-// are not valid silences (with why).
-func List(ctx context.Context, kv jetstream.KeyValue) ([]*Silence, []error, error) {
-	lister, err := kv.ListKeys(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("list silences: %w", err)
-	}
-	var out []*Silence
-	var bad []error
-	for key := range lister.Keys() {
-		e, err := kv.Get(ctx, key)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("get silence %s: %w", key, err)
-		}
-		s, _, err := Decode(key, e.Value())
-		if err != nil {
-			bad = append(bad, err)
-			continue
-		}
-		out = append(out, s)
-	}
-	slices.SortFunc(out, func(a, b *Silence) int { return a.StartsAt.Compare(b.StartsAt) })
-	return out, bad, nil
-}
-
-// ListDirect is List for operators: it reads the bucket's stream with
-// batched direct gets instead of a consumer, because an operator's NATS
-// account may not create consumers (docs/deploy.md). bucket is the KV
-// bucket's name (bus.BucketSilence).
-func ListDirect(ctx context.Context, js jetstream.JetStream, bucket string) ([]*Silence, []error, error) {
+// are not valid silences (with why). It reads the bucket's stream in
+// order with batched direct gets: no consumer, which an operator's NATS
+// account may not create (docs/deploy.md), and no key listing, which
+// nats.go ends early when keys are rewritten meanwhile (it returned no
+// keys at all in internal/router's TestMembersWhileHeartbeating); read in
+// order to the end, a rewritten key's new revision is always seen. bucket
+// is the KV bucket's name (bus.BucketSilence).
+func List(ctx context.Context, js jetstream.JetStream, bucket string) ([]*Silence, []error, error) {
 	prefix := "$KV." + bucket + "."
 	latest := map[string][]byte{}
 	for next := uint64(1); ; {

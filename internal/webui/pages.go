@@ -176,7 +176,7 @@ func (u *UI) alertPage(w http.ResponseWriter, r *http.Request) {
 		d.History = h.Deliveries
 	}
 	labels := route.Labels(a)
-	if sils, _, err := silence.List(ctx, u.o.Silences); err == nil {
+	if sils, _, err := silence.List(ctx, u.o.JS, u.o.Silences.Bucket()); err == nil {
 		now := u.o.Now()
 		for _, s := range sils {
 			ms, err := s.Validate()

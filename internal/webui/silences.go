@@ -25,7 +25,7 @@ const MaxExpiredShown = 50
 func (u *UI) silencesPage(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := u.ctx(r)
 	defer cancel()
-	sils, bad, err := silence.List(ctx, u.o.Silences)
+	sils, bad, err := silence.List(ctx, u.o.JS, u.o.Silences.Bucket())
 	if err != nil {
 		p := u.page(r, "Silences", &silencesData{})
 		p.Error = err.Error()

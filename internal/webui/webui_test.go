@@ -79,7 +79,7 @@ func TestSilencesFromThePages(t *testing.T) {
 		t.Fatal(err)
 	}
 	stored := func() []*silence.Silence {
-		ss, _, err := silence.List(context.Background(), kv)
+		ss, _, err := silence.List(context.Background(), s.r.Conn().JS, kv.Bucket())
 		if err != nil {
 			t.Fatal(err)
 		}
