@@ -333,8 +333,15 @@ func (s *KVStore) encodeMsg(key string, v any) (*nats.Msg, error) {
 
 // encode is v's JSON; an alert record keeps the alert as read from ALERTS
 // when it has it (else alert.Encode writes it, without reflection), with
-// the same fields json.Marshal writes around it.
+// the same fields json.Marshal writes around it; a notification log is
+// written by appendLog.
 func encode(v any) ([]byte, error) {
+	if l, ok := v.(*LogRecord); ok {
+		if b, ok := appendLog(make([]byte, 0, 256+128*len(l.Firing)), l); ok {
+			return b, nil
+		}
+		return json.Marshal(v)
+	}
 	r, ok := v.(*AlertRecord)
 	if !ok || r.Alert == nil && r.raw == nil {
 		return json.Marshal(v)
