@@ -402,21 +402,7 @@ func TestMembersWhileHeartbeating(t *testing.T) {
 		}
 	}
 	p := &partitioner{r: &Router{conn: conn, opts: Options{Timeouts: Timeouts{NATSCall: 5 * time.Second}}}, kv: kv}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for _, k := range keys {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				_, _ = kv.Put(ctx, k, []byte("x"))
-			}
-		})
-	}
-	defer func() { close(stop); wg.Wait() }()
+	bustest.Rewrite(t, kv, keys...)
 	for i := range 300 {
 		got, err := p.members(ctx)
 		if err != nil {
