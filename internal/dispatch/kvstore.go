@@ -174,7 +174,7 @@ func (s *KVStore) completer() {
 				w.done <- w.err
 				continue
 			}
-			err, closed := s.await(w)
+			closed, err := s.await(w)
 			w.done <- err
 			if closed {
 				return
@@ -187,7 +187,7 @@ func (s *KVStore) completer() {
 
 // await waits for w's acks: the first error, or errClosed (closed true)
 // when the store closes meanwhile.
-func (s *KVStore) await(w *write) (err error, closed bool) {
+func (s *KVStore) await(w *write) (closed bool, err error) {
 	for _, f := range append(w.futs, w.f) {
 		select {
 		case <-f.Ok():
@@ -196,10 +196,10 @@ func (s *KVStore) await(w *write) (err error, closed bool) {
 				err = fmt.Errorf("write %s: %w", f.Msg().Subject, e)
 			}
 		case <-s.quit:
-			return errClosed, true
+			return true, errClosed
 		}
 	}
-	return err, false
+	return false, err
 }
 
 // Load implements Store. Alerts come as their heads (see heads.go): what
