@@ -278,10 +278,9 @@ func (p *partitioner) assignOnce(ctx context.Context) error {
 
 // members lists the routers whose heartbeat keys are live. The keys come
 // from the stream's subjects (one snapshot on the server), each then read:
-// nats.go's key listing ends once it has had as many entries as keys
-// existed when it began, and two heartbeats rewritten during it (this
-// router's among them) could leave a live router out, whose lanes then
-// moved away and back (seen in a test run).
+// nats.go's key listing came back short, even empty, while heartbeats
+// were rewritten during it (TestMembersWhileHeartbeating), and a router
+// that missed the others, or itself, moved lanes away and back.
 func (p *partitioner) members(ctx context.Context) ([]string, error) {
 	lctx, cancel := context.WithTimeout(ctx, p.r.opts.Timeouts.NATSCall)
 	defer cancel()
