@@ -57,7 +57,7 @@ var (
 func tree(tb testing.TB) string {
 	tb.Helper()
 	treeOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "aftershock-k8s-")
+		dir, err := os.MkdirTemp(bintest.Dir(tb), "k8s-")
 		if err != nil {
 			treeErr = err
 			return

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 var (
@@ -18,8 +19,51 @@ var (
 	built = map[string]string{}
 )
 
+// stale is how old another test process's directory must be to be
+// removed: longer than any test binary runs (go test stops one after 10
+// minutes by default; CI allows 15, the benchmarks 20).
+const stale = time.Hour
+
+// Dir is this test process's directory for what its tests build (binaries,
+// copied trees), under one parent in the temp dir. Nothing can remove it
+// when the process ends (package tests have no teardown), so the first call
+// in each process removes the directories earlier processes left there
+// once they are older than an hour: before, every `go test ./...` left
+// about a gigabyte of binaries behind for good.
+func Dir(tb testing.TB) string {
+	tb.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	return dirLocked(tb)
+}
+
+func dirLocked(tb testing.TB) string {
+	tb.Helper()
+	if dir != "" {
+		return dir
+	}
+	parent := filepath.Join(os.TempDir(), "aftershock-test")
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if old, err := os.ReadDir(parent); err == nil {
+		for _, e := range old {
+			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > stale {
+				_ = os.RemoveAll(filepath.Join(parent, e.Name()))
+			}
+		}
+	}
+	d, err := os.MkdirTemp(parent, "run-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir = d
+	return dir
+}
+
 // Build compiles the main package pkg (a path relative to the module root,
-// e.g. "./collector") and returns the binary's path. The Go build cache
+// e.g. "./collector", or a tool's package path from go.mod) into Dir and
+// returns the binary's path, once per test process. The Go build cache
 // makes repeated builds across test binaries cheap.
 func Build(tb testing.TB, pkg string) string {
 	tb.Helper()
@@ -28,18 +72,12 @@ func Build(tb testing.TB, pkg string) string {
 	if p, ok := built[pkg]; ok {
 		return p
 	}
-	if dir == "" {
-		d, err := os.MkdirTemp("", "aftershock-bin-")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		dir = d
-	}
+	d := dirLocked(tb)
 	root, err := ModuleRoot()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	out := filepath.Join(dir, filepath.Base(pkg))
+	out := filepath.Join(d, filepath.Base(pkg))
 	cmd := exec.Command("go", "build", "-o", out, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

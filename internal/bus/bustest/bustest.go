@@ -10,15 +10,12 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/aftershock/aftershock/internal/bintest"
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/bus/embedded"
 )
@@ -77,55 +74,11 @@ func (w tWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-var (
-	cliOnce sync.Once
-	cliPath string
-	cliErr  error
-)
-
 // NATSCLI returns the path of the `nats` CLI pinned as a tool in go.mod,
 // built once per test binary (the Go build cache makes later builds cheap).
 func NATSCLI(tb testing.TB) string {
 	tb.Helper()
-	cliOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "aftershock-natscli-")
-		if err != nil {
-			cliErr = err
-			return
-		}
-		cliPath = filepath.Join(dir, "nats")
-		cmd := exec.Command("go", "build", "-o", cliPath, "github.com/nats-io/natscli/nats")
-		cmd.Dir = moduleRoot()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			cliErr = &buildError{out: string(out), err: err}
-		}
-	})
-	if cliErr != nil {
-		tb.Fatalf("build nats CLI: %v", cliErr)
-	}
-	return cliPath
-}
-
-type buildError struct {
-	out string
-	err error
-}
-
-func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
-
-func moduleRoot() string {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "."
-	}
-	return filepath.Dir(string(trimNL(out)))
-}
-
-func trimNL(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	return b
+	return bintest.Build(tb, "github.com/nats-io/natscli/nats")
 }
 
 // Eventually polls cond until it holds or the deadline passes. Deadlines are
