@@ -43,6 +43,8 @@ type Server struct {
 	mu    sync.Mutex
 	msgs  []Msg
 	times []time.Time // every request that counted against the limit
+	// throttled counts the requests refused for going over PerMinute.
+	throttled int
 }
 
 // New returns a fake robot with key.
@@ -122,6 +124,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.times = s.times[1:]
 	}
 	if len(s.times) >= s.PerMinute {
+		s.throttled++
 		s.mu.Unlock()
 		reply(w, 45009, "api freq out of limit")
 		return
@@ -139,6 +142,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func reply(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"errcode": code, "errmsg": msg})
+}
+
+// Throttled counts the messages refused with 45009 (over PerMinute).
+func (s *Server) Throttled() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.throttled
 }
 
 // Msgs returns the accepted messages.
