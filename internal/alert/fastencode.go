@@ -3,7 +3,6 @@ package alert
 import (
 	"maps"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/aftershock/aftershock/internal/event"
@@ -18,26 +17,26 @@ import (
 // json.Marshal refuses), and Encode then uses json.Marshal.
 // FuzzEncodeParity holds it to that.
 func encodeFast(dst []byte, a *Alert) ([]byte, bool) {
-	w := writer{b: dst, ok: true}
-	w.raw(`{"id":`)
-	w.str(a.ID)
-	w.raw(`,"fingerprint":`)
-	w.str(a.Fingerprint)
-	w.raw(`,"rule":`)
-	w.str(a.Rule)
-	w.raw(`,"severity":`)
-	w.str(a.Severity)
-	w.raw(`,"state":`)
-	w.str(string(a.State))
+	w := writer{jsonscan.Writer{B: dst, OK: true}}
+	w.Raw(`{"id":`)
+	w.Str(a.ID)
+	w.Raw(`,"fingerprint":`)
+	w.Str(a.Fingerprint)
+	w.Raw(`,"rule":`)
+	w.Str(a.Rule)
+	w.Raw(`,"severity":`)
+	w.Str(a.Severity)
+	w.Raw(`,"state":`)
+	w.Str(string(a.State))
 	w.strMap(`,"labels":`, a.Labels)
 	w.strMap(`,"annotations":`, a.Annotations)
 	w.optStr(`,"headline":`, a.Headline)
-	w.raw(`,"summary":`)
-	w.str(a.Summary)
+	w.Raw(`,"summary":`)
+	w.Str(a.Summary)
 	w.optStr(`,"details":`, a.Details)
 	w.strs(`,"note_order":`, a.NoteOrder)
-	w.raw(`,"group_key":`)
-	w.str(a.GroupKey)
+	w.Raw(`,"group_key":`)
+	w.Str(a.GroupKey)
 	w.strs(`,"receivers":`, a.Receivers)
 	w.time(`,"window_start":`, a.WindowStart)
 	w.time(`,"window_end":`, a.WindowEnd)
@@ -49,46 +48,40 @@ func encodeFast(dst []byte, a *Alert) ([]byte, bool) {
 		w.time(`,"ends_at":`, a.EndsAt)
 	}
 	array(&w, `,"evidence":`, a.Evidence, w.event)
-	w.raw(`,"evidence_seen":`)
-	w.int(int64(a.EvidenceSeen))
-	w.raw(`,"drill":`)
-	w.b = strconv.AppendBool(w.b, a.Drill)
+	w.Raw(`,"evidence_seen":`)
+	w.Int(int64(a.EvidenceSeen))
+	w.Raw(`,"drill":`)
+	w.Bool(a.Drill)
 	w.optStr(`,"rules_version":`, a.RulesVersion)
 	if a.Update != 0 {
-		w.raw(`,"update":`)
-		w.int(int64(a.Update))
+		w.Raw(`,"update":`)
+		w.Int(int64(a.Update))
 	}
 	if c := a.Change; c != nil {
-		w.raw(`,"change":{"significant":`)
-		w.b = strconv.AppendBool(w.b, c.Significant)
+		w.Raw(`,"change":{"significant":`)
+		w.Bool(c.Significant)
 		w.strs(`,"notes":`, c.Notes)
 		w.strs(`,"values":`, c.Values)
-		w.raw("}")
+		w.Raw("}")
 	}
 	array(&w, `,"tally":`, a.Tally, w.tally)
 	w.time(`,"created_at":`, a.CreatedAt)
-	w.raw("}")
-	return w.b, w.ok
+	w.Raw("}")
+	return w.B, w.OK
 }
 
-type writer struct {
-	b  []byte
-	ok bool
-}
-
-func (w *writer) raw(s string) { w.b = append(w.b, s...) }
-
-func (w *writer) int(n int64) { w.b = strconv.AppendInt(w.b, n, 10) }
+// writer adds the alert model's shapes to jsonscan's.
+type writer struct{ jsonscan.Writer }
 
 func (w *writer) optStr(key, s string) {
 	if s != "" {
-		w.raw(key)
-		w.str(s)
+		w.Raw(key)
+		w.Str(s)
 	}
 }
 
 func (w *writer) strs(key string, ss []string) {
-	array(w, key, ss, func(s *string) { w.str(*s) })
+	array(w, key, ss, func(s *string) { w.Str(*s) })
 }
 
 // array writes key and xs, each through item, or nothing when xs is empty
@@ -97,15 +90,15 @@ func array[T any](w *writer, key string, xs []T, item func(*T)) {
 	if len(xs) == 0 {
 		return
 	}
-	w.raw(key)
-	w.raw("[")
+	w.Raw(key)
+	w.Raw("[")
 	for i := range xs {
 		if i > 0 {
-			w.raw(",")
+			w.Raw(",")
 		}
 		item(&xs[i])
 	}
-	w.raw("]")
+	w.Raw("]")
 }
 
 // strMap writes a map with its keys sorted, as json.Marshal does.
@@ -113,78 +106,73 @@ func (w *writer) strMap(key string, m map[string]string) {
 	if len(m) == 0 {
 		return
 	}
-	w.raw(key)
-	w.raw("{")
+	w.Raw(key)
+	w.Raw("{")
 	for i, k := range slices.Sorted(maps.Keys(m)) {
 		if i > 0 {
-			w.raw(",")
+			w.Raw(",")
 		}
-		w.str(k)
-		w.raw(":")
-		w.str(m[k])
+		w.Str(k)
+		w.Raw(":")
+		w.Str(m[k])
 	}
-	w.raw("}")
+	w.Raw("}")
 }
 
 func (w *writer) time(key string, t time.Time) {
-	w.raw(key)
-	w.raw(`"`)
-	var err error
-	if w.b, err = t.AppendText(w.b); err != nil {
-		w.ok = false
-	}
-	w.raw(`"`)
+	w.Raw(key)
+	w.Time(t)
 }
 
 func (w *writer) tally(t *TypeTally) {
-	w.raw(`{"type":`)
-	w.str(t.Type)
-	w.raw(`,"events":`)
-	w.int(t.Events)
-	w.raw(`,"occurrences":`)
-	w.int(t.Occurrences)
-	w.raw(`,"nodes":`)
-	w.int(t.Nodes)
+	w.Raw(`{"type":`)
+	w.Str(t.Type)
+	w.Raw(`,"events":`)
+	w.Int(t.Events)
+	w.Raw(`,"occurrences":`)
+	w.Int(t.Occurrences)
+	w.Raw(`,"nodes":`)
+	w.Int(t.Nodes)
 	w.time(`,"first":`, t.First)
 	w.time(`,"last":`, t.Last)
 	array(w, `,"top_nodes":`, t.TopNodes, func(n *NodeCount) {
-		w.raw(`{"node":`)
-		w.str(n.Node)
-		w.raw(`,"events":`)
-		w.int(n.Events)
-		w.raw("}")
+		w.Raw(`{"node":`)
+		w.Str(n.Node)
+		w.Raw(`,"events":`)
+		w.Int(n.Events)
+		w.Raw("}")
 	})
-	w.raw("}")
+	w.Raw("}")
 }
 
 func (w *writer) event(e *event.Event) {
-	w.raw(`{"specversion":`)
-	w.str(e.SpecVersion)
-	w.raw(`,"id":`)
-	w.str(e.ID)
-	w.raw(`,"source":`)
-	w.str(e.Source)
-	w.raw(`,"type":`)
-	w.str(e.Type)
+	w.Raw(`{"specversion":`)
+	w.Str(e.SpecVersion)
+	w.Raw(`,"id":`)
+	w.Str(e.ID)
+	w.Raw(`,"source":`)
+	w.Str(e.Source)
+	w.Raw(`,"type":`)
+	w.Str(e.Type)
 	w.time(`,"time":`, e.Time)
 	w.optStr(`,"subject":`, e.Subject)
 	w.optStr(`,"datacontenttype":`, e.DataContentType)
-	w.raw(`,"cluster":`)
-	w.str(e.Cluster)
-	w.raw(`,"node":`)
-	w.str(e.Node)
+	w.Raw(`,"cluster":`)
+	w.Str(e.Cluster)
+	w.Raw(`,"node":`)
+	w.Str(e.Node)
 	if len(e.Data) > 0 {
 		// json.Marshal compacts raw JSON and escapes HTML in it; data that
 		// needs neither is written as it is.
 		s := jsonscan.New(e.Data)
 		if !s.Value() || s.Pos() != len(e.Data) || !compactSafe(e.Data) {
-			w.ok = false
+			w.OK = false
 			return
 		}
-		w.raw(`,"data":`)
-		w.b = append(w.b, e.Data...)
+		w.Raw(`,"data":`)
+		w.B = append(w.B, e.Data...)
 	}
-	w.raw("}")
+	w.Raw("}")
 }
 
 // compactSafe reports whether valid JSON b has no white space outside its
@@ -222,6 +210,3 @@ var dataSpecial = func() (t [256]bool) {
 	}
 	return t
 }()
-
-// str writes s as json.Marshal does.
-func (w *writer) str(s string) { w.b = jsonscan.AppendString(w.b, s) }

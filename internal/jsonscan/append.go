@@ -1,6 +1,10 @@
 package jsonscan
 
-import "unicode/utf8"
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
 
 // htmlSafe marks the ASCII bytes json.Marshal writes as they are.
 var htmlSafe = func() (t [utf8.RuneSelf]bool) {
@@ -62,4 +66,34 @@ func AppendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// Writer appends JSON for the hand-written encoders (alerts, notification
+// logs). OK turns false at the first value it cannot write as encoding/json
+// would (a time outside years 0–9999); the caller then uses encoding/json.
+type Writer struct {
+	B  []byte
+	OK bool
+}
+
+// Raw appends s as it is (punctuation, keys).
+func (w *Writer) Raw(s string) { w.B = append(w.B, s...) }
+
+// Str appends s as a JSON string (AppendString).
+func (w *Writer) Str(s string) { w.B = AppendString(w.B, s) }
+
+// Int appends n.
+func (w *Writer) Int(n int64) { w.B = strconv.AppendInt(w.B, n, 10) }
+
+// Bool appends v.
+func (w *Writer) Bool(v bool) { w.B = strconv.AppendBool(w.B, v) }
+
+// Time appends t as json.Marshal does (RFC 3339 with nanoseconds, quoted).
+func (w *Writer) Time(t time.Time) {
+	w.Raw(`"`)
+	var err error
+	if w.B, err = t.AppendText(w.B); err != nil {
+		w.OK = false
+	}
+	w.Raw(`"`)
 }

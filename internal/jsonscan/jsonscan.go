@@ -5,8 +5,9 @@
 // (escapes it does not decode, invalid UTF-8, numbers that are not plain
 // integers), it reports false, and the caller falls back to encoding/json,
 // which gives the exact result or the precise error. So a fast decoder
-// built on it never changes what is accepted or how. AppendString writes
-// strings as encoding/json does, for the hand-written encoders.
+// built on it never changes what is accepted or how. Writer and
+// AppendString write JSON as encoding/json does, for the hand-written
+// encoders.
 package jsonscan
 
 import (

@@ -276,36 +276,23 @@ func (p *partitioner) assignOnce(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// members lists the routers whose heartbeat keys are live. The keys come
-// from the stream's subjects (one snapshot on the server), each then read:
-// nats.go's key listing came back short, even empty, while heartbeats
-// were rewritten during it (TestMembersWhileHeartbeating), and a router
-// that missed the others, or itself, moved lanes away and back.
+// members lists the routers whose heartbeat keys are live, as
+// bus.ReadKV reads the bucket: nats.go's key listing came back short, even
+// empty, while heartbeats were rewritten during it
+// (TestMembersWhileHeartbeating), and a router that missed the others, or
+// itself, moved lanes away and back.
 func (p *partitioner) members(ctx context.Context) ([]string, error) {
 	lctx, cancel := context.WithTimeout(ctx, p.r.opts.Timeouts.NATSCall)
 	defer cancel()
-	prefix := "$KV." + p.kv.Bucket() + "."
-	st, err := p.r.conn.JS.Stream(lctx, "KV_"+p.kv.Bucket())
-	if err != nil {
-		return nil, fmt.Errorf("list routers: %w", err)
-	}
-	info, err := st.Info(lctx, jetstream.WithSubjectFilter(prefix+">"))
+	keys, err := bus.ReadKV(lctx, p.r.conn.JS, p.kv.Bucket())
 	if err != nil {
 		return nil, fmt.Errorf("list routers: %w", err)
 	}
 	var out []string
-	for subj := range info.State.Subjects {
-		k := strings.TrimPrefix(subj, prefix)
-		if strings.HasPrefix(k, leasePrefix) {
-			continue // leases share the bucket; Validate keeps router ids out of this prefix
+	for k := range keys {
+		if !strings.HasPrefix(k, leasePrefix) { // leases share the bucket; Validate keeps router ids out of this prefix
+			out = append(out, k)
 		}
-		// A key left or aged out keeps a marker: only a value is a member.
-		if _, err := p.kv.Get(lctx, k); errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-			continue
-		} else if err != nil {
-			return nil, fmt.Errorf("list routers: %w", err)
-		}
-		out = append(out, k)
 	}
 	slices.Sort(out)
 	return out, nil

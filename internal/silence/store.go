@@ -7,13 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/synadia-io/orbit.go/jetstreamext"
 
+	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/event"
 	"github.com/aftershock/aftershock/internal/route"
 )
@@ -41,41 +40,13 @@ func Add(ctx context.Context, kv jetstream.KeyValue, s *Silence, now time.Time) 
 }
 
 // List returns every stored silence, oldest first, and the entries that
-// are not valid silences (with why). It reads the bucket's stream in
-// order with batched direct gets: no consumer, which an operator's NATS
-// account may not create (docs/deploy.md), and no key listing, which
-// nats.go ends early when keys are rewritten meanwhile (it returned no
-// keys at all in internal/router's TestMembersWhileHeartbeating); read in
-// order to the end, a rewritten key's new revision is always seen. bucket
-// is the KV bucket's name (bus.BucketSilence).
+// are not valid silences (with why), as bus.ReadKV reads the bucket (no
+// consumer, and no key listing, which came back empty while silences were
+// rewritten). bucket is the KV bucket's name (bus.BucketSilence).
 func List(ctx context.Context, js jetstream.JetStream, bucket string) ([]*Silence, []error, error) {
-	prefix := "$KV." + bucket + "."
-	latest := map[string][]byte{}
-	for next := uint64(1); ; {
-		msgs, err := jetstreamext.GetBatch(ctx, js, "KV_"+bucket, 256, jetstreamext.GetBatchSeq(next))
-		if err != nil {
-			return nil, nil, fmt.Errorf("list silences: %w", err)
-		}
-		n := 0
-		for m, err := range msgs {
-			if errors.Is(err, jetstreamext.ErrNoMessages) {
-				break
-			}
-			if err != nil {
-				return nil, nil, fmt.Errorf("list silences: %w", err)
-			}
-			n++
-			next = m.Sequence + 1
-			key := strings.TrimPrefix(m.Subject, prefix)
-			if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
-				delete(latest, key)
-				continue
-			}
-			latest[key] = m.Data
-		}
-		if n == 0 {
-			break
-		}
+	latest, err := bus.ReadKV(ctx, js, bucket)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list silences: %w", err)
 	}
 	var out []*Silence
 	var bad []error
