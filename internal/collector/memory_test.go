@@ -124,18 +124,24 @@ func rebootAfter(t *testing.T, kernLog func(at time.Time) string) (event.Reboot,
 		}
 	}
 	// Boot A: heartbeats carry the memory, and the state dir keeps it.
+	// The state is written once the spool has the heartbeat, which may be
+	// before the stream has it: wait for both.
+	var hb event.Heartbeat
 	run(func() bool {
 		b, _ := os.ReadFile(filepath.Join(state, "reboot", "heartbeat"))
-		return strings.Contains(string(b), `"mem_available_kb":12860000`)
-	}, "heartbeat state with memory")
-	var hb event.Heartbeat
-	for _, e := range storedEvents(t, conn.JS) {
-		if e.Type == event.TypeHeartbeat {
-			if err := json.Unmarshal(e.Data, &hb); err != nil {
-				t.Fatal(err)
+		if !strings.Contains(string(b), `"mem_available_kb":12860000`) {
+			return false
+		}
+		for _, e := range storedEvents(t, conn.JS) {
+			if e.Type == event.TypeHeartbeat {
+				if err := json.Unmarshal(e.Data, &hb); err != nil {
+					t.Fatal(err)
+				}
+				return true
 			}
 		}
-	}
+		return false
+	}, "heartbeat state with memory, and a heartbeat stored")
 	if hb.Meminfo == nil || hb.Meminfo.MemAvailableKB != 12860000 || hb.Meminfo.CachedKB != 13000000 {
 		t.Fatalf("node.heartbeat memory %+v", hb.Meminfo)
 	}
