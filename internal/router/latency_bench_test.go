@@ -137,7 +137,7 @@ func background(tb testing.TB, s interface{ ClientURL() string }, rate int, stop
 // the router's consumer.
 func BenchmarkDecisiveEvent(b *testing.B) {
 	const bgRate, rate = 10000, 50
-	s := bustest.Server(b)
+	s := bustest.BenchServer(b)
 	conn := bustest.Connect(b, s)
 	fake := slacktest.New(b, "xoxb-bench")
 	fake.Discard = true

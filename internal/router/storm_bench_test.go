@@ -58,7 +58,7 @@ func BenchmarkAlertStorm(b *testing.B) {
 	}{{5000, "5m"}, {10000, "5m"}, {5000, "1s"}, {10000, "1s"}} {
 		rate := c.rate
 		b.Run(fmt.Sprintf("rate=%d/interval=%s", rate, c.interval), func(b *testing.B) {
-			s := bustest.Server(b)
+			s := bustest.BenchServer(b)
 			conn := bustest.Connect(b, s)
 			fake := slacktest.New(b, "xoxb-bench")
 			fake.Discard = true

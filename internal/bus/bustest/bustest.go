@@ -43,7 +43,7 @@ func ServerIn(tb testing.TB, dir string) *server.Server {
 }
 
 // Connect dials s and provisions the default topology.
-func Connect(tb testing.TB, s *server.Server) *bus.Conn {
+func Connect(tb testing.TB, s URLer) *bus.Conn {
 	tb.Helper()
 	c, err := bus.Connect(context.Background(), bus.Options{URL: s.ClientURL(), Name: tb.Name()}, Logger(tb))
 	if err != nil {
