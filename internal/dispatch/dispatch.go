@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -82,6 +83,10 @@ type Dispatcher struct {
 	quit   chan struct{}
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	qwg    sync.WaitGroup // the queues' Run
+	// closing (loop-owned): Close stopped the queues; a reload starts no
+	// new ones.
+	closing bool
 
 	// Loop-owned state.
 	alerts     map[string]*entry
@@ -167,16 +172,69 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the loop and the queues. Notifications not yet delivered
-// stay unsent in the store and go out after the next start.
+// closeGrace bounds how long Close waits for the deliveries in flight,
+// then for the writes that record them.
+const closeGrace = 10 * time.Second
+
+// Close stops the queues and the loop. A graceful stop repeats nothing:
+// the queues take no more notifications, those in flight end (a wait
+// between retries is cut short), and their outcomes are logged before the
+// loop stops. Notifications not yet delivered stay unsent in the store
+// and go out after the next start (so does one still in flight after
+// closeGrace: a crash, too, may repeat the last message).
 func (d *Dispatcher) Close() {
 	if d.cancel == nil {
 		return
+	}
+	d.do(func() {
+		d.closing = true
+		for _, qr := range d.allQueues() {
+			qr.q.Stop()
+		}
+	})
+	stopped := make(chan struct{})
+	go func() { d.qwg.Wait(); close(stopped) }()
+	grace := time.NewTimer(closeGrace)
+	defer grace.Stop()
+	select {
+	case <-stopped:
+	case <-grace.C:
+		d.log.Warn("deliveries still in flight at stop: they are sent again after the next start", "waited", closeGrace)
+		d.do(func() {
+			for _, qr := range d.allQueues() {
+				qr.cancel()
+			}
+		})
+		<-stopped
+	}
+	// Issued after every outcome the queues reported (d.in is in order),
+	// confirmed after every write before it (the acker waits in order).
+	written := make(chan struct{})
+	d.do(func() { d.track(issued{}, func(error) { close(written) }) })
+	grace.Reset(closeGrace)
+	select {
+	case <-written:
+	case <-grace.C:
+		d.log.Warn("alert state writes not confirmed at stop", "waited", closeGrace)
 	}
 	d.cancel()
 	close(d.quit)
 	d.wg.Wait()
 	d.cancel = nil
+}
+
+// issued is a Pending with nothing to wait for.
+type issued struct{}
+
+func (issued) Wait(context.Context) error { return nil }
+
+// allQueues lists the current and the retired queues (on the loop).
+func (d *Dispatcher) allQueues() []*queueRun {
+	qs := slices.Clone(d.retired)
+	for _, qr := range d.queues {
+		qs = append(qs, qr)
+	}
+	return qs
 }
 
 // Ingest hands an alert from ALERTS to the lifecycle; persisted is called

@@ -53,11 +53,15 @@ func (d *Dispatcher) newQueues(routing *route.Routing, targets []Target) (map[st
 	return tm, qs, nil
 }
 
-// runQueue starts qr's delivery under the dispatcher's run context.
+// runQueue starts qr's delivery under the dispatcher's run context; once
+// Close began, qr never runs and what it is given stays unsent.
 func (d *Dispatcher) runQueue(qr *queueRun) {
 	ctx, cancel := context.WithCancel(d.runCtx)
 	qr.cancel = cancel
-	d.wg.Go(func() { qr.q.Run(ctx) })
+	if d.closing {
+		return
+	}
+	d.qwg.Go(func() { qr.q.Run(ctx) })
 }
 
 // enqueue hands m to receiver's queue.

@@ -55,6 +55,9 @@ type Queue struct {
 	mu      sync.Mutex
 	pending *pendingSet
 	wake    chan struct{}
+
+	stopped  chan struct{} // closed by Stop
+	stopOnce sync.Once
 }
 
 // NewQueue returns a queue for recv; Run delivers.
@@ -74,7 +77,7 @@ func NewQueue(recv Receiver, opts QueueOptions) *Queue {
 	name := recv.Name()
 	return &Queue{recv: recv, opts: opts, log: opts.Log.With("receiver", name),
 		pendingG: opts.Metrics.pending.WithLabelValues(name), coalesced: opts.Metrics.coalesced.WithLabelValues(name),
-		pending: newPendingSet(), wake: make(chan struct{}, 1)}
+		pending: newPendingSet(), wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 }
 
 // Enqueue adds m, replacing a pending message of the same group.
@@ -100,34 +103,48 @@ func (q *Queue) Pending() int {
 	return q.pending.len()
 }
 
-// Run delivers until ctx ends. Messages still queued then are not lost:
-// their groups' notification log was not updated, so they are sent again
-// after a restart.
+// Run delivers until ctx ends, or Stop was called and the deliveries in
+// flight have ended. Messages still queued then are not lost: their
+// groups' notification log was not updated, so they are sent again after
+// a restart.
 func (q *Queue) Run(ctx context.Context) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-q.stopped:
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
 	var wg sync.WaitGroup
 	for range q.opts.Parallel - 1 {
-		wg.Go(func() { q.send(ctx) })
+		wg.Go(func() { q.send(ctx, sctx) })
 	}
-	q.send(ctx)
+	q.send(ctx, sctx)
 	wg.Wait()
 }
 
-// send is one sender: it delivers one notification at a time.
-func (q *Queue) send(ctx context.Context) {
-	for {
+// Stop makes Run take no more notifications and return once those in
+// flight end: an attempt under way runs to its end, so a message the
+// receiver took is reported done and logged; a wait between attempts is
+// cut short, and that notification stays unsent.
+func (q *Queue) Stop() { q.stopOnce.Do(func() { close(q.stopped) }) }
+
+// send is one sender: it delivers one notification at a time until ctx
+// ends or stop does.
+func (q *Queue) send(ctx, stop context.Context) {
+	for stop.Err() == nil {
 		n := q.take()
 		if n == nil {
 			select {
-			case <-ctx.Done():
+			case <-stop.Done():
 				return
 			case <-q.wake:
 				continue
 			}
 		}
-		q.deliver(ctx, n)
-		if ctx.Err() != nil {
-			return
-		}
+		q.deliver(ctx, stop, n)
 	}
 }
 
@@ -161,13 +178,20 @@ func (q *Queue) take() *Notification {
 	return &Notification{Receiver: q.recv.Name(), Messages: msgs}
 }
 
-func (q *Queue) deliver(ctx context.Context, n *Notification) {
+func (q *Queue) deliver(ctx, stop context.Context, n *Notification) {
 	name := q.recv.Name()
 	start := time.Now()
 	var ref string
-	attempts, err := q.opts.Backoff.Run(ctx, func(actx context.Context, _ int) error {
+	// Waits end with stop; an attempt only with ctx (or the budget).
+	attempts, err := q.opts.Backoff.Run(stop, func(actx context.Context, _ int) error {
+		tctx := ctx
+		if dl, ok := actx.Deadline(); ok {
+			var cancel context.CancelFunc
+			tctx, cancel = context.WithDeadline(ctx, dl)
+			defer cancel()
+		}
 		var err error
-		ref, err = q.recv.Send(actx, n)
+		ref, err = q.recv.Send(tctx, n)
 		return err
 	}, func(attempt int, err error, wait time.Duration) {
 		if wait < 0 {
@@ -177,7 +201,7 @@ func (q *Queue) deliver(ctx context.Context, n *Notification) {
 		q.opts.Metrics.attempts.WithLabelValues(name, "retry").Inc()
 		q.log.Warn("delivery failed; retrying", "attempt", attempt, "wait", wait, "err", err)
 	})
-	if ctx.Err() != nil {
+	if err != nil && stop.Err() != nil {
 		return // shutting down: the notification log still says unsent
 	}
 	if err == nil {

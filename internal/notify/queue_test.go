@@ -351,3 +351,83 @@ func BenchmarkQueueBacklog(b *testing.B) {
 		})
 	}
 }
+
+// TestQueueStop: Stop lets an attempt in flight end and report its
+// outcome (a receiver that took the message has it: the notification log
+// must say so), and cuts a wait between retries short, reporting nothing
+// (the message stays unsent). Either way Run then returns with its
+// context never cancelled, and takes nothing more.
+func TestQueueStop(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// fail: the receiver's verdict on attempt n (nil: delivered).
+		fail    func(attempt int) error
+		release bool // the first attempt waits for the test
+		wantRef bool
+	}{
+		{name: "attempt in flight", release: true, wantRef: true},
+		{name: "wait between retries", fail: func(int) error { return errors.New("connection reset") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				recv := notifytest.NewReceiver("r")
+				release := make(chan struct{})
+				var cancelled bool
+				if tc.release {
+					recv.SetHold(func(ctx context.Context) {
+						select {
+						case <-release:
+						case <-ctx.Done():
+							cancelled = true
+						}
+					})
+				}
+				if tc.fail != nil {
+					recv.Fail = func(_ *notify.Notification, attempt int) error { return tc.fail(attempt) }
+				}
+				out := &outcomes{refs: map[string]string{}, errs: map[string]error{}}
+				q := notify.NewQueue(recv, notify.QueueOptions{
+					Backoff: notify.Backoff{Initial: time.Hour, Max: time.Hour, MaxElapsed: 24 * time.Hour},
+					Done:    out.done,
+				})
+				ctx, cancel := context.WithCancel(t.Context())
+				defer cancel()
+				done := make(chan struct{})
+				go func() { q.Run(ctx); close(done) }()
+				q.Enqueue(fire("g1", "n1"))
+				synctest.Wait() // in the attempt, or in the wait after it
+				q.Stop()
+				q.Enqueue(fire("g2", "n2"))
+				synctest.Wait()
+				if tc.release {
+					select {
+					case <-done:
+						t.Fatal("Run returned with an attempt in flight")
+					default:
+					}
+					close(release)
+					synctest.Wait()
+				}
+				select {
+				case <-done:
+				default:
+					t.Fatal("Run did not return after Stop")
+				}
+				if cancelled {
+					t.Error("the attempt in flight saw its context cancelled")
+				}
+				out.mu.Lock()
+				defer out.mu.Unlock()
+				if _, ok := out.refs["g1"]; ok != tc.wantRef {
+					t.Errorf("g1 reported delivered: %v, want %v", ok, tc.wantRef)
+				}
+				if err := out.errs["g1"]; err != nil {
+					t.Errorf("g1 reported failed (%v); a stop reports nothing", err)
+				}
+				if recv.Attempts() != 1 {
+					t.Errorf("%d attempts, want 1: nothing is taken after Stop", recv.Attempts())
+				}
+			})
+		})
+	}
+}

@@ -21,6 +21,7 @@ type Receiver struct {
 	Edits bool
 
 	mu       sync.Mutex
+	hold     func(ctx context.Context)
 	attempts int
 	sent     []*notify.Notification
 	refs     int
@@ -39,7 +40,13 @@ func (r *Receiver) EditsInPlace() bool { return r.Edits }
 
 // Send implements notify.Receiver; each delivered notification gets a new
 // reference "ref-N" unless its single message already has one.
-func (r *Receiver) Send(_ context.Context, n *notify.Notification) (string, error) {
+func (r *Receiver) Send(ctx context.Context, n *notify.Notification) (string, error) {
+	r.mu.Lock()
+	hold := r.hold
+	r.mu.Unlock()
+	if hold != nil {
+		hold(ctx)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.attempts++
@@ -56,6 +63,15 @@ func (r *Receiver) Send(_ context.Context, n *notify.Notification) (string, erro
 	}
 	r.refs++
 	return fmt.Sprintf("ref-%d", r.refs), nil
+}
+
+// SetHold makes each Send run hold first, outside the receiver's lock:
+// a receiver slow to answer. What Send does after hold (fail or record)
+// does not depend on ctx: a remote that took the request has it.
+func (r *Receiver) SetHold(hold func(ctx context.Context)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.hold = hold
 }
 
 // Sent returns the delivered notifications.
