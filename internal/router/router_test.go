@@ -3,6 +3,7 @@ package router_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/bus/bustest"
 	"github.com/aftershock/aftershock/internal/collector"
+	"github.com/aftershock/aftershock/internal/dispatch"
 	"github.com/aftershock/aftershock/internal/event"
 	"github.com/aftershock/aftershock/internal/outbox"
 	"github.com/aftershock/aftershock/internal/router"
@@ -168,6 +170,30 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
+// toldAndLogged waits until the notification logs in ALERT_STATE name n
+// alerts told: a router closed before that owes them again after a
+// restart, so a test that closes one once the console printed them (the
+// log is written after the print) and then expects no repeat would race.
+func toldAndLogged(tb testing.TB, js jetstream.JetStream, n int) {
+	tb.Helper()
+	bustest.Eventually(tb, fmt.Sprintf("%d alerts told and logged", n), func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		kv, err := bus.ReadKV(ctx, js, bus.BucketState)
+		if err != nil {
+			return false
+		}
+		told := 0
+		for k, v := range kv {
+			var l dispatch.LogRecord
+			if strings.HasPrefix(k, "nflog.") && json.Unmarshal(v, &l) == nil {
+				told += len(l.Firing)
+			}
+		}
+		return told == n
+	})
+}
+
 func getLast(js jetstream.JetStream, subject string) (*jetstream.RawStreamMsg, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -271,6 +297,7 @@ func TestRestartProcessesBacklogOnce(t *testing.T) {
 	js := r.Conn().JS
 	publish(t, js, "events.dev.n1.app", "a", testEvent("01JRESTART0000000000000001", "n1", "before", time.Now()))
 	bustest.Eventually(t, "first alert", func() bool { return strings.Contains(console.String(), "before") })
+	toldAndLogged(t, js, 1) // else the restart owes it again
 	r.Close()
 
 	pub := bustest.Connect(t, s)
