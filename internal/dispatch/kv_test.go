@@ -121,6 +121,27 @@ func consumerIdle(t *testing.T, js jetstream.JetStream) bool {
 	return err == nil && info.NumPending == 0 && info.NumAckPending == 0
 }
 
+// storedState counts the alert records in ALERT_STATE and the alerts the
+// groups' notification logs say were told firing (-1, -1 when it cannot
+// be read).
+func storedState(t *testing.T, conn *bus.Conn) (alerts, logged int) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := dispatch.NewKVStore(ctx, conn.JS, bus.BucketState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	recs, logs, err := st.Load(ctx)
+	if err != nil {
+		return -1, -1
+	}
+	for _, l := range logs {
+		logged += len(l.Firing)
+	}
+	return len(recs), logged
+}
+
 func fingerprints(r *runner) []string {
 	var out []string
 	for _, n := range r.recv.Sent() {
@@ -157,6 +178,12 @@ func TestRealRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	bustest.Eventually(t, "ALERTS consumed", func() bool { return consumerIdle(t, conn.JS) })
+	// The groups' logs are written after the messages are sent: a restart
+	// before would tell +n1 again and owe no resolve notice for n2.
+	bustest.Eventually(t, "both firing alerts logged", func() bool {
+		_, logged := storedState(t, conn)
+		return logged == 2
+	})
 	r1.stop()
 
 	// While down: disk resolves.
@@ -167,6 +194,11 @@ func TestRealRestart(t *testing.T) {
 	if got := strings.Join(fingerprints(r2), ","); got != "-n2" {
 		t.Fatalf("after restart: %s, want only the resolve notice -n2", got)
 	}
+	// The resolved alert's record is deleted once its notice is sent, after.
+	bustest.Eventually(t, "the resolved alert's record deleted", func() bool {
+		alerts, _ := storedState(t, conn)
+		return alerts == 2
+	})
 	r2.stop()
 
 	// The dns alert is still waiting in the store, not lost.
