@@ -290,7 +290,7 @@ func TestRealNetwork(t *testing.T) {
 	fake.Script = notifytest.NewScript(notifytest.Fault{Reset: true})
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
-	s, _ := slack.New(slack.Options{Name: "oncall", Token: token, Channel: "#oncall", APIURL: srv.URL + "/api/", Client: &http.Client{Timeout: 2 * time.Second}})
+	s, _ := slack.New(slack.Options{Name: "oncall", Token: token, Channel: "#oncall", APIURL: srv.URL + "/api/", Client: &http.Client{Timeout: 30 * time.Second}})
 	res := notifytest.DeliverOnce(t, s, notifytest.Message("oncall", "g1", notifytest.CrashAlert("n1")), notify.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, MaxElapsed: 5 * time.Second})
 	if res.Err != nil || len(fake.Posts()) != 1 {
 		t.Fatalf("err %v posts %d", res.Err, len(fake.Posts()))

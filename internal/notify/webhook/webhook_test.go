@@ -122,7 +122,7 @@ func TestRealNetwork(t *testing.T) {
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	w, _ := webhook.New(webhook.Options{Name: "hooks", URL: srv.URL + "/hook/T0KEN", HMACSecret: secret,
-		Client: &http.Client{Timeout: 2 * time.Second}})
+		Client: &http.Client{Timeout: 30 * time.Second}})
 	res := notifytest.DeliverOnce(t, w, message(), notify.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, MaxElapsed: 10 * time.Second})
 	if res.Err != nil || fake.accepted() != 1 {
 		t.Fatalf("err %v accepted %d", res.Err, fake.accepted())

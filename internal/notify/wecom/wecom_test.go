@@ -266,7 +266,7 @@ func TestRealNetwork(t *testing.T) {
 	fake.Script = notifytest.NewScript(notifytest.Fault{Reset: true})
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
-	w, err := wecom.New(wecom.Options{Name: "sre", URL: srv.URL + wecomtest.Path, Key: key, Client: &http.Client{Timeout: 2 * time.Second}})
+	w, err := wecom.New(wecom.Options{Name: "sre", URL: srv.URL + wecomtest.Path, Key: key, Client: &http.Client{Timeout: 30 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
