@@ -78,7 +78,10 @@ func TestAckedOnlyOnceStored(t *testing.T) {
 	events := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "events"}, []string{"outcome"})
 	set := ruleSet(t)
 	l := lane.New(lane.Config{
-		Durable: "test", Source: lane.Events(), AckWait: time.Second, LatestHorizon: time.Hour,
+		// The lane says "in progress" every AckWait/3 for events held longer
+		// than that, so the first comes up to 2/3 of AckWait after the
+		// delivery: 3s leaves a loaded machine a second to spare.
+		Durable: "test", Source: lane.Events(), AckWait: 3 * time.Second, LatestHorizon: time.Hour,
 		JS: c.JS, Rules: func() *rule.Set { return set }, Log: bustest.Logger(t),
 		Alerts:  &lane.Alerts{Out: out, Published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alerts"}, []string{"state", "timeline"}), Log: bustest.Logger(t)},
 		Metrics: lane.Metrics{Events: events},
@@ -98,7 +101,7 @@ func TestAckedOnlyOnceStored(t *testing.T) {
 	if l.Engine().Stats().Rules["each"].Matched != 1 {
 		t.Fatal("the engine did not evaluate the event")
 	}
-	time.Sleep(2500 * time.Millisecond) // past AckWait twice over
+	time.Sleep(7 * time.Second) // past AckWait twice over
 	cons, err := c.JS.Consumer(ctx, bus.StreamEvents, "test")
 	if err != nil {
 		t.Fatal(err)
