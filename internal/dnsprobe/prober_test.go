@@ -341,8 +341,11 @@ func TestKindChangePublishedAtOnce(t *testing.T) {
 func TestRunPublishesUntilCancelled(t *testing.T) {
 	res := newResolver(t)
 	res.mode.Store(modeServfail)
-	p := newProber(t, Config{Targets: []string{res.addr}, Interval: 20 * time.Millisecond, Timeout: 20 * time.Millisecond,
-		Rollup: time.Hour, Summary: 40 * time.Millisecond})
+	// A SERVFAIL answered later than Timeout would be a timeout, a new
+	// kind, flushing the rollup early (two rollups): give the answers
+	// room on a loaded machine.
+	p := newProber(t, Config{Targets: []string{res.addr}, Interval: 250 * time.Millisecond, Timeout: 250 * time.Millisecond,
+		Rollup: time.Hour, Summary: 500 * time.Millisecond})
 	rec := &recorder{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)

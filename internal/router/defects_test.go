@@ -233,8 +233,11 @@ receivers:
 		defer mu.Unlock()
 		return len(posts) > 0 && strings.Contains(posts[0], "for the hook: new receiver")
 	})
-	if got := scrape(t, r); counter(got, `aftershock_lifecycle_ingested_total{outcome="unknown_receiver"}`) != 0 {
-		t.Errorf("alerts named an unknown receiver after the reload:\n%s", got)
+	// The firing count proves the series is the lifecycle's (a missing
+	// series reads as 0: this check once named a metric that never was).
+	if got := scrape(t, r); counter(got, `aftershock_lifecycle_alerts_total{outcome="firing"}`) == 0 ||
+		counter(got, `aftershock_lifecycle_alerts_total{outcome="unknown_receiver"}`) != 0 {
+		t.Errorf("alerts named an unknown receiver after the reload, or none was taken:\n%s", got)
 	}
 
 	// A reload whose receivers cannot be built (a secret is missing) is
