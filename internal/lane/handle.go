@@ -47,8 +47,8 @@ func (l *Lane) handle(msg jetstream.Msg) {
 		if l.held.has(seq) {
 			return // its first delivery is acked once its alerts are stored
 		}
+		l.count("duplicate") // before the ack: a reader that sees the consumer caught up sees the count
 		_ = msg.Ack()
-		l.count("duplicate")
 		return
 	}
 	subject, eventsSeq := l.cfg.Source.published(msg, md)

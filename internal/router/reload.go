@@ -154,23 +154,14 @@ func (r *Router) Reload(ctx context.Context) error {
 	old := r.snap.Load()
 	snap, err := r.loadSnapshot()
 	if err != nil {
-		r.m.reloads.WithLabelValues("failure").Inc()
-		r.m.reloadOK.Set(0)
-		r.log.Error("rules reload rejected; the previous rules keep running", "dir", r.opts.RulesDir, "version", old.set.Version, "err", err)
-		if r.reloadFailed.IsZero() {
-			r.reloadFailed = time.Now().UTC()
-		}
-		r.alerts.Send(ctx, []*alert.Alert{r.reloadAlert(alert.Firing, err)}, nil)
-		return err
+		return r.reloadRejected(ctx, "rules reload rejected; the previous rules keep running", old, err)
 	}
 	if snap.set.Version == old.set.Version && r.reloadFailed.IsZero() {
 		return nil // nothing changed (a touch, an editor's temp file)
 	}
 	if r.notify != nil {
 		if err := r.notify.d.Reconfigure(snap.routing, snap.targets); err != nil {
-			r.m.reloads.WithLabelValues("failure").Inc()
-			r.log.Error("rules reload rejected by the notifier; the previous rules keep running", "err", err)
-			return err
+			return r.reloadRejected(ctx, "rules reload rejected by the notifier; the previous rules keep running", old, err)
 		}
 	}
 	r.snap.Store(snap)
@@ -178,16 +169,30 @@ func (r *Router) Reload(ctx context.Context) error {
 	for _, l := range r.lanes() {
 		resolved += l.Swap(ctx, r.setFor(l.Name()))
 	}
+	// The gauge first: whoever sees the count or the resolve sees it.
+	r.m.reloadOK.Set(1)
+	r.m.reloads.WithLabelValues("success").Inc()
 	if !r.reloadFailed.IsZero() {
 		r.alerts.Send(ctx, []*alert.Alert{r.reloadAlert(alert.Resolved, nil)}, nil)
 		r.reloadFailed = time.Time{}
 	}
-	r.m.reloads.WithLabelValues("success").Inc()
-	r.m.reloadOK.Set(1)
 	r.m.rulesLoaded.Set(float64(len(snap.set.Rules)))
 	r.log.Info("rules reloaded", "dir", r.opts.RulesDir, "rules", len(snap.set.Rules), "version", snap.set.Version,
 		"routing", snap.routing.File, "receivers", len(snap.targets), "resolved_by_reload", resolved)
 	return nil
+}
+
+// reloadRejected reports a reload that did not take: the gauge, the
+// count, the log and the reload alert, which fires until a reload takes.
+func (r *Router) reloadRejected(ctx context.Context, msg string, old *snapshot, err error) error {
+	r.m.reloadOK.Set(0)
+	r.m.reloads.WithLabelValues("failure").Inc()
+	r.log.Error(msg, "dir", r.opts.RulesDir, "version", old.set.Version, "err", err)
+	if r.reloadFailed.IsZero() {
+		r.reloadFailed = time.Now().UTC()
+	}
+	r.alerts.Send(ctx, []*alert.Alert{r.reloadAlert(alert.Firing, err)}, nil)
+	return err
 }
 
 // setFor is the rule set a lane runs now: all of it on the single
