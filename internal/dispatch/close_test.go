@@ -2,9 +2,7 @@ package dispatch_test
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -63,25 +61,22 @@ func TestGracefulStopRepeatsNothing(t *testing.T) {
 	}
 }
 
-// toldInLogs reads the notification logs in ALERT_STATE: the fingerprints
-// they name as told firing.
+// toldInLogs reads the notification logs in ALERT_STATE as a start
+// does: the fingerprints they name as told firing.
 func toldInLogs(t *testing.T, conn *bus.Conn) map[string]bool {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	kv, err := bus.ReadKV(ctx, conn.JS, bus.BucketState)
+	ctx := context.Background()
+	st, err := dispatch.NewKVStore(ctx, conn.JS, bus.BucketState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, logs, err := st.Load(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	told := map[string]bool{}
-	for k, v := range kv {
-		if !strings.HasPrefix(k, "nflog.") {
-			continue
-		}
-		var l dispatch.LogRecord
-		if err := json.Unmarshal(v, &l); err != nil {
-			t.Fatalf("%s: %v", k, err)
-		}
+	for _, l := range logs {
 		for fp := range l.Firing {
 			told[fp] = true
 		}
