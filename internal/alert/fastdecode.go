@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
@@ -167,12 +168,16 @@ func tally(s *jsonscan.Scanner, dst *[]TypeTally) bool {
 }
 
 // evidence reads the events with event's own fast path; an event it
-// cannot read sends the whole alert to encoding/json. The slice grows as
-// the array does: most alerts carry one event, and room for MaxEvidence
-// was 2.9 KB of garbage at every decode (notifier, web view, restore).
+// cannot read sends the whole alert to encoding/json. Most alerts carry
+// one event, and room for MaxEvidence in each was 2.9 KB of garbage at
+// every decode (notifier, web view, restore): room for one first, for as
+// many as an alert keeps once there is a second.
 func evidence(s *jsonscan.Scanner, dst *[]event.Event) bool {
 	out := []event.Event{} // empty, not nil, for `[]`, as encoding/json
 	ok := s.Array(func() bool {
+		if len(out) == 1 && cap(out) == 1 {
+			out = slices.Grow(out, MaxEvidence-1)
+		}
 		out = append(out, event.Event{})
 		return event.ScanFast(s, &out[len(out)-1])
 	})
