@@ -325,7 +325,9 @@ func TestOutageRollup(t *testing.T) {
 
 func TestKindChangePublishedAtOnce(t *testing.T) {
 	res := newResolver(t)
-	p := newProber(t, Config{Targets: []string{res.addr}, Interval: time.Second, Timeout: 100 * time.Millisecond})
+	// The dropped round waits out Timeout; the SERVFAIL rounds must be
+	// answered within it, on a loaded machine too.
+	p := newProber(t, Config{Targets: []string{res.addr}, Interval: time.Second, Timeout: 500 * time.Millisecond})
 	rec := &recorder{}
 	res.mode.Store(modeDrop)
 	p.round(context.Background(), t0, rec)
