@@ -9,7 +9,6 @@ import (
 	"github.com/aftershock/aftershock/internal/alert"
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/bus/bustest"
-	"github.com/aftershock/aftershock/internal/dispatch"
 )
 
 // TestGracefulStopRepeatsNothing: a stop (a rolling update, a lease handed
@@ -65,13 +64,7 @@ func TestGracefulStopRepeatsNothing(t *testing.T) {
 // does: the fingerprints they name as told firing.
 func toldInLogs(t *testing.T, conn *bus.Conn) map[string]bool {
 	t.Helper()
-	ctx := context.Background()
-	st, err := dispatch.NewKVStore(ctx, conn.JS, bus.BucketState)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	_, logs, err := st.Load(ctx)
+	_, logs, err := loadState(t, conn)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -126,13 +126,7 @@ func consumerIdle(t *testing.T, js jetstream.JetStream) bool {
 // be read).
 func storedState(t *testing.T, conn *bus.Conn) (alerts, logged int) {
 	t.Helper()
-	ctx := context.Background()
-	st, err := dispatch.NewKVStore(ctx, conn.JS, bus.BucketState)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	recs, logs, err := st.Load(ctx)
+	recs, logs, err := loadState(t, conn)
 	if err != nil {
 		return -1, -1
 	}
@@ -140,6 +134,18 @@ func storedState(t *testing.T, conn *bus.Conn) (alerts, logged int) {
 		logged += len(l.Firing)
 	}
 	return len(recs), logged
+}
+
+// loadState reads ALERT_STATE as a start does.
+func loadState(t *testing.T, conn *bus.Conn) ([]*dispatch.AlertRecord, []*dispatch.LogRecord, error) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := dispatch.NewKVStore(ctx, conn.JS, bus.BucketState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	return st.Load(ctx)
 }
 
 func fingerprints(r *runner) []string {
