@@ -170,15 +170,12 @@ func (r *run) setUp(ctx context.Context) error {
 }
 
 func (r *run) startNATS(ctx context.Context) error {
-	p, err := childproc.Start(r.dir, "nats-server", filepath.Join(r.o.Bin, "nats-server"), nil,
-		"-js", "-sd", filepath.Join(r.dir, "nats"), "-a", "127.0.0.1", "-p", strconv.Itoa(r.natsPort))
+	p, err := childproc.NATSServer(ctx, r.dir, filepath.Join(r.o.Bin, "nats-server"), filepath.Join(r.dir, "nats"), r.natsPort)
 	if err != nil {
 		return err
 	}
 	r.nats = p
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	return childproc.WaitTCP(wctx, r.natsPort)
+	return nil
 }
 
 // startRouter starts the router binary and returns how long it took to

@@ -184,3 +184,20 @@ func containsAll(s string, subs []string) bool {
 	}
 	return true
 }
+
+// NATSServer starts the nats-server binary bin with JetStream storing in
+// store, on 127.0.0.1:port (the same port again after a restart), its
+// output in dir/nats-server.log, and waits until it accepts connections.
+func NATSServer(ctx context.Context, dir, bin, store string, port int) (*Proc, error) {
+	p, err := Start(dir, "nats-server", bin, nil, "-js", "-sd", store, "-a", "127.0.0.1", "-p", strconv.Itoa(port))
+	if err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := WaitTCP(wctx, port); err != nil {
+		p.Kill()
+		return nil, fmt.Errorf("nats-server did not listen: %w\n%s", err, p.LogTail(2048))
+	}
+	return p, nil
+}

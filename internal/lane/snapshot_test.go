@@ -72,10 +72,7 @@ func windows(t *testing.T, js jetstream.JetStream) jetstream.ObjectStore {
 func startLaneOn(t *testing.T, c *bus.Conn, set *rule.Set, every time.Duration, obs jetstream.ObjectStore) *laneRun {
 	t.Helper()
 	ctx := context.Background()
-	out, err := outbox.New(outbox.Options{NC: c.NC, DeadLetters: "dlq.alerts", Log: bustest.Logger(t), Retry: outbox.Retry{Timeout: time.Second}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := newOutbox(t, outbox.Options{NC: c.NC, DeadLetters: "dlq.alerts", Log: bustest.Logger(t), Retry: outbox.Retry{Timeout: time.Second}})
 	r := &laneRun{
 		snapshots: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "snapshots"}, []string{"outcome"}),
 		rebuilt:   prometheus.NewCounter(prometheus.CounterOpts{Name: "rebuilt"}),
@@ -90,12 +87,7 @@ func startLaneOn(t *testing.T, c *bus.Conn, set *rule.Set, every time.Duration, 
 	if err := r.l.Acquire(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		r.l.Release()
-		cctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		out.Close(cctx)
-	})
+	t.Cleanup(r.l.Release) // before the outbox closes
 	return r
 }
 

@@ -97,7 +97,7 @@ func runCase(ctx context.Context, o Options, c Case) ([]Result, error) {
 	if err := WritePack(o.Pack, rules, c.Rules); err != nil {
 		return nil, err
 	}
-	srv, url, err := startServer(dir, o.Bin, filepath.Join(dir, "js"))
+	srv, url, err := startServer(ctx, dir, o.Bin, filepath.Join(dir, "js"))
 	if err != nil {
 		return nil, err
 	}
@@ -188,12 +188,12 @@ func WritePack(pack, dir string, n int) error {
 	return os.WriteFile(filepath.Join(dir, "generated.yaml"), []byte(Rules(n)), 0o644)
 }
 
-func startServer(dir, bin, store string) (*childproc.Proc, string, error) {
+func startServer(ctx context.Context, dir, bin, store string) (*childproc.Proc, string, error) {
 	port, err := childproc.FreePort()
 	if err != nil {
 		return nil, "", err
 	}
-	p, err := childproc.Start(dir, "nats-server", filepath.Join(bin, "nats-server"), nil, "-js", "-sd", store, "-a", "127.0.0.1", "-p", strconv.Itoa(port))
+	p, err := childproc.NATSServer(ctx, dir, filepath.Join(bin, "nats-server"), store, port)
 	if err != nil {
 		return nil, "", err
 	}

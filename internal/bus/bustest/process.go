@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -34,16 +33,11 @@ func ProcessServer(tb testing.TB) *Process {
 		tb.Fatal(err)
 	}
 	dir := tb.TempDir()
-	p, err := childproc.Start(dir, "nats-server", bin, nil, "-js", "-sd", filepath.Join(dir, "store"), "-a", "127.0.0.1", "-p", strconv.Itoa(port))
+	p, err := childproc.NATSServer(context.Background(), dir, bin, filepath.Join(dir, "store"), port)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { p.Stop(10 * time.Second) })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := childproc.WaitTCP(ctx, port); err != nil {
-		tb.Fatalf("nats-server did not listen: %v\n%s", err, p.LogTail(2048))
-	}
 	return &Process{url: fmt.Sprintf("nats://127.0.0.1:%d", port)}
 }
 
