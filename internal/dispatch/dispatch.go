@@ -78,7 +78,11 @@ type Dispatcher struct {
 	runCtx  context.Context
 	retired []*queueRun
 
-	in     chan func()
+	in chan func()
+	// urgent is run by the loop before in: delivery outcomes and Close,
+	// which must not wait behind a backlog (a start reading thousands of
+	// alert bodies), or a stop would wait for all of it.
+	urgent chan func()
 	acks   chan ack
 	quit   chan struct{}
 	cancel context.CancelFunc
@@ -132,7 +136,7 @@ func New(o Options) (*Dispatcher, error) {
 		o: o, log: o.Log, m: newMetrics(o.Registry),
 		nm:    notify.NewMetrics(o.Registry),
 		inhib: inhibit.New(o.Routing.Inhibit),
-		in:    make(chan func(), 4096), acks: make(chan ack, 1<<16), quit: make(chan struct{}),
+		in:    make(chan func(), 4096), urgent: make(chan func(), 256), acks: make(chan ack, 1<<16), quit: make(chan struct{}),
 		alerts: map[string]*entry{}, groups: map[string]*group{}, resolvedAt: map[string]time.Time{},
 		hist: histories{byFP: map[string]*History{}, tries: &tryCounter{tries: map[*notify.Notification]int{}}},
 		lazy: newLazyBodies(),
@@ -186,7 +190,7 @@ func (d *Dispatcher) Close() {
 	if d.cancel == nil {
 		return
 	}
-	d.do(func() {
+	d.doUrgent(func() {
 		d.closing = true
 		for _, qr := range d.allQueues() {
 			qr.q.Stop()
@@ -200,17 +204,18 @@ func (d *Dispatcher) Close() {
 	case <-stopped:
 	case <-grace.C:
 		d.log.Warn("deliveries still in flight at stop: they are sent again after the next start", "waited", closeGrace)
-		d.do(func() {
+		d.doUrgent(func() {
 			for _, qr := range d.allQueues() {
 				qr.cancel()
 			}
 		})
 		<-stopped
 	}
-	// Issued after every outcome the queues reported (d.in is in order),
-	// confirmed after every write before it (the acker waits in order).
+	// Issued after every outcome the queues reported (urgent is in
+	// order), confirmed after every write before it (the acker waits in
+	// order).
 	written := make(chan struct{})
-	d.do(func() { d.track(issued{}, func(error) { close(written) }) })
+	d.doUrgent(func() { d.track(issued{}, func(error) { close(written) }) })
 	grace.Reset(closeGrace)
 	select {
 	case <-written:
@@ -252,11 +257,27 @@ func (d *Dispatcher) do(f func()) {
 	}
 }
 
+// doUrgent runs f on the loop before what do queued.
+func (d *Dispatcher) doUrgent(f func()) {
+	select {
+	case d.urgent <- f:
+	case <-d.quit:
+	}
+}
+
 func (d *Dispatcher) loop(ctx context.Context) {
 	sweep := time.NewTicker(d.o.SweepEvery)
 	defer sweep.Stop()
 	for {
 		select {
+		case f := <-d.urgent:
+			f()
+			continue
+		default:
+		}
+		select {
+		case f := <-d.urgent:
+			f()
 		case f := <-d.in:
 			f()
 		case <-sweep.C:

@@ -36,7 +36,7 @@ func (d *Dispatcher) newQueues(routing *route.Routing, targets []Target) (map[st
 		qr.q = notify.NewQueue(counting{t.Receiver, d.hist.tries}, notify.QueueOptions{
 			Backoff: t.Backoff, Coalesce: t.Coalesce, Parallel: t.Parallel, Dead: d.o.Dead, Metrics: d.nm, Log: d.log,
 			Done: func(n *notify.Notification, ref string, err error) {
-				d.do(func() {
+				d.doUrgent(func() {
 					qr.out -= len(n.Messages)
 					d.outcome(n, ref, err)
 					d.retireIdle()
