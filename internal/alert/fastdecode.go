@@ -228,3 +228,43 @@ func strs(s *jsonscan.Scanner, dst *[]string) bool {
 	*dst = v
 	return ok
 }
+
+// Identity reads the id and fingerprint an encoded alert begins with, as
+// Encode writes them, without decoding the rest: for a reader that keeps
+// alerts undecoded until someone looks (the web view's history of
+// ALERTS). ok is false for any other shape; Decode says what it is. A
+// later Decode may disagree (a repeated key is encoding/json's to
+// resolve), so such a reader checks the decoded alert against it.
+func Identity(b []byte) (id, fingerprint string, ok bool) {
+	s := jsonscan.New(b)
+	s.WS()
+	if !s.Eat('{') {
+		return "", "", false
+	}
+	for i, want := range [2]string{"id", "fingerprint"} {
+		s.WS()
+		if i > 0 && !s.Eat(',') {
+			return "", "", false
+		}
+		s.WS()
+		k, ok := s.PlainString()
+		if !ok || string(k) != want {
+			return "", "", false
+		}
+		s.WS()
+		if !s.Eat(':') {
+			return "", "", false
+		}
+		s.WS()
+		v, ok := s.String()
+		if !ok {
+			return "", "", false
+		}
+		if i == 0 {
+			id = v
+		} else {
+			fingerprint = v
+		}
+	}
+	return id, fingerprint, true
+}

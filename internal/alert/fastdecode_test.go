@@ -105,9 +105,13 @@ func FuzzDecodeParity(f *testing.F) {
 	}
 	f.Add([]byte(`{"id":"x","rule":"r","labels":{"a":"1","a":"2"},"tally":[],"evidence":[]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		id, fp, idOK := Identity(b)
 		var fast Alert
 		if !decodeFast(b, &fast) {
 			return
+		}
+		if idOK && (id != fast.ID || fp != fast.Fingerprint) {
+			t.Fatalf("Identity read %q %q, the decode %q %q, for %q", id, fp, fast.ID, fast.Fingerprint, b)
 		}
 		var slow Alert
 		if err := json.Unmarshal(b, &slow); err != nil {
@@ -117,6 +121,32 @@ func FuzzDecodeParity(f *testing.F) {
 			t.Fatalf("fast %+v\nslow %+v\nfor %q", fast, slow, b)
 		}
 	})
+}
+
+// TestIdentity: the id and fingerprint are read from every alert the
+// router encodes, and from nothing else.
+func TestIdentity(t *testing.T) {
+	for name, a := range shapes(t) {
+		b, err := a.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id, fp, ok := Identity(b); !ok || id != a.ID || fp != a.Fingerprint {
+			t.Errorf("%s: Identity = %q, %q, %v; want %q, %q", name, id, fp, ok, a.ID, a.Fingerprint)
+		}
+	}
+	for _, b := range []string{
+		``, `[]`, `{}`, `{"fingerprint":"f","id":"i"}`, `{"id":"i"}`, `{"id":"i","rule":"r"}`,
+		`{"id":1,"fingerprint":"f"}`, `{"id":"i","fingerprint":null}`, `{"id":"i" "fingerprint":"f"}`,
+		`{"id":"\ud800","fingerprint":"f"}`,
+	} {
+		if id, fp, ok := Identity([]byte(b)); ok {
+			t.Errorf("Identity(%s) = %q, %q, true; want false", b, id, fp)
+		}
+	}
+	if id, fp, ok := Identity([]byte(" {\n \"id\" : \"i\" ,\n\"fingerprint\":\"f\u00e9\", \"rule\":")); !ok || id != "i" || fp != "fé" {
+		t.Errorf("with white space and an escape: %q, %q, %v", id, fp, ok)
+	}
 }
 
 func TestFastEncodeTakesRouterAlerts(t *testing.T) {

@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"container/list"
 	"context"
 	"fmt"
 	"log/slog"
@@ -17,18 +18,38 @@ import (
 // AlertLog follows the ALERTS stream from a while back and keeps, per
 // fingerprint, every version of the alert (firing, its updates, its
 // resolution): the pages show recent alerts, resolved ones too, and how
-// each grew. It is bounded: the least recently changed alerts are dropped
-// past MaxAlerts (a tenth of them at once).
+// each grew. It is bounded: past MaxAlerts the least recently changed
+// alert is dropped.
+//
+// A version is kept as the router encoded it until a page reads it: in a
+// storm most alerts are never looked at, and decoding each cost the
+// router a decode per alert (a twentieth of its CPU at 10 000 alerts/s),
+// and the collector a scan of every decoded alert it kept.
 type AlertLog struct {
 	log *slog.Logger
 	max int
 
-	mu     sync.RWMutex
-	byFP   map[string][]*alert.Alert // versions in stream order
-	seen   map[string]time.Time      // last change, wall clock
+	mu     sync.Mutex
+	byFP   map[string]*history
+	lru    *list.List // fingerprints, least recently changed first
 	cc     jetstream.ConsumeContext
 	synced chan struct{}
 	once   sync.Once
+}
+
+// history is one alert's versions in stream order, and its place in the
+// LRU list.
+type history struct {
+	versions []*version
+	at       *list.Element
+}
+
+// version is one ALERTS message: raw until read, then decoded (a is nil
+// if it did not decode as an alert the router published).
+type version struct {
+	id, subject string
+	raw         []byte
+	a           *alert.Alert
 }
 
 // MaxAlerts bounds the AlertLog; MaxVersions the versions kept of one.
@@ -42,7 +63,7 @@ const (
 // FollowAlerts starts reading ALERTS from since ago. It returns at once;
 // Synced is closed when the stored alerts have been read.
 func FollowAlerts(ctx context.Context, js jetstream.JetStream, since time.Duration, log *slog.Logger) (*AlertLog, error) {
-	l := &AlertLog{log: log, max: MaxAlerts, byFP: map[string][]*alert.Alert{}, seen: map[string]time.Time{}, synced: make(chan struct{})}
+	l := newAlertLog(log)
 	start := time.Now().Add(-since)
 	oc, err := js.OrderedConsumer(ctx, bus.StreamAlerts, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &start,
@@ -58,12 +79,7 @@ func FollowAlerts(ctx context.Context, js jetstream.JetStream, since time.Durati
 		l.once.Do(func() { close(l.synced) })
 	}
 	l.cc, err = oc.Consume(func(m jetstream.Msg) {
-		a, err := alert.Stored(m.Subject(), m.Headers().Get(jetstream.MsgIDHeader), m.Data())
-		if err != nil {
-			l.log.Debug("ALERTS message that is not the router's ignored", "subject", m.Subject(), "err", err)
-		} else {
-			l.add(a)
-		}
+		l.take(m.Subject(), m.Headers().Get(jetstream.MsgIDHeader), m.Data())
 		if md, err := m.Metadata(); err == nil && md.NumPending == 0 {
 			l.once.Do(func() { close(l.synced) })
 		}
@@ -72,6 +88,10 @@ func FollowAlerts(ctx context.Context, js jetstream.JetStream, since time.Durati
 		return nil, fmt.Errorf("read %s: %w", bus.StreamAlerts, err)
 	}
 	return l, nil
+}
+
+func newAlertLog(log *slog.Logger) *AlertLog {
+	return &AlertLog{log: log, max: MaxAlerts, byFP: map[string]*history{}, lru: list.New(), synced: make(chan struct{})}
 }
 
 // Synced is closed once the alerts stored at start have been read.
@@ -84,63 +104,104 @@ func (l *AlertLog) Stop() {
 	}
 }
 
-func (l *AlertLog) add(a *alert.Alert) {
+// take keeps an ALERTS message. One that does not begin as the router
+// writes alerts is decoded at once, to keep it or say why not.
+func (l *AlertLog) take(subject, msgID string, data []byte) {
+	id, fp, ok := alert.Identity(data)
+	if ok && fp != "" && id == msgID {
+		l.add(fp, &version{id: id, subject: subject, raw: data})
+		return
+	}
+	a, err := alert.Stored(subject, msgID, data)
+	if err != nil {
+		l.log.Debug("ALERTS message that is not the router's ignored", "subject", subject, "err", err)
+		return
+	}
+	l.add(a.Fingerprint, &version{id: a.ID, subject: subject, a: a})
+}
+
+func (l *AlertLog) add(fp string, v *version) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	vs := l.byFP[a.Fingerprint]
-	if slices.ContainsFunc(vs, func(v *alert.Alert) bool { return v.ID == a.ID }) {
+	h := l.byFP[fp]
+	if h == nil {
+		h = &history{at: l.lru.PushBack(fp)}
+		l.byFP[fp] = h
+	}
+	vs := h.versions
+	if slices.ContainsFunc(vs, func(o *version) bool { return o.id == v.id }) {
 		return // a replayed publish
 	}
 	if n := len(vs); n > 0 {
-		slim := *vs[n-1]
-		slim.Evidence, slim.Tally = nil, nil
-		vs[n-1] = &slim
+		// only the latest keeps its evidence and tally
+		if a := l.decoded(fp, vs[n-1]); a != nil {
+			slim := *a
+			slim.Evidence, slim.Tally = nil, nil
+			vs[n-1] = &version{id: a.ID, subject: vs[n-1].subject, a: &slim}
+		} else {
+			vs = vs[:n-1]
+		}
 	}
-	vs = append(vs, a)
+	vs = append(vs, v)
 	if len(vs) > MaxVersions {
 		vs = slices.Delete(vs, 1, len(vs)-MaxVersions+1) // keep the first and the latest
 	}
-	l.byFP[a.Fingerprint] = vs
-	l.seen[a.Fingerprint] = time.Now()
-	if len(l.byFP) > l.max {
-		l.evict()
+	h.versions = vs
+	l.lru.MoveToBack(h.at)
+	for len(l.byFP) > l.max {
+		delete(l.byFP, l.lru.Remove(l.lru.Front()).(string))
 	}
 }
 
-// evict forgets the alerts seen longest ago, a tenth of the cap at once:
-// one scan per many alerts, not one per alert (at 10 000 alerts/s a scan
-// per alert was a tenth of the router's CPU).
-func (l *AlertLog) evict() {
-	type fpAt struct {
-		fp string
-		at time.Time
+// decoded returns v's alert, decoding it the first time (l.mu held); nil
+// if it is not an alert the router published, with the fingerprint its
+// head gave.
+func (l *AlertLog) decoded(fp string, v *version) *alert.Alert {
+	if v.raw == nil {
+		return v.a
 	}
-	all := make([]fpAt, 0, len(l.seen))
-	for fp, t := range l.seen {
-		all = append(all, fpAt{fp, t})
+	a, err := alert.Stored(v.subject, v.id, v.raw)
+	if err == nil && a.Fingerprint != fp {
+		err = fmt.Errorf("fingerprint %q, where it began with %q", a.Fingerprint, fp)
 	}
-	slices.SortFunc(all, func(a, b fpAt) int { return a.at.Compare(b.at) })
-	for _, e := range all[:len(all)-l.max*9/10] {
-		delete(l.byFP, e.fp)
-		delete(l.seen, e.fp)
+	if err != nil {
+		l.log.Debug("ALERTS message that is not the router's ignored", "subject", v.subject, "err", err)
+		a = nil
 	}
+	v.a, v.raw = a, nil
+	return a
 }
 
 // Versions returns the versions of the alert fp, oldest first (shared:
 // do not modify).
 func (l *AlertLog) Versions(fp string) []*alert.Alert {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return slices.Clone(l.byFP[fp])
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h := l.byFP[fp]
+	if h == nil {
+		return nil
+	}
+	var out []*alert.Alert
+	for _, v := range h.versions {
+		if a := l.decoded(fp, v); a != nil {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // Latest returns the latest version of every alert.
 func (l *AlertLog) Latest() []*alert.Alert {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	out := make([]*alert.Alert, 0, len(l.byFP))
-	for _, vs := range l.byFP {
-		out = append(out, vs[len(vs)-1])
+	for fp, h := range l.byFP {
+		for i := len(h.versions) - 1; i >= 0; i-- {
+			if a := l.decoded(fp, h.versions[i]); a != nil {
+				out = append(out, a)
+				break
+			}
+		}
 	}
 	return out
 }
