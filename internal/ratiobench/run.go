@@ -62,6 +62,12 @@ func (r Result) Share() float64 { return 100 * r.Router / r.NATSBench }
 
 // Run measures every case and prints the table.
 func Run(ctx context.Context, o Options) error {
+	if o.Profile != "" {
+		// now, not after minutes of runs whose table an error would lose
+		if err := os.MkdirAll(o.Profile, 0o755); err != nil {
+			return fmt.Errorf("profile directory: %w", err)
+		}
+	}
 	all := map[string][]Result{}
 	for _, c := range o.Cases {
 		res, err := runCase(ctx, o, c)
