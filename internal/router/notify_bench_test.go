@@ -124,6 +124,7 @@ func BenchmarkEventToSlack(b *testing.B) {
 			defer func() { _ = sub.Unsubscribe() }()
 			stop := make(chan struct{})
 			lagMax := lagWatch(conn.JS, "router", stop)
+			heap := bustest.WatchHeap()
 			b.ResetTimer()
 			bustest.Pace(rate, b.N, func(i int) {
 				body := testEvent(fmt.Sprintf("01JBENCH%018d", i), "node1", "seq="+strconv.Itoa(i), time.Now())
@@ -139,6 +140,7 @@ func BenchmarkEventToSlack(b *testing.B) {
 			}
 			b.StopTimer()
 			close(stop)
+			heap.Report(b, b.N)
 			b.ReportMetric(0, "ns/op")
 			b.ReportMetric(float64(lagMax()), "lag-max")
 			mu.Lock()

@@ -3,6 +3,7 @@ package bustest
 import (
 	"context"
 	"encoding/binary"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -77,4 +78,27 @@ func ReportLatency(b *testing.B, prefix string, lat []time.Duration) {
 	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) }
 	b.ReportMetric(q(0.5), prefix+"p50-µs")
 	b.ReportMetric(q(0.99), prefix+"p99-µs")
+}
+
+// Heap is the process's allocation counters at the start of a measured
+// run.
+type Heap struct{ start runtime.MemStats }
+
+// WatchHeap reads the counters now (a short stop of the world).
+func WatchHeap() *Heap {
+	h := &Heap{}
+	runtime.ReadMemStats(&h.start)
+	return h
+}
+
+// Report adds what the process allocated per item since WatchHeap
+// (alloc-KB/item: everything in the process, nats-server and the fakes
+// too) and the collections that ran (gcs). At a steady rate the share of
+// time the collector marks grows with the bytes allocated per item, not
+// with the live heap, so this is the number behind a tail of marks.
+func (h *Heap) Report(b *testing.B, n int) {
+	var now runtime.MemStats
+	runtime.ReadMemStats(&now)
+	b.ReportMetric(float64(now.TotalAlloc-h.start.TotalAlloc)/1024/float64(n), "alloc-KB/item")
+	b.ReportMetric(float64(now.NumGC-h.start.NumGC), "gcs")
 }
