@@ -25,6 +25,10 @@ func (l *Lane) handle(msg jetstream.Msg) {
 		l.log.Warn("event without metadata", "subject", msg.Subject(), "err", err)
 		return
 	}
+	// Noted first: an event nakked below must hold back the acks of those
+	// after it until it is done.
+	acks := l.acks
+	acks.deliver(md.stream, msg)
 	if l.cfg.Pinned && l.engine.Load() != nil && l.gap(md) {
 		if err := l.rebuild(l.ctx, "gap", msg); err != nil {
 			l.log.Warn("lane rebuild failed; the event will be redelivered", "err", err)
@@ -48,7 +52,7 @@ func (l *Lane) handle(msg jetstream.Msg) {
 			return // its first delivery is acked once its alerts are stored
 		}
 		l.count("duplicate") // before the ack: a reader that sees the consumer caught up sees the count
-		_ = msg.Ack()
+		acks.done(seq, msg)
 		return
 	}
 	subject, eventsSeq := l.cfg.Source.published(msg, md)
@@ -65,7 +69,7 @@ func (l *Lane) handle(msg jetstream.Msg) {
 	}
 	if err != nil {
 		l.mu.Unlock()
-		l.deadLetter(msg, subject, eventsSeq, seq, err)
+		l.deadLetter(acks, msg, subject, eventsSeq, seq, err)
 		return
 	}
 	began := time.Now()
@@ -76,14 +80,12 @@ func (l *Lane) handle(msg jetstream.Msg) {
 	l.lastSeq = seq
 	l.mu.Unlock()
 	if len(alerts) == 0 {
-		if err := msg.Ack(); err != nil {
-			l.log.Warn("ack event", "event", ev.ID, "err", err)
-		}
 		l.count("ok")
+		acks.done(seq, msg)
 		return
 	}
 	l.held.add(seq, msg)
-	if !l.cfg.Alerts.Send(l.ctx, alerts, func() { l.acked(seq, msg, "ok") }) {
+	if !l.cfg.Alerts.Send(l.ctx, alerts, func() { l.acked(acks, seq, msg, "ok") }) {
 		l.held.remove(seq) // shutting down: redelivered to the next start, whose rebuild evaluates it
 	}
 }
@@ -97,12 +99,10 @@ func (l *Lane) gap(md meta) bool {
 }
 
 // acked acks msg once what it produced is stored.
-func (l *Lane) acked(seq uint64, msg jetstream.Msg, outcome string) {
+func (l *Lane) acked(acks *acks, seq uint64, msg jetstream.Msg, outcome string) {
 	l.held.remove(seq)
-	if err := msg.Ack(); err != nil {
-		l.log.Warn("ack event", "seq", seq, "err", err)
-	}
 	l.count(outcome)
+	acks.done(seq, msg)
 }
 
 func (l *Lane) count(outcome string) {
@@ -115,7 +115,7 @@ func (l *Lane) count(outcome string) {
 // it: bad input never blocks the stream and is never lost. subject and
 // eventsSeq are where it was published (a partitioned stream stores it
 // under another subject and sequence).
-func (l *Lane) deadLetter(msg jetstream.Msg, subject string, eventsSeq, seq uint64, reason error) {
+func (l *Lane) deadLetter(acks *acks, msg jetstream.Msg, subject string, eventsSeq, seq uint64, reason error) {
 	l.log.Warn("event dead-lettered", "seq", eventsSeq, "subject", subject, "reason", reason.Error())
 	dl := outbox.Letter{
 		Subject: bus.SubjectDLQEvents, ID: fmt.Sprintf("dlq-events-%d", eventsSeq),
@@ -124,7 +124,7 @@ func (l *Lane) deadLetter(msg jetstream.Msg, subject string, eventsSeq, seq uint
 	m := dl.Msg(0)
 	l.held.add(seq, msg)
 	ok := l.cfg.Alerts.Out.Send(l.ctx, []outbox.Item{{Subject: m.Subject, Data: m.Data, ID: dl.ID, Header: m.Header}}, func([]error) {
-		l.acked(seq, msg, "dead_letter")
+		l.acked(acks, seq, msg, "dead_letter")
 	})
 	if !ok {
 		l.held.remove(seq)
@@ -178,7 +178,7 @@ func (h *held) older(d time.Duration) []jetstream.Msg {
 
 // keepHeld tells the server that held events are still being worked on,
 // so a slow store (NATS away) does not get them redelivered, until ctx
-// ends.
+// ends; with AckAll, also the done events whose acks they hold back.
 func (l *Lane) keepHeld(ctx context.Context) {
 	every := max(l.cfg.AckWait/3, 100*time.Millisecond)
 	t := time.NewTicker(every)
@@ -188,7 +188,11 @@ func (l *Lane) keepHeld(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			for _, m := range l.held.older(every) {
+			waiting := l.held.older(every)
+			if l.acks.all { // the held ones, and the done ones behind them
+				waiting = l.acks.waiting(every)
+			}
+			for _, m := range waiting {
 				_ = m.InProgress()
 			}
 		}

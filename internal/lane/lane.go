@@ -109,6 +109,8 @@ type Lane struct {
 	nextDseq uint64
 	pending  atomic.Uint64
 	held     held
+	// acks is set by Acquire, for the consumer it consumes.
+	acks *acks
 	// savedSeq is the sequence of the last snapshot saved; created the
 	// source stream's creation time (a snapshot names its stream's).
 	savedSeq uint64
@@ -177,7 +179,7 @@ func (l *Lane) consumerConfig(filters []string, start uint64) jetstream.Consumer
 	cfg := jetstream.ConsumerConfig{
 		Durable:       l.cfg.Durable,
 		Description:   desc,
-		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckPolicy:     jetstream.AckAllPolicy,
 		AckWait:       l.cfg.AckWait,
 		MaxDeliver:    -1,
 		MaxAckPending: l.cfg.MaxAckPending,
@@ -204,7 +206,11 @@ func (l *Lane) consumerConfig(filters []string, start uint64) jetstream.Consumer
 func (l *Lane) ensureConsumer(ctx context.Context, filters []string) (jetstream.Consumer, error) {
 	js, stream := l.cfg.JS, l.cfg.Source.Stream
 	if !l.cfg.Pinned {
-		cons, err := js.CreateOrUpdateConsumer(ctx, stream, l.consumerConfig(filters, 0))
+		cfg := l.consumerConfig(filters, 0)
+		if old, err := js.Consumer(ctx, stream, l.cfg.Durable); err == nil {
+			cfg.AckPolicy = old.CachedInfo().Config.AckPolicy // not to be changed
+		}
+		cons, err := js.CreateOrUpdateConsumer(ctx, stream, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("consumer %s on %s: %w", l.cfg.Durable, stream, err)
 		}
@@ -230,7 +236,7 @@ func (l *Lane) ensureConsumer(ctx context.Context, filters []string) (jetstream.
 	}
 	have := cons.CachedInfo().Config
 	want := l.consumerConfig(filters, have.OptStartSeq)
-	want.DeliverPolicy, want.OptStartTime = have.DeliverPolicy, have.OptStartTime
+	want.DeliverPolicy, want.OptStartTime, want.AckPolicy = have.DeliverPolicy, have.OptStartTime, have.AckPolicy
 	if have.AckWait != want.AckWait || have.PinnedTTL != want.PinnedTTL ||
 		have.FilterSubject != want.FilterSubject || !slices.Equal(have.FilterSubjects, want.FilterSubjects) {
 		if cons, err = js.UpdateConsumer(ctx, stream, want); err != nil {
@@ -270,6 +276,7 @@ func (l *Lane) Acquire(ctx context.Context, filters []string) error {
 	}
 	l.ctx, l.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	l.filters = filters // what the rebuild reads after a snapshot
+	l.acks = newAcks(cons.CachedInfo().Config.AckPolicy == jetstream.AckAllPolicy, l.log)
 	if err := l.rebuild(ctx, "acquire", nil); err != nil {
 		l.cancel()
 		l.drop()
@@ -325,6 +332,7 @@ func (l *Lane) Release() {
 	}
 	l.keep.Wait()
 	l.cc = nil
+	l.acks.flush() // the next owner starts after them
 	// What the last events raised is stored by now, or soon (the outbox
 	// closes after the lanes): the next owner starts from here.
 	sctx, scancel := context.WithTimeout(context.Background(), l.cfg.Timeouts.Unpin)
