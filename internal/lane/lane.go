@@ -200,6 +200,16 @@ func (l *Lane) consumerConfig(filters []string, start uint64) jetstream.Consumer
 	return cfg
 }
 
+// Prepare makes the lane's consumer if it does not exist yet, without
+// consuming. A router calls it for every lane before it says it is ready:
+// a new pinned consumer starts after what the stream holds, so one made
+// only when a router first takes the lane would pass over, silently, the
+// events stored in between.
+func (l *Lane) Prepare(ctx context.Context, filters []string) error {
+	_, err := l.ensureConsumer(ctx, filters)
+	return err
+}
+
 // ensureConsumer creates the lane's consumer if it does not exist (pinned:
 // starting after what the stream holds now), or updates its settings that
 // may change.

@@ -154,8 +154,10 @@ func (r *Router) newPartitioner(ctx context.Context) (*partitioner, error) {
 	return p, nil
 }
 
-// run builds the lanes and starts the heartbeat and the lane assignment.
-func (p *partitioner) run() {
+// run builds the lanes, makes their consumers (before the router says it
+// is ready: see lane.Prepare) and starts the heartbeat and the lane
+// assignment.
+func (p *partitioner) run(ctx context.Context) error {
 	r := p.r
 	for i := range r.opts.Partitions {
 		p.addLane("p"+strconv.Itoa(i), lane.Source{
@@ -169,13 +171,27 @@ func (p *partitioner) run() {
 	fleet := lane.Events()
 	fleet.Sparse = true
 	p.addLane(fleetLane, fleet, nil)
-	ctx, cancel := context.WithCancel(context.Background())
+	fleetF := fleetFilters(r.setFor(fleetLane))
+	for i, l := range p.lanes {
+		f := p.fixed[i]
+		if l.Name() == fleetLane {
+			if fleetF == nil {
+				continue // no fleet rules: nobody takes the lane
+			}
+			f = fleetF
+		}
+		if err := l.Prepare(ctx, f); err != nil {
+			return fmt.Errorf("lane %s: %w", l.Name(), err)
+		}
+	}
+	loop, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	p.wg.Add(2)
-	go p.heartbeat(ctx)
-	go p.assignLoop(ctx)
+	go p.heartbeat(loop)
+	go p.assignLoop(loop)
 	r.stops = append(r.stops, p.stop)
 	p.log.Info("partitioned routing", "partitions", r.opts.Partitions, "fleet_rules", len(r.snap.Load().fleet.Rules))
+	return nil
 }
 
 func (p *partitioner) addLane(name string, src lane.Source, filters []string) {

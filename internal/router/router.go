@@ -259,8 +259,7 @@ func (r *Router) startRuleEvaluation(ctx context.Context) error {
 	}
 	r.windows = obs
 	if r.part != nil {
-		r.part.run()
-		return nil
+		return r.part.run(ctx)
 	}
 	r.single = lane.New(r.laneConfig("", r.opts.Consumer, lane.Events(), false, func() *rule.Set { return r.snap.Load().set }))
 	if err := r.single.Acquire(ctx, nil); err != nil {
