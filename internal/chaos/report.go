@@ -24,6 +24,8 @@ type Tally struct {
 // Report is the outcome of a run.
 type Report struct {
 	Events, Pages, Lost, Duplicates int
+	// LostSeqs are the seqs of the events lost, in order.
+	LostSeqs []int
 	Crashes                         int
 	// Ready are the restart-to-ready times of the killed routers.
 	Ready []time.Duration
@@ -41,12 +43,13 @@ type Report struct {
 // Count fills the page figures of r from t.
 func (r *Report) Count(t Tally) {
 	r.Events = len(t.Published)
-	r.Pages, r.Lost, r.Duplicates = 0, 0, 0
+	r.Pages, r.Lost, r.Duplicates, r.LostSeqs = 0, 0, 0, nil
 	r.WorstDelay, r.WorstEvent = 0, -1
 	for seq, at := range t.Published {
 		pages := t.Pages[seq]
 		if len(pages) == 0 {
 			r.Lost++
+			r.LostSeqs = append(r.LostSeqs, seq)
 			continue
 		}
 		r.Pages++
@@ -55,6 +58,7 @@ func (r *Report) Count(t Tally) {
 			r.WorstDelay, r.WorstEvent = d, seq
 		}
 	}
+	slices.Sort(r.LostSeqs)
 }
 
 // Quantile is the q-quantile of ds (0 when empty).
@@ -75,7 +79,15 @@ func (r *Report) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "events published:            %d\n", r.Events)
 	fmt.Fprintf(w, "alerts notified:             %d\n", r.Pages)
-	fmt.Fprintf(w, "lost:                        %d\n", r.Lost)
+	fmt.Fprintf(w, "lost:                        %d", r.Lost)
+	if n := len(r.LostSeqs); n > 0 {
+		fmt.Fprintf(w, " (events %v", r.LostSeqs[:min(n, 20)])
+		if n > 20 {
+			fmt.Fprintf(w, " and %d more", n-20)
+		}
+		fmt.Fprint(w, ")")
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "duplicates:                  %d (%.2f per crash, %d crashes)\n", r.Duplicates, perCrash, r.Crashes)
 	fmt.Fprintf(w, "restart to ready:            p50 %s, max %s\n", round(Quantile(r.Ready, 0.5)), round(Quantile(r.Ready, 1)))
 	fmt.Fprintf(w, "worst publish→notification:  %s (event %d)\n", round(r.WorstDelay), r.WorstEvent)

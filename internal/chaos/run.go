@@ -33,6 +33,10 @@ type Options struct {
 	// Outage is how long NATS is away while a collector runs (0: no
 	// outage phase).
 	Outage time.Duration
+	// Partitions, when set, runs the router with --partitions: its lanes
+	// are pinned consumers, rebuilt at each start from snapshots and the
+	// stream.
+	Partitions int
 	// Dir keeps the processes' stores and logs (default: a temp dir,
 	// removed unless Keep).
 	Dir  string
@@ -182,9 +186,12 @@ func (r *run) startNATS(ctx context.Context) error {
 // answer /readyz with 200.
 func (r *run) startRouter(ctx context.Context) (time.Duration, error) {
 	begin := time.Now()
-	p, err := childproc.Start(r.dir, "router", filepath.Join(r.o.Bin, "router"), []string{"CHAOS_WEBHOOK_URL=" + r.pages.url},
-		"--nats", r.natsURL, "--rules", r.rules, "--http", "127.0.0.1:"+strconv.Itoa(r.httpPort),
-		"--state-dir", filepath.Join(r.dir, "router"), "--router-id", "chaos", "--no-rules-watch")
+	args := []string{"--nats", r.natsURL, "--rules", r.rules, "--http", "127.0.0.1:" + strconv.Itoa(r.httpPort),
+		"--state-dir", filepath.Join(r.dir, "router"), "--router-id", "chaos", "--no-rules-watch"}
+	if r.o.Partitions > 0 {
+		args = append(args, "--partitions", strconv.Itoa(r.o.Partitions))
+	}
+	p, err := childproc.Start(r.dir, "router", filepath.Join(r.o.Bin, "router"), []string{"CHAOS_WEBHOOK_URL=" + r.pages.url}, args...)
 	if err != nil {
 		return 0, err
 	}
