@@ -26,7 +26,7 @@ type Report struct {
 	Events, Pages, Lost, Duplicates int
 	// LostSeqs are the seqs of the events lost, in order.
 	LostSeqs []int
-	Crashes                         int
+	Crashes  int
 	// Ready are the restart-to-ready times of the killed routers.
 	Ready []time.Duration
 	// WorstDelay is the longest publish → first notification of any

@@ -35,8 +35,9 @@ type Options struct {
 	Outage time.Duration
 	// Partitions, when set, runs the router with --partitions: its lanes
 	// are pinned consumers, rebuilt at each start from snapshots and the
-	// stream.
-	Partitions int
+	// stream. Routers (with Partitions) runs that many routers, as the
+	// Kubernetes base does (2), and each crash kills one of them.
+	Partitions, Routers int
 	// Dir keeps the processes' stores and logs (default: a temp dir,
 	// removed unless Keep).
 	Dir  string
@@ -53,6 +54,7 @@ func (o *Options) defaults() {
 		o.CrashMin, o.CrashMax = 2*time.Second, 4*time.Second
 	}
 	o.CrashMax = max(o.CrashMax, o.CrashMin)
+	o.Routers = max(o.Routers, 1)
 	if o.Rate == 0 {
 		o.Rate = 50
 	}
@@ -71,8 +73,8 @@ type run struct {
 	natsPort int
 	natsURL  string
 	nats     *childproc.Proc
-	router   *childproc.Proc
-	httpPort int
+	routers  []*childproc.Proc
+	ports    []int // the routers' HTTP ports
 	rules    string
 	pages    *pages
 }
@@ -80,6 +82,9 @@ type run struct {
 // Run runs the crash loop and the outage and reports.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	o.defaults()
+	if o.Routers > 1 && o.Partitions == 0 {
+		return nil, fmt.Errorf("%d routers need partitions: without them routers share one consumer and split each group's events", o.Routers)
+	}
 	r := &run{o: o, dir: o.Dir}
 	if r.dir == "" {
 		d, err := os.MkdirTemp("", "aftershock-chaos-")
@@ -113,15 +118,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, ctx.Err()
 		case <-time.After(wait):
 		}
-		r.router.Kill()
-		took, err := r.startRouter(ctx)
+		k := rand.IntN(len(r.routers))
+		r.routers[k].Kill()
+		took, err := r.startRouter(ctx, k)
 		if err != nil {
 			stopLoad()
 			return nil, fmt.Errorf("crash %d: %w", i+1, err)
 		}
 		rep.Crashes++
 		rep.Ready = append(rep.Ready, took)
-		fmt.Fprintf(o.Out, "crash %d/%d: ready %s after start\n", i+1, o.Crashes, round(took))
+		fmt.Fprintf(o.Out, "crash %d/%d: %s ready %s after start\n", i+1, o.Crashes, routerName(k), round(took))
 	}
 	if o.Outage > 0 {
 		if err := r.collectorOutage(ctx, rep); err != nil {
@@ -162,15 +168,26 @@ func (r *run) setUp(ctx context.Context) error {
 			return err
 		}
 	}
-	if r.httpPort, err = childproc.FreePort(); err != nil {
-		return err
+	r.routers, r.ports = make([]*childproc.Proc, r.o.Routers), make([]int, r.o.Routers)
+	for k := range r.routers {
+		if r.ports[k], err = childproc.FreePort(); err != nil {
+			return err
+		}
+		took, err := r.startRouter(ctx, k)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(r.o.Out, "%s ready %s after its first start\n", routerName(k), round(took))
 	}
-	took, err := r.startRouter(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(r.o.Out, "router ready %s after its first start\n", round(took))
 	return nil
+}
+
+// routerName is router k's name: its id, log and state directory.
+func routerName(k int) string {
+	if k == 0 {
+		return "router" // as before there could be several
+	}
+	return "router-" + strconv.Itoa(k)
 }
 
 func (r *run) startNATS(ctx context.Context) error {
@@ -182,23 +199,24 @@ func (r *run) startNATS(ctx context.Context) error {
 	return nil
 }
 
-// startRouter starts the router binary and returns how long it took to
+// startRouter starts router k's binary and returns how long it took to
 // answer /readyz with 200.
-func (r *run) startRouter(ctx context.Context) (time.Duration, error) {
+func (r *run) startRouter(ctx context.Context, k int) (time.Duration, error) {
 	begin := time.Now()
-	args := []string{"--nats", r.natsURL, "--rules", r.rules, "--http", "127.0.0.1:" + strconv.Itoa(r.httpPort),
-		"--state-dir", filepath.Join(r.dir, "router"), "--router-id", "chaos", "--no-rules-watch"}
+	name := routerName(k)
+	args := []string{"--nats", r.natsURL, "--rules", r.rules, "--http", "127.0.0.1:" + strconv.Itoa(r.ports[k]),
+		"--state-dir", filepath.Join(r.dir, name), "--router-id", "chaos-" + strconv.Itoa(k), "--no-rules-watch"}
 	if r.o.Partitions > 0 {
 		args = append(args, "--partitions", strconv.Itoa(r.o.Partitions))
 	}
-	p, err := childproc.Start(r.dir, "router", filepath.Join(r.o.Bin, "router"), []string{"CHAOS_WEBHOOK_URL=" + r.pages.url}, args...)
+	p, err := childproc.Start(r.dir, name, filepath.Join(r.o.Bin, "router"), []string{"CHAOS_WEBHOOK_URL=" + r.pages.url}, args...)
 	if err != nil {
 		return 0, err
 	}
-	r.router = p
+	r.routers[k] = p
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := childproc.WaitReady(wctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", r.httpPort), p); err != nil {
+	if err := childproc.WaitReady(wctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", r.ports[k]), p); err != nil {
 		return 0, err
 	}
 	return time.Since(begin), nil
@@ -308,8 +326,10 @@ func (r *run) storedOf(ctx context.Context, subject string) (int, error) {
 }
 
 func (r *run) stopAll() {
-	if r.router != nil {
-		r.router.Stop(10 * time.Second)
+	for _, p := range r.routers {
+		if p != nil {
+			p.Stop(10 * time.Second)
+		}
 	}
 	if r.nats != nil {
 		r.nats.Stop(10 * time.Second)

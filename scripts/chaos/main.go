@@ -24,6 +24,7 @@ func main() {
 	flag.IntVar(&o.Background, "background", 1000, "routine events per second (heartbeats of 500 nodes)")
 	flag.DurationVar(&o.Outage, "outage", 0, "NATS away this long while a collector runs (0: no outage; task chaos uses 15s)")
 	flag.IntVar(&o.Partitions, "partitions", 0, "run the router with --partitions N (pinned lanes, rebuilt at each start)")
+	flag.IntVar(&o.Routers, "routers", 1, "routers to run (more than one needs --partitions); each crash kills one")
 	flag.StringVar(&o.Dir, "dir", "", "keep the stores and logs here (default: a temp dir, removed)")
 	flag.Parse()
 	o.Out = os.Stdout
