@@ -33,6 +33,10 @@ type Options struct {
 	// Outage is how long NATS is away while a collector runs (0: no
 	// outage phase).
 	Outage time.Duration
+	// OutageKill begins the outage with SIGKILL instead of a stop: what
+	// the server had not written out is its to lose, and what it acked
+	// must still be paged.
+	OutageKill bool
 	// Partitions, when set, runs the router with --partitions: its lanes
 	// are pinned consumers, rebuilt at each start from snapshots and the
 	// stream. Routers (with Partitions) runs that many routers, as the
@@ -244,9 +248,15 @@ func (r *run) collectorOutage(ctx context.Context, rep *Report) error {
 		return err
 	}
 	time.Sleep(2 * time.Second)
-	r.nats.Stop(10 * time.Second)
+	how := "stopped"
+	if r.o.OutageKill {
+		r.nats.Kill()
+		how = "killed (SIGKILL)"
+	} else {
+		r.nats.Stop(10 * time.Second)
+	}
 	rep.Outage = r.o.Outage
-	fmt.Fprintf(r.o.Out, "nats-server stopped for %s\n", r.o.Outage)
+	fmt.Fprintf(r.o.Out, "nats-server %s for %s\n", how, r.o.Outage)
 	time.Sleep(r.o.Outage)
 	if err := r.startNATS(ctx); err != nil {
 		return err
