@@ -27,6 +27,9 @@ type Options struct {
 	// started again; a crash comes every CrashMin to CrashMax.
 	Crashes            int
 	CrashMin, CrashMax time.Duration
+	// Graceful stops the router with SIGTERM instead (a rolling update):
+	// nothing may be lost or paged twice.
+	Graceful bool
 	// Rate is page events per second, Background routine events per
 	// second (heartbeats of 500 nodes).
 	Rate, Background int
@@ -123,7 +126,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		case <-time.After(wait):
 		}
 		k := rand.IntN(len(r.routers))
-		r.routers[k].Kill()
+		if o.Graceful {
+			r.routers[k].Stop(time.Minute)
+		} else {
+			r.routers[k].Kill()
+		}
 		took, err := r.startRouter(ctx, k)
 		if err != nil {
 			stopLoad()
@@ -131,7 +138,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		rep.Crashes++
 		rep.Ready = append(rep.Ready, took)
-		fmt.Fprintf(o.Out, "crash %d/%d: %s ready %s after start\n", i+1, o.Crashes, routerName(k), round(took))
+		what := "crash"
+		if o.Graceful {
+			what = "stop"
+		}
+		fmt.Fprintf(o.Out, "%s %d/%d: %s ready %s after start\n", what, i+1, o.Crashes, routerName(k), round(took))
 	}
 	if o.Outage > 0 {
 		if err := r.collectorOutage(ctx, rep); err != nil {

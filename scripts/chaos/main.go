@@ -25,6 +25,7 @@ func main() {
 	flag.DurationVar(&o.Outage, "outage", 0, "NATS away this long while a collector runs (0: no outage; task chaos uses 15s)")
 	flag.IntVar(&o.Partitions, "partitions", 0, "run the router with --partitions N (pinned lanes, rebuilt at each start)")
 	flag.IntVar(&o.Routers, "routers", 1, "routers to run (more than one needs --partitions); each crash kills one")
+	flag.BoolVar(&o.Graceful, "graceful", false, "stop the router with SIGTERM (a rolling update) instead of SIGKILL")
 	flag.BoolVar(&o.OutageKill, "outage-kill", false, "begin the NATS outage with SIGKILL instead of a stop")
 	flag.StringVar(&o.Dir, "dir", "", "keep the stores and logs here (default: a temp dir, removed)")
 	flag.Parse()
