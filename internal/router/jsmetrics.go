@@ -38,7 +38,7 @@ var (
 	consumerPendingDesc = prometheus.NewDesc("aftershock_jetstream_consumer_pending_messages",
 		"Messages of the stream the consumer has not been delivered yet: its lag.", []string{"stream", "consumer"}, nil)
 	consumerAckPendingDesc = prometheus.NewDesc("aftershock_jetstream_consumer_ack_pending_messages",
-		"Messages delivered to the consumer and not acknowledged yet.", []string{"stream", "consumer"}, nil)
+		"Messages delivered to the consumer and not acknowledged yet (a lane acks in batches: up to 256 done events wait for one ack).", []string{"stream", "consumer"}, nil)
 	scrapeErrorDesc = prometheus.NewDesc("aftershock_jetstream_scrape_error",
 		"1 if JetStream could not be asked for stream and consumer state at this scrape.", nil, nil)
 )
