@@ -171,7 +171,12 @@ func (p *partitioner) run(ctx context.Context) error {
 	fleet := lane.Events()
 	fleet.Sparse = true
 	p.addLane(fleetLane, fleet, nil)
+	// At once: a new consumer's start waits (up to Timeouts.PartitionStart)
+	// for the partitioned stream to catch up with EVENTS, the same wait
+	// for every lane.
 	fleetF := fleetFilters(r.setFor(fleetLane))
+	var wg sync.WaitGroup
+	errs := make([]error, len(p.lanes))
 	for i, l := range p.lanes {
 		f := p.fixed[i]
 		if l.Name() == fleetLane {
@@ -180,9 +185,15 @@ func (p *partitioner) run(ctx context.Context) error {
 			}
 			f = fleetF
 		}
-		if err := l.Prepare(ctx, f); err != nil {
-			return fmt.Errorf("lane %s: %w", l.Name(), err)
-		}
+		wg.Go(func() {
+			if err := l.Prepare(ctx, f); err != nil {
+				errs[i] = fmt.Errorf("lane %s: %w", l.Name(), err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	loop, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
