@@ -75,7 +75,7 @@ func run(args []string) int {
 	fs.StringVar(&o.RouterID, "router-id", os.Getenv("AFTERSHOCK_ROUTER_ID"), "this router's name among partitioned routers (default: the host name) [$AFTERSHOCK_ROUTER_ID]")
 	fs.DurationVar(&o.MemberTTL, "member-ttl", router.DefaultMemberTTL, "how long a router that stops heartbeating keeps its partitions and the notifier lease (the hand-over delay after a crash)")
 	fs.IntVar(&o.Replicas, "replicas", 0, "replicas of the streams and buckets the router creates; 0: 3 on a NATS cluster, 1 on a single server")
-	fs.StringVar(&o.StateDir, "state-dir", envOr("AFTERSHOCK_STATE_DIR", "./state/router"), "state directory (embedded JetStream store) [$AFTERSHOCK_STATE_DIR]")
+	fs.StringVar(&o.StateDir, "state-dir", envOr("AFTERSHOCK_STATE_DIR", "./state/router"), "state directory: the embedded JetStream store, and with --partitions the pin ids a restart takes back [$AFTERSHOCK_STATE_DIR]")
 	fs.StringVar(&o.RulesDir, "rules", envOr("AFTERSHOCK_RULES", "./rules"), "rule pack directory [$AFTERSHOCK_RULES]")
 	fs.BoolVar(&o.NoRulesWatch, "no-rules-watch", os.Getenv("AFTERSHOCK_NO_RULES_WATCH") != "", "do not reload rules on file changes (SIGHUP still reloads) [$AFTERSHOCK_NO_RULES_WATCH]")
 	fs.StringVar(&o.HTTPAddr, "http", envOr("AFTERSHOCK_HTTP", "127.0.0.1:9470"), "address for the incident pages (/alerts, /silences), the Alertmanager API (/api/v2/), /healthz, /readyz and /metrics [$AFTERSHOCK_HTTP]")

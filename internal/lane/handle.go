@@ -29,6 +29,9 @@ func (l *Lane) handle(msg jetstream.Msg) {
 	// after it until it is done.
 	acks := l.acks
 	acks.deliver(md.stream, msg)
+	if l.cfg.Pinned {
+		l.notePin(msg)
+	}
 	if l.cfg.Pinned && l.engine.Load() != nil && l.gap(md) {
 		if err := l.rebuild(l.ctx, "gap", msg); err != nil {
 			l.log.Warn("lane rebuild failed; the event will be redelivered", "err", err)

@@ -46,7 +46,10 @@ type Config struct {
 	// AckWait is the consumer's; PinnedTTL how long a router that stops
 	// pulling keeps the pin.
 	AckWait, PinnedTTL time.Duration
-	MaxAckPending      int
+	// PinFile, for a pinned lane, keeps the pin id the server gave this
+	// process, for the next process of the same router (see notePin).
+	PinFile       string
+	MaxAckPending int
 	// LatestHorizon is how far back a rebuild reads for latest() (the
 	// stream's max age).
 	LatestHorizon time.Duration
@@ -111,6 +114,8 @@ type Lane struct {
 	held     held
 	// acks is set by Acquire, for the consumer it consumes.
 	acks *acks
+	// pinID is the last pin id kept in PinFile (the consume goroutine's).
+	pinID string
 	// savedSeq is the sequence of the last snapshot saved; created the
 	// source stream's creation time (a snapshot names its stream's).
 	savedSeq uint64
@@ -287,6 +292,9 @@ func (l *Lane) Acquire(ctx context.Context, filters []string) error {
 	l.ctx, l.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	l.filters = filters // what the rebuild reads after a snapshot
 	l.acks = newAcks(cons.CachedInfo().Config.AckPolicy == jetstream.AckAllPolicy, l.log)
+	if l.cfg.Pinned {
+		l.unpinPredecessor(ctx, cons.CachedInfo())
+	}
 	if err := l.rebuild(ctx, "acquire", nil); err != nil {
 		l.cancel()
 		l.drop()

@@ -21,7 +21,8 @@ import (
 // Options configure a router. Defaults are applied by Defaults, in one place.
 type Options struct {
 	NATS bus.Options
-	// StateDir holds the embedded server's store (and nothing else yet).
+	// StateDir holds the embedded server's store, and with partitions the
+	// lanes' pin ids (lane.Config.PinFile).
 	StateDir string
 	// RulesDir is the rule pack directory.
 	RulesDir string

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -286,6 +287,11 @@ func (r *Router) laneConfig(name, durable string, src lane.Source, pinned bool, 
 	if r.part != nil {
 		cfg.Metrics.Rebuilds = r.part.rebuilds
 		cfg.Metrics.Lane = r.part.events.WithLabelValues(name)
+	}
+	if pinned {
+		// By router id too: routers that share a state directory must not
+		// take each other's pins for a predecessor's.
+		cfg.PinFile = filepath.Join(o.StateDir, "pins", o.RouterID, durable)
 	}
 	return cfg
 }
