@@ -68,8 +68,10 @@ func (a *acks) deliver(seq uint64, msg jetstream.Msg) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if seq <= a.floor {
-		return // acked already; done will say so again
+	if a.covered(seq) {
+		// Done already (a redelivery: its ack was late). Back in line as
+		// not done, it would hold back every ack after it for good.
+		return
 	}
 	i, found := slices.BinarySearchFunc(a.q, seq, bySeq)
 	if found {
@@ -88,15 +90,22 @@ func (a *acks) done(seq uint64, msg jetstream.Msg) {
 	}
 	a.mu.Lock()
 	if seq <= a.floor {
+		// A redelivery of an event acked already: our ack may have been
+		// lost on the way, and this one covers only events acked before.
 		a.mu.Unlock()
-		a.ack(msg, seq) // a redelivery of an event acked already: covers nothing new
+		a.ack(msg, seq)
 		return
+	}
+	if a.covered(seq) {
+		a.mu.Unlock()
+		return // a redelivery of an event done already: the next ack covers it
 	}
 	i, found := slices.BinarySearchFunc(a.q, seq, bySeq)
 	if !found {
+		// Never noted as delivered: acking it would ack every event before
+		// it, done or not. Left to its redelivery, which is noted.
 		a.mu.Unlock()
-		a.log.Error("ack of an event never delivered; acked alone", "seq", seq)
-		a.ack(msg, seq)
+		a.log.Error("event done but never noted as delivered; left unacked for its redelivery", "seq", seq)
 		return
 	}
 	a.q[i].done = true
@@ -119,6 +128,12 @@ func (a *acks) done(seq uint64, msg jetstream.Msg) {
 	if now != nil {
 		a.ack(now, nowSeq)
 	}
+}
+
+// covered reports whether an ack sent or about to be sent covers seq
+// (a.mu held).
+func (a *acks) covered(seq uint64) bool {
+	return seq <= a.floor || a.ready != nil && seq <= a.readySq
 }
 
 // flush acks what is ready now.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -178,4 +179,76 @@ func TestAcksExplicit(t *testing.T) {
 	})
 	a.done(1, s.msgs[1])
 	s.serverFloor(2)
+}
+
+// TestAcksRedeliveryOfADoneEvent: an event done and waiting for the next
+// ack is redelivered (its ack was late); that must not put it back in
+// line as not done, where it would hold back every ack after it for good.
+func TestAcksRedeliveryOfADoneEvent(t *testing.T) {
+	s := newAckStand(t, jetstream.AckAllPolicy, 3)
+	a := testAcks(true)
+	a.deliver(1, s.msgs[1])
+	a.deliver(2, s.msgs[2])
+	a.done(1, s.msgs[1]) // ready, not acked yet
+	a.deliver(1, s.msgs[1])
+	a.done(2, s.msgs[2])
+	a.flush()
+	a.done(1, s.msgs[1]) // the redelivery, a duplicate to the lane
+	a.deliver(3, s.msgs[3])
+	a.done(3, s.msgs[3])
+	a.flush()
+	if a.floor != 3 {
+		t.Fatalf("floor %d, want 3", a.floor)
+	}
+	s.serverFloor(3)
+}
+
+// TestAcksRandom: events finish in any order, are redelivered before or
+// after they are done and acked, and acks go out at any moment; an ack
+// never covers an event not done, and once all are done one covers all.
+func TestAcksRandom(t *testing.T) {
+	const n = 40
+	for seed := range uint64(16) {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			s := newAckStand(t, jetstream.AckAllPolicy, n)
+			a := testAcks(true)
+			a.batch = 1 + int(seed)*3
+			r := rand.New(rand.NewPCG(seed, 1))
+			done := map[uint64]bool{}
+			for seq := uint64(1); seq <= n; seq++ {
+				a.deliver(seq, s.msgs[seq])
+			}
+			for range 2000 {
+				seq := 1 + r.Uint64N(n)
+				switch r.IntN(4) {
+				case 0, 1:
+					a.done(seq, s.msgs[seq])
+					done[seq] = true
+				case 2: // a redelivery; handled as the lane does: a duplicate once done
+					a.deliver(seq, s.msgs[seq])
+					if r.IntN(2) == 0 { // the timer's ack, between the two
+						a.flush()
+					}
+					if done[seq] {
+						a.done(seq, s.msgs[seq])
+					}
+				case 3:
+					a.flush()
+				}
+				for q := uint64(1); q <= a.floor; q++ {
+					if !done[q] {
+						t.Fatalf("acked through %d, but %d is not done", a.floor, q)
+					}
+				}
+			}
+			for seq := uint64(1); seq <= n; seq++ {
+				a.done(seq, s.msgs[seq])
+			}
+			a.flush()
+			if a.floor != n {
+				t.Fatalf("all done, floor %d, want %d", a.floor, n)
+			}
+			s.serverFloor(n)
+		})
+	}
 }
