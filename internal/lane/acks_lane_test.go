@@ -17,23 +17,33 @@ import (
 	"github.com/aftershock/aftershock/internal/rule"
 )
 
-// ackLane is a lane on EVENTS (durable "test") whose alerts' publish is
-// retried quickly.
-func ackLane(t *testing.T, c *bus.Conn, ackWait time.Duration) *lane.Lane {
+// acquireLane acquires a lane on EVENTS (durable "test", the rule
+// "each") whose alerts' publish is retried quickly; edit sets what a test
+// needs.
+func acquireLane(t *testing.T, c *bus.Conn, edit func(*lane.Config)) *lane.Lane {
 	t.Helper()
 	out := newOutbox(t, outbox.Options{
 		NC: c.NC, DeadLetters: "dlq.alerts", Log: bustest.Logger(t),
 		Retry: outbox.Retry{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond, Timeout: time.Second},
 	})
 	set := ruleSet(t)
-	l := lane.New(lane.Config{
-		Durable: "test", Source: lane.Events(), AckWait: ackWait, LatestHorizon: time.Hour,
+	cfg := lane.Config{
+		Durable: "test", Source: lane.Events(), AckWait: 3 * time.Second, LatestHorizon: time.Hour,
 		JS: c.JS, Rules: func() *rule.Set { return set }, Log: bustest.Logger(t),
 		Alerts: &lane.Alerts{Out: out, Published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alerts"}, []string{"state", "timeline"}), Log: bustest.Logger(t)},
-	})
+	}
+	edit(&cfg)
+	l := lane.New(cfg)
 	if err := l.Acquire(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
+	return l
+}
+
+// ackLane is acquireLane with AckWait, released when the test ends.
+func ackLane(t *testing.T, c *bus.Conn, ackWait time.Duration) *lane.Lane {
+	t.Helper()
+	l := acquireLane(t, c, func(cfg *lane.Config) { cfg.AckWait = ackWait })
 	t.Cleanup(l.Release)
 	return l
 }

@@ -191,9 +191,11 @@ func (l *Lane) keepHeld(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			waiting := l.held.older(every)
+			var waiting []jetstream.Msg
 			if l.acks.all { // the held ones, and the done ones behind them
 				waiting = l.acks.waiting(every)
+			} else {
+				waiting = l.held.older(every)
 			}
 			for _, m := range waiting {
 				_ = m.InProgress()

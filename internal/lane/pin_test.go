@@ -1,38 +1,24 @@
 package lane_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/bus/bustest"
 	"github.com/aftershock/aftershock/internal/lane"
-	"github.com/aftershock/aftershock/internal/outbox"
-	"github.com/aftershock/aftershock/internal/rule"
 )
 
-// pinnedLane acquires a pinned lane (durable "test") whose pin lapses only
-// after an hour, keeping its pin id in pinFile.
+// pinnedLane acquires a pinned lane whose pin lapses only after an hour,
+// keeping its pin id in pinFile.
 func pinnedLane(t *testing.T, c *bus.Conn, pinFile string) *lane.Lane {
 	t.Helper()
-	out := newOutbox(t, outbox.Options{NC: c.NC, DeadLetters: "dlq.alerts", Log: bustest.Logger(t), Retry: outbox.Retry{Timeout: time.Second}})
-	set := ruleSet(t)
-	l := lane.New(lane.Config{
-		Durable: "test", Source: lane.Events(), Pinned: true, PinnedTTL: time.Hour, PinFile: pinFile,
-		AckWait: 3 * time.Second, LatestHorizon: time.Hour,
-		JS: c.JS, Rules: func() *rule.Set { return set }, Log: bustest.Logger(t),
-		Alerts: &lane.Alerts{Out: out, Published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alerts"}, []string{"state", "timeline"}), Log: bustest.Logger(t)},
+	return acquireLane(t, c, func(cfg *lane.Config) {
+		cfg.Pinned, cfg.PinnedTTL, cfg.PinFile = true, time.Hour, pinFile
 	})
-	if err := l.Acquire(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
-	return l
 }
 
 // TestPinTakenBackAfterACrash: a router that crashed holding a lane's pin
