@@ -30,6 +30,7 @@ func TestHelpAndVersion(t *testing.T) {
 		{[]string{"silence", "bogus"}, 2, []string{"router silence add"}},
 		{[]string{"--log-format", "xml", "--rules", "/nonexistent"}, 2, []string{`log format "xml": want text, json or auto`}},
 		{[]string{"--memory-limit-ratio", "1.5", "--rules", "/nonexistent"}, 2, []string{"--memory-limit-ratio 1.5: want a share between 0 (off) and 1"}},
+		{[]string{"--gc-percent", "0", "--rules", "/nonexistent"}, 2, []string{`--gc-percent "0": want auto or a percent of at least 1 (GOGC)`}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -88,6 +88,7 @@ func run(args []string) int {
 	fs.BoolVar(&o.Pprof, "pprof", os.Getenv("AFTERSHOCK_PPROF") != "", "serve the Go profiler on --http at /debug/pprof/ (CPU, heap, goroutines, mutex, block, traces); off by default [$AFTERSHOCK_PPROF]")
 	logFlags.Register(fs)
 	memFlags.Register(fs)
+	memFlags.RegisterGC(fs, router.GCPercent)
 	if len(args) > 0 && args[0] == "help" {
 		fs.SetOutput(os.Stdout)
 		fs.Usage()

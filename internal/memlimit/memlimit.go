@@ -5,6 +5,11 @@
 // kernel kills the router exactly when it is needed. With a soft limit
 // the runtime collects harder as the heap nears it instead. Prometheus 3
 // does the same by default (--auto-gomemlimit).
+//
+// Under that limit a command may also collect less often (--gc-percent):
+// the router's page latency tail at 1 000 events/s is mostly collections
+// (docs/benchmarks.md), and with a soft limit a larger GOGC cannot grow
+// the heap past what the container allows.
 package memlimit
 
 import (
@@ -111,9 +116,13 @@ func smallest(root fs.FS, mount, cgroup, file string) (int64, string, error) {
 	}
 }
 
-// Flags are the --memory-limit-ratio flag of a command.
+// Flags are the --memory-limit-ratio and --gc-percent flags of a command.
 type Flags struct {
-	Ratio  float64
+	Ratio float64
+	// GC is --gc-percent: "auto" or a GOGC percent; empty when the command
+	// has no such flag (the runtime's GOGC stands).
+	GC     string
+	autoGC int
 	envErr error
 }
 
@@ -131,6 +140,32 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.Ratio, "memory-limit-ratio", def, "set the Go heap's soft limit (GOMEMLIMIT) to this share of the cgroup memory limit, so the garbage collector works harder before the container is killed at its limit; 0 turns it off; an explicit $GOMEMLIMIT wins [$AFTERSHOCK_MEMORY_LIMIT_RATIO]")
 }
 
+// RegisterGC adds --gc-percent (default $AFTERSHOCK_GC_PERCENT, else
+// "auto": auto under a soft memory limit, Go's 100 without one).
+func (f *Flags) RegisterGC(fs *flag.FlagSet, auto int) {
+	f.autoGC = auto
+	fs.StringVar(&f.GC, "gc-percent", envOr("AFTERSHOCK_GC_PERCENT", "auto"), fmt.Sprintf("collect garbage when the heap has grown this many percent over what is live (GOGC); auto: %d under a soft memory limit, which caps the heap (fewer collections, a shorter latency tail), else Go's 100; an explicit $GOGC wins [$AFTERSHOCK_GC_PERCENT]", auto))
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// gcPercent is --gc-percent as a number: 0 for auto.
+func (f Flags) gcPercent() (int, error) {
+	if f.GC == "" || f.GC == "auto" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(f.GC)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("--gc-percent %q: want auto or a percent of at least 1 (GOGC)", f.GC)
+	}
+	return n, nil
+}
+
 // Decision is what Apply did.
 type Decision struct {
 	// Limit is the soft limit set, 0 when none was.
@@ -141,6 +176,9 @@ type Decision struct {
 	From   string
 	// Why says why no limit was set (Limit 0).
 	Why string
+	// GCPercent is the GOGC set, 0 when it was left alone (GCWhy says why).
+	GCPercent int
+	GCWhy     string
 }
 
 // Check validates the flag.
@@ -151,13 +189,14 @@ func (f Flags) Check() error {
 	if !(f.Ratio >= 0 && f.Ratio <= 1) { // NaN too
 		return fmt.Errorf("--memory-limit-ratio %v: want a share between 0 (off) and 1", f.Ratio)
 	}
-	return nil
+	_, err := f.gcPercent()
+	return err
 }
 
 // Apply sets the soft memory limit as the flag asks, reading the cgroup
 // under root (os.DirFS("/")), and logs what it did.
 func (f Flags) Apply(root fs.FS, log *slog.Logger) (Decision, error) {
-	d, err := f.decide(root, os.Getenv("GOMEMLIMIT"))
+	d, err := f.decide(root, os.Getenv("GOMEMLIMIT"), os.Getenv("GOGC"))
 	if err != nil {
 		return d, err
 	}
@@ -167,13 +206,40 @@ func (f Flags) Apply(root fs.FS, log *slog.Logger) (Decision, error) {
 	} else {
 		log.Debug("no memory limit set", "why", d.Why)
 	}
+	if d.GCPercent > 0 {
+		debug.SetGCPercent(d.GCPercent)
+		log.Info("gc percent set", "gogc", d.GCPercent, "flag", f.GC)
+	} else if f.GC != "" {
+		log.Debug("gc percent left alone", "why", d.GCWhy)
+	}
 	return d, nil
 }
 
-func (f Flags) decide(root fs.FS, env string) (Decision, error) {
+func (f Flags) decide(root fs.FS, memEnv, gcEnv string) (Decision, error) {
 	if err := f.Check(); err != nil {
 		return Decision{}, err
 	}
+	d, err := f.limit(root, memEnv)
+	if err != nil {
+		return Decision{}, err
+	}
+	gc, _ := f.gcPercent()
+	switch {
+	case f.GC == "":
+	case gcEnv != "":
+		d.GCWhy = "GOGC=" + gcEnv + " is set"
+	case gc > 0:
+		d.GCPercent = gc
+	// A limit from GOMEMLIMIT caps the heap as well as one set here.
+	case d.Limit > 0 || memEnv != "" && memEnv != "off":
+		d.GCPercent = f.autoGC
+	default:
+		d.GCWhy = "auto without a memory limit"
+	}
+	return d, nil
+}
+
+func (f Flags) limit(root fs.FS, env string) (Decision, error) {
 	switch {
 	case env != "":
 		return Decision{Why: "GOMEMLIMIT=" + env + " is set"}, nil

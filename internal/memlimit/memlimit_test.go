@@ -125,7 +125,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := Flags{Ratio: tt.ratio}.decide(tt.root, tt.env)
+			d, err := Flags{Ratio: tt.ratio}.decide(tt.root, tt.env, "")
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err = %v, want %q", err, tt.err)
@@ -137,6 +137,51 @@ func TestDecide(t *testing.T) {
 			}
 			if d.Limit != tt.limit || d.Why != tt.why {
 				t.Errorf("decide = %+v, want limit %d, why %q", d, tt.limit, tt.why)
+			}
+		})
+	}
+}
+
+func TestDecideGC(t *testing.T) {
+	limited := fstest.MapFS{
+		"proc/self/cgroup":         {Data: []byte("0::/\n")},
+		"sys/fs/cgroup/memory.max": {Data: []byte("536870912\n")},
+	}
+	tests := []struct {
+		name          string
+		gc            string
+		ratio         float64
+		memEnv, gcEnv string
+		root          fstest.MapFS
+		percent       int
+		why, err      string
+	}{
+		{name: "auto under the cgroup's limit", gc: "auto", ratio: 0.9, root: limited, percent: 400},
+		{name: "auto under GOMEMLIMIT", gc: "auto", ratio: 0.9, memEnv: "300MiB", root: fstest.MapFS{}, percent: 400},
+		{name: "auto without a limit", gc: "auto", ratio: 0.9, root: fstest.MapFS{}, why: "auto without a memory limit"},
+		{name: "auto, limit turned off", gc: "auto", ratio: 0, root: limited, why: "auto without a memory limit"},
+		{name: "auto, GOMEMLIMIT=off", gc: "auto", ratio: 0.9, memEnv: "off", root: limited, why: "auto without a memory limit"},
+		{name: "a percent, with or without a limit", gc: "150", ratio: 0.9, root: fstest.MapFS{}, percent: 150},
+		{name: "GOGC wins", gc: "150", ratio: 0.9, gcEnv: "50", root: limited, why: "GOGC=50 is set"},
+		{name: "no such flag", gc: "", ratio: 0.9, root: limited},
+		{name: "not a number", gc: "lots", ratio: 0.9, root: limited, err: `--gc-percent "lots": want auto or a percent of at least 1 (GOGC)`},
+		{name: "zero", gc: "0", ratio: 0.9, root: limited, err: `--gc-percent "0": want auto or a percent`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := Flags{Ratio: tt.ratio, GC: tt.gc, autoGC: 400}
+			d, err := f.decide(tt.root, tt.memEnv, tt.gcEnv)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.GCPercent != tt.percent || d.GCWhy != tt.why {
+				t.Errorf("decide = %+v, want GOGC %d, why %q", d, tt.percent, tt.why)
 			}
 		})
 	}
@@ -168,6 +213,35 @@ func TestRegisterFromEnvironment(t *testing.T) {
 		}
 		if err != nil || f.Ratio != tt.ratio {
 			t.Errorf("env %q: ratio %v, err %v; want %v", tt.env, f.Ratio, err, tt.ratio)
+		}
+	}
+}
+
+func TestRegisterGC(t *testing.T) {
+	for _, tt := range []struct {
+		env, args, want string
+		err             string
+	}{
+		{want: "auto"},
+		{env: "200", want: "200"},
+		{env: "200", args: "300", want: "300"},
+		{env: "many", want: "many", err: `--gc-percent "many": want auto or a percent of at least 1 (GOGC)`},
+	} {
+		t.Setenv("AFTERSHOCK_GC_PERCENT", tt.env)
+		var f Flags
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		f.Register(fs)
+		f.RegisterGC(fs, 400)
+		var args []string
+		if tt.args != "" {
+			args = []string{"--gc-percent", tt.args}
+		}
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		err := f.Check()
+		if f.GC != tt.want || (err == nil) != (tt.err == "") || err != nil && err.Error() != tt.err {
+			t.Errorf("env %q args %q: GC %q err %v; want %q err %q", tt.env, tt.args, f.GC, err, tt.want, tt.err)
 		}
 	}
 }

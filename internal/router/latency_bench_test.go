@@ -137,6 +137,7 @@ func background(tb testing.TB, s interface{ ClientURL() string }, rate int, stop
 // the router's consumer.
 func BenchmarkDecisiveEvent(b *testing.B) {
 	const bgRate, rate = 10000, 50
+	deployedGC(b)
 	s := bustest.BenchServer(b)
 	conn := bustest.Connect(b, s)
 	fake := slacktest.New(b, "xoxb-bench")
@@ -169,6 +170,7 @@ func BenchmarkDecisiveEvent(b *testing.B) {
 	published := background(b, s, bgRate, stop)
 	lagMax := lagWatch(conn.JS, "router", stop)
 	time.Sleep(time.Second) // the background is flowing before the first decisive event
+	heap := bustest.WatchHeap()
 	b.ResetTimer()
 	bustest.Pace(rate, b.N, func(i int) {
 		body := testEvent(fmt.Sprintf("01JDECISIVE%015d", i), "node-crashed", "seq="+strconv.Itoa(i), time.Now())
@@ -184,6 +186,7 @@ func BenchmarkDecisiveEvent(b *testing.B) {
 	}
 	b.StopTimer()
 	close(stop)
+	heap.Report(b, b.N)
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(published(), "bg-rate")
 	b.ReportMetric(float64(lagMax()), "lag-max")

@@ -87,6 +87,7 @@ func arrived(p slacktest.Post, sent []atomic.Int64) []time.Duration {
 func BenchmarkEventToSlack(b *testing.B) {
 	for _, rate := range []int{1000, 5000, 10000} {
 		b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) {
+			deployedGC(b)
 			s := bustest.BenchServer(b)
 			conn := bustest.Connect(b, s)
 			js := bustest.TransportLatency(b, conn.JS, rate, b.N)

@@ -58,6 +58,7 @@ func BenchmarkAlertStorm(b *testing.B) {
 	}{{5000, "5m"}, {10000, "5m"}, {5000, "1s"}, {10000, "1s"}} {
 		rate := c.rate
 		b.Run(fmt.Sprintf("rate=%d/interval=%s", rate, c.interval), func(b *testing.B) {
+			deployedGC(b)
 			s := bustest.BenchServer(b)
 			conn := bustest.Connect(b, s)
 			fake := slacktest.New(b, "xoxb-bench")
@@ -99,6 +100,7 @@ func BenchmarkAlertStorm(b *testing.B) {
 			stop := make(chan struct{})
 			lagMax := lagWatch(conn.JS, "router", stop)
 			taken := takenWatch(conn.JS, "router-notify", uint64(b.N))
+			heap := bustest.WatchHeap()
 			b.ResetTimer()
 			bustest.Pace(rate, b.N, func(i int) {
 				body := testEvent(fmt.Sprintf("01JSTORM%018d", i), "node1", "seq="+strconv.Itoa(i), time.Now())
@@ -110,6 +112,7 @@ func BenchmarkAlertStorm(b *testing.B) {
 			at, alertsLag, err := taken(3 * time.Minute)
 			b.StopTimer()
 			close(stop)
+			heap.Report(b, b.N)
 			if err != nil {
 				b.Fatal(err)
 			}

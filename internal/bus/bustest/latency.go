@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"sync"
 	"testing"
@@ -81,13 +82,34 @@ func ReportLatency(b *testing.B, prefix string, lat []time.Duration) {
 }
 
 // Heap is the process's allocation counters at the start of a measured
-// run.
-type Heap struct{ start runtime.MemStats }
+// run, and the largest heap seen since.
+type Heap struct {
+	start runtime.MemStats
+	stop  chan struct{}
+	most  chan uint64
+}
 
-// WatchHeap reads the counters now (a short stop of the world).
+// WatchHeap reads the counters now (a short stop of the world) and samples
+// the heap every 20 ms (runtime/metrics: no stop) until Report.
 func WatchHeap() *Heap {
-	h := &Heap{}
+	h := &Heap{stop: make(chan struct{}), most: make(chan uint64, 1)}
 	runtime.ReadMemStats(&h.start)
+	go func() {
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		var most uint64
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(s)
+			most = max(most, s[0].Value.Uint64())
+			select {
+			case <-h.stop:
+				h.most <- most
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	return h
 }
 
@@ -95,10 +117,14 @@ func WatchHeap() *Heap {
 // (alloc-KB/item: everything in the process, nats-server and the fakes
 // too) and the collections that ran (gcs). At a steady rate the share of
 // time the collector marks grows with the bytes allocated per item, not
-// with the live heap, so this is the number behind a tail of marks.
+// with the live heap, so this is the number behind a tail of marks. The
+// largest heap seen (heap-max-MB, live and not yet collected) is what the
+// collector's settings cost in memory.
 func (h *Heap) Report(b *testing.B, n int) {
 	var now runtime.MemStats
 	runtime.ReadMemStats(&now)
 	b.ReportMetric(float64(now.TotalAlloc-h.start.TotalAlloc)/1024/float64(n), "alloc-KB/item")
 	b.ReportMetric(float64(now.NumGC-h.start.NumGC), "gcs")
+	close(h.stop)
+	b.ReportMetric(float64(<-h.most)/(1<<20), "heap-max-MB")
 }
