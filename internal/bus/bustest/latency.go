@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"slices"
 	"sync"
@@ -119,7 +120,7 @@ func WatchHeap() *Heap {
 // time the collector marks grows with the bytes allocated per item, not
 // with the live heap, so this is the number behind a tail of marks. The
 // largest heap seen (heap-max-MB, live and not yet collected) is what the
-// collector's settings cost in memory.
+// collector's settings cost in memory; gogc is the setting.
 func (h *Heap) Report(b *testing.B, n int) {
 	var now runtime.MemStats
 	runtime.ReadMemStats(&now)
@@ -127,4 +128,7 @@ func (h *Heap) Report(b *testing.B, n int) {
 	b.ReportMetric(float64(now.NumGC-h.start.NumGC), "gcs")
 	close(h.stop)
 	b.ReportMetric(float64(<-h.most)/(1<<20), "heap-max-MB")
+	gc := debug.SetGCPercent(-1) // a read: the setting is put back at once
+	debug.SetGCPercent(gc)
+	b.ReportMetric(float64(gc), "gogc")
 }
