@@ -115,7 +115,7 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "collector:", err)
 		return 2
 	}
-	if _, err := memFlags.Apply(os.DirFS("/"), log); err != nil {
+	if _, err := memFlags.Apply(context.Background(), os.DirFS("/"), log); err != nil {
 		fmt.Fprintln(os.Stderr, "collector:", err)
 		return 2
 	}

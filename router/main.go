@@ -109,7 +109,7 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "router:", err)
 		return 2
 	}
-	if _, err := memFlags.Apply(os.DirFS("/"), log); err != nil {
+	if _, err := memFlags.Apply(context.Background(), os.DirFS("/"), log); err != nil {
 		fmt.Fprintln(os.Stderr, "router:", err)
 		return 2
 	}

@@ -8,13 +8,14 @@
 //
 // Under that limit a command may also collect less often (--gc-percent):
 // the router's page latency tail at 1 000 events/s is mostly collections
-// (docs/benchmarks.md), and with a soft limit a larger GOGC cannot grow
-// the heap past what the container allows.
+// (docs/benchmarks.md). Only while the heap is small beside the limit,
+// though (tune.go).
 package memlimit
 
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // DefaultRatio is the share of the cgroup limit given to the Go runtime:
@@ -144,7 +146,7 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 // "auto": auto under a soft memory limit, Go's 100 without one).
 func (f *Flags) RegisterGC(fs *flag.FlagSet, auto int) {
 	f.autoGC = auto
-	fs.StringVar(&f.GC, "gc-percent", envOr("AFTERSHOCK_GC_PERCENT", "auto"), fmt.Sprintf("collect garbage when the heap has grown this many percent over what is live (GOGC); auto: %d under a soft memory limit, which caps the heap (fewer collections, a shorter latency tail), else Go's 100; an explicit $GOGC wins [$AFTERSHOCK_GC_PERCENT]", auto))
+	fs.StringVar(&f.GC, "gc-percent", envOr("AFTERSHOCK_GC_PERCENT", "auto"), fmt.Sprintf("collect garbage when the heap has grown this many percent over what is live (GOGC); auto: under a soft memory limit, up to %d while the live heap is small beside it (fewer collections, a shorter latency tail), falling to Go's 100 as it grows to a quarter of the limit; without one, 100; an explicit $GOGC wins [$AFTERSHOCK_GC_PERCENT]", auto))
 }
 
 func envOr(key, def string) string {
@@ -176,8 +178,10 @@ type Decision struct {
 	From   string
 	// Why says why no limit was set (Limit 0).
 	Why string
-	// GCPercent is the GOGC set, 0 when it was left alone (GCWhy says why).
+	// GCPercent is the GOGC set, 0 when it was left alone (GCWhy says
+	// why); with GCAuto, the most Tune sets as the live heap allows.
 	GCPercent int
+	GCAuto    bool
 	GCWhy     string
 }
 
@@ -194,8 +198,9 @@ func (f Flags) Check() error {
 }
 
 // Apply sets the soft memory limit as the flag asks, reading the cgroup
-// under root (os.DirFS("/")), and logs what it did.
-func (f Flags) Apply(root fs.FS, log *slog.Logger) (Decision, error) {
+// under root (os.DirFS("/")), and logs what it did. With --gc-percent auto
+// under a limit it tunes GOGC until ctx ends.
+func (f Flags) Apply(ctx context.Context, root fs.FS, log *slog.Logger) (Decision, error) {
 	d, err := f.decide(root, os.Getenv("GOMEMLIMIT"), os.Getenv("GOGC"))
 	if err != nil {
 		return d, err
@@ -206,10 +211,14 @@ func (f Flags) Apply(root fs.FS, log *slog.Logger) (Decision, error) {
 	} else {
 		log.Debug("no memory limit set", "why", d.Why)
 	}
-	if d.GCPercent > 0 {
+	switch {
+	case d.GCPercent > 0 && d.GCAuto:
+		go Tune(ctx, d.GCPercent, time.Second, log)
+		log.Info("gc percent follows the live heap", "gogc_max", d.GCPercent, "flag", f.GC)
+	case d.GCPercent > 0:
 		debug.SetGCPercent(d.GCPercent)
 		log.Info("gc percent set", "gogc", d.GCPercent, "flag", f.GC)
-	} else if f.GC != "" {
+	case f.GC != "":
 		log.Debug("gc percent left alone", "why", d.GCWhy)
 	}
 	return d, nil
@@ -232,7 +241,7 @@ func (f Flags) decide(root fs.FS, memEnv, gcEnv string) (Decision, error) {
 		d.GCPercent = gc
 	// A limit from GOMEMLIMIT caps the heap as well as one set here.
 	case d.Limit > 0 || memEnv != "" && memEnv != "off":
-		d.GCPercent = f.autoGC
+		d.GCPercent, d.GCAuto = f.autoGC, true
 	default:
 		d.GCWhy = "auto without a memory limit"
 	}

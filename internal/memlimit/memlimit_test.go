@@ -154,10 +154,11 @@ func TestDecideGC(t *testing.T) {
 		memEnv, gcEnv string
 		root          fstest.MapFS
 		percent       int
+		auto          bool
 		why, err      string
 	}{
-		{name: "auto under the cgroup's limit", gc: "auto", ratio: 0.9, root: limited, percent: 400},
-		{name: "auto under GOMEMLIMIT", gc: "auto", ratio: 0.9, memEnv: "300MiB", root: fstest.MapFS{}, percent: 400},
+		{name: "auto under the cgroup's limit", gc: "auto", ratio: 0.9, root: limited, percent: 400, auto: true},
+		{name: "auto under GOMEMLIMIT", gc: "auto", ratio: 0.9, memEnv: "300MiB", root: fstest.MapFS{}, percent: 400, auto: true},
 		{name: "auto without a limit", gc: "auto", ratio: 0.9, root: fstest.MapFS{}, why: "auto without a memory limit"},
 		{name: "auto, limit turned off", gc: "auto", ratio: 0, root: limited, why: "auto without a memory limit"},
 		{name: "auto, GOMEMLIMIT=off", gc: "auto", ratio: 0.9, memEnv: "off", root: limited, why: "auto without a memory limit"},
@@ -180,8 +181,8 @@ func TestDecideGC(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.GCPercent != tt.percent || d.GCWhy != tt.why {
-				t.Errorf("decide = %+v, want GOGC %d, why %q", d, tt.percent, tt.why)
+			if d.GCPercent != tt.percent || d.GCAuto != tt.auto || d.GCWhy != tt.why {
+				t.Errorf("decide = %+v, want GOGC %d (tuned: %v), why %q", d, tt.percent, tt.auto, tt.why)
 			}
 		})
 	}
