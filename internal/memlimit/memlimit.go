@@ -213,7 +213,7 @@ func (f Flags) Apply(ctx context.Context, root fs.FS, log *slog.Logger) (Decisio
 	}
 	switch {
 	case d.GCPercent > 0 && d.GCAuto:
-		go Tune(ctx, d.GCPercent, time.Second, log)
+		go Tuner{Most: d.GCPercent, Every: time.Second, Log: log}.Run(ctx)
 		log.Info("gc percent follows the live heap", "gogc_max", d.GCPercent, "flag", f.GC)
 	case d.GCPercent > 0:
 		debug.SetGCPercent(d.GCPercent)

@@ -32,29 +32,41 @@ func Tuned(live, limit uint64, floor, most int) int {
 	return int(max(float64(floor), min(float64(most), g)))
 }
 
-// Tune sets GOGC to Tuned(live heap, soft limit, 100, most) now and
-// after every collection (checked each interval) until ctx ends.
-func Tune(ctx context.Context, most int, every time.Duration, log *slog.Logger) {
+// A Tuner sets GOGC to Tuned(live heap, limit, 100, Most) at its start
+// and after every collection (checked each Every).
+type Tuner struct {
+	Most int
+	// Limit is the soft limit to stay under; 0: the runtime's.
+	Limit int64
+	Every time.Duration
+	Log   *slog.Logger
+}
+
+// Run tunes until ctx ends.
+func (t Tuner) Run(ctx context.Context) {
 	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/cycles/total:gc-cycles"}}
 	var cycles uint64
 	set := -1
-	t := time.NewTicker(every)
-	defer t.Stop()
+	tick := time.NewTicker(t.Every)
+	defer tick.Stop()
 	for {
 		metrics.Read(s)
 		if c := s[1].Value.Uint64(); c != cycles || set < 0 {
 			cycles = c
-			g := Tuned(s[0].Value.Uint64(), uint64(debug.SetMemoryLimit(-1)), 100, most)
-			if g != set {
+			limit := t.Limit
+			if limit == 0 {
+				limit = debug.SetMemoryLimit(-1)
+			}
+			if g := Tuned(s[0].Value.Uint64(), uint64(limit), 100, t.Most); g != set {
 				debug.SetGCPercent(g)
-				log.Debug("gc percent tuned", "gogc", g, "live_heap_bytes", s[0].Value.Uint64())
+				t.Log.Debug("gc percent tuned", "gogc", g, "live_heap_bytes", s[0].Value.Uint64())
 				set = g
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-tick.C:
 		}
 	}
 }

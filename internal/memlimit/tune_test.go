@@ -40,7 +40,7 @@ func TestTuneFollowsTheLiveHeap(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(400 << 20))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go Tune(ctx, 400, 5*time.Millisecond, slog.New(slog.DiscardHandler))
+	go Tuner{Most: 400, Every: 5 * time.Millisecond, Log: slog.New(slog.DiscardHandler)}.Run(ctx)
 	waitGOGC(t, 400)
 	ballast := make([]byte, 120<<20)
 	runtime.GC()
