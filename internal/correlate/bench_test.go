@@ -157,3 +157,20 @@ func BenchmarkBurst(b *testing.B) {
 		b.Fatal("the burst raised no alert")
 	}
 }
+
+// BenchmarkRaise: every event raises an alert (the shipped pack's
+// pipeline-test rule, one alert per event id): the cost of building an
+// alert, its template data and its text, as in an alert storm.
+func BenchmarkRaise(b *testing.B) {
+	set, err := rule.LoadDir("../../rules", rule.CheckOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := New(set, quiet(), Options{})
+	evs := benchEvents(100_000, []string{"aftershock.test"}, 500)
+	for _, x := range evs {
+		x.Data = []byte(`{"message":"hello from the storm"}`)
+	}
+	b.ReportAllocs()
+	run(b, e, evs)
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -141,9 +142,13 @@ func (e *Engine) build(tl *timeline, rs *ruleState, g *group, v *rule.EventView,
 		values[name] = celToGo(out)
 	}
 	evs := e.evidence(g, trigger)
-	evMaps := make([]map[string]any, len(evs))
-	for i, x := range evs {
-		evMaps[i] = x.Map()
+	keys := c.TemplateKeys
+	var evMaps []map[string]any
+	if keys.Reads("events") || keys.Reads("first") || keys.Reads("last") {
+		evMaps = make([]map[string]any, len(evs))
+		for i, x := range evs {
+			evMaps[i] = x.Map()
+		}
 	}
 	a := &alert.Alert{
 		Rule: c.Name, Severity: c.Severity, State: state, Labels: labels, Receivers: c.Receivers,
@@ -155,14 +160,21 @@ func (e *Engine) build(tl *timeline, rs *ruleState, g *group, v *rule.EventView,
 		a.EndsAt = time.Unix(0, endsAt).UTC()
 		a.WindowEnd = a.EndsAt
 	}
-	win := map[string]any{"count": w.Count(nil), "events": w.Events(nil), "nodes": w.Nodes(nil), "node_names": w.NodeNames(nil)}
+	var win map[string]any
+	if keys.Reads("window") {
+		win = map[string]any{"count": w.Count(nil), "events": w.Events(nil), "nodes": w.Nodes(nil), "node_names": w.NodeNames(nil)}
+	}
 	if t, ok := w.First(nil); ok {
 		a.WindowStart = t
-		win["start"] = t
+		if win != nil {
+			win["start"] = t
+		}
 	}
 	if t, ok := w.Last(nil); ok {
 		a.WindowEnd = t
-		win["end"] = t
+		if win != nil {
+			win["end"] = t
+		}
 	}
 	if c.Kind == rule.KindWindow {
 		a.EvidenceSeen = int(w.Events(nil))
@@ -190,8 +202,8 @@ func (e *Engine) build(tl *timeline, rs *ruleState, g *group, v *rule.EventView,
 		"group_key": g.key, "values": values, "events": evMaps, "count": a.EvidenceSeen, "window": win,
 		"starts_at": a.StartsAt, "ends_at": a.EndsAt, "since": a.Begins(), "drill": tl.drill, "run": tl.run,
 	}
-	if trigger != nil {
-		data["event"] = trigger.Map()
+	if trigger != nil && keys.Reads("event") {
+		data["event"] = eventMap(trigger, evs, evMaps)
 	}
 	if len(evMaps) > 0 {
 		data["first"], data["last"] = evMaps[0], evMaps[len(evMaps)-1]
@@ -222,6 +234,15 @@ func (e *Engine) build(tl *timeline, rs *ruleState, g *group, v *rule.EventView,
 		e.resolvedReason(c, g, a, v)
 	}
 	return a
+}
+
+// eventMap is the trigger's template map, the sample's when the trigger is
+// in it (templates do not write to the maps).
+func eventMap(trigger *rule.EventView, evs []*rule.EventView, evMaps []map[string]any) map[string]any {
+	if i := slices.Index(evs, trigger); i >= 0 && evMaps != nil {
+		return evMaps[i]
+	}
+	return trigger.Map()
 }
 
 func (e *Engine) resolvedReason(c *rule.Compiled, g *group, a *alert.Alert, v *rule.EventView) {

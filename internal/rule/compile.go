@@ -52,6 +52,9 @@ type Compiled struct {
 	// UsesEvents is set when condition or values read `events`, so the
 	// engine builds that list only for rules that need it.
 	UsesEvents bool
+	// TemplateKeys are the keys of the template data the rule's templates
+	// may read, so the engine builds only those.
+	TemplateKeys TemplateKeys
 	// Effective durations and limits, defaults applied.
 	Lateness, ForgetAfter, UpdateEvery time.Duration
 	Limits                             Limits
@@ -284,6 +287,7 @@ func compileOne(env *Env, pack *Pack, r Rule, opts CheckOptions) (*Compiled, Pro
 	c.Cost, c.ValuesCost = k.cost, k.valuesCost
 	k.templates(c)
 	k.presentation(c)
+	c.TemplateKeys = templateKeys(c.templatesAll()...)
 	c.StateKey = stateKey(&r)
 	if len(k.probs) > 0 {
 		return nil, k.probs
