@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"text/template"
+	"time"
 )
 
 func TestTemplateKeys(t *testing.T) {
@@ -79,4 +80,51 @@ func mustParse(t *testing.T, text string) *template.Template {
 		t.Fatal(err)
 	}
 	return tpl
+}
+
+// FuzzTemplateKeys holds the analysis to the renderer: a template renders
+// the same from the data cut to the keys it reads as from all of it.
+func FuzzTemplateKeys(f *testing.F) {
+	for _, s := range []string{
+		`{{ .event.node }}`, `{{ range .events }}{{ .node }}{{ end }}`, `{{ with .window }}{{ .count }}{{ else }}{{ .rule }}{{ end }}`,
+		`{{ range $i, $e := .events }}{{ $.first.node }}{{ $e.node }}{{ end }}`, `{{ $x := .values }}{{ $x.n }}`,
+		`{{ if .drill }}{{ .run }}{{ else if .count }}{{ .count }}{{ end }}`, `{{ index . "last" }}`, `{{ (index .events 0).node }}`,
+		`{{ range .events }}{{ break }}{{ end }}{{ .key }}`, `{{ define "t" }}{{ .labels }}{{ end }}{{ template "t" . }}`,
+	} {
+		f.Add(s)
+	}
+	full := map[string]any{
+		"rule": "r", "severity": "warning", "state": "firing", "labels": map[string]string{"team": "sre"},
+		"key": map[string]string{"node": "n1"}, "group_key": "g", "values": map[string]any{"n": 3},
+		"events": []map[string]any{{"node": "n0"}, {"node": "n1"}}, "count": 2,
+		"window": map[string]any{"count": 6, "nodes": 2}, "starts_at": t0tpl, "ends_at": t0tpl, "since": t0tpl,
+		"drill": false, "run": "", "event": map[string]any{"node": "n1", "data": map[string]any{"x": 1}},
+		"first": map[string]any{"node": "n0"}, "last": map[string]any{"node": "n1"},
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		tpl, err := parseTemplate("t", text, nil)
+		if err != nil {
+			return
+		}
+		k := templateKeys(tpl)
+		cut := map[string]any{}
+		for key, v := range full {
+			if k.Reads(key) {
+				cut[key] = v
+			}
+		}
+		want, werr := renderTo(tpl, full)
+		got, gerr := renderTo(tpl, cut)
+		if got != want || (werr == nil) != (gerr == nil) {
+			t.Fatalf("%q reads %v (all %v):\nfrom all: %q %v\nfrom cut: %q %v", text, k.keys, k.All, want, werr, got, gerr)
+		}
+	})
+}
+
+var t0tpl = time.Date(2020, 6, 14, 13, 0, 0, 0, time.UTC)
+
+func renderTo(tpl *template.Template, data map[string]any) (string, error) {
+	var b strings.Builder
+	err := tpl.Execute(&b, data)
+	return b.String(), err
 }
