@@ -215,6 +215,20 @@ func (l *Lane) Prepare(ctx context.Context, filters []string) error {
 	return err
 }
 
+// Create makes the lane's consumer if it does not exist yet, and leaves
+// an existing one alone. A reload that brings a lane's first rules calls
+// it on every router; an existing consumer's settings are for the router
+// that takes the lane to change, with its own rules (another router's may
+// be older or newer while the reloads roll).
+func (l *Lane) Create(ctx context.Context, filters []string) error {
+	_, err := l.cfg.JS.Consumer(ctx, l.cfg.Source.Stream, l.cfg.Durable)
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return err
+	}
+	_, err = l.ensureConsumer(ctx, filters)
+	return err
+}
+
 // ensureConsumer creates the lane's consumer if it does not exist (pinned:
 // starting after what the stream holds now), or updates its settings that
 // may change.

@@ -53,6 +53,8 @@ type partitioner struct {
 	events   *prometheus.CounterVec
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+	// kick asks the assignment loop for a round now (after a reload).
+	kick chan struct{}
 }
 
 // splitRules divides a rule set between the partitions and the fleet lane.
@@ -128,7 +130,7 @@ func (r *Router) newPartitioner(ctx context.Context) (*partitioner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", bus.BucketRouters, err)
 	}
-	p := &partitioner{r: r, log: r.log.With("component", "partitions", "router_id", r.opts.RouterID), kv: kv}
+	p := &partitioner{r: r, log: r.log.With("component", "partitions", "router_id", r.opts.RouterID), kv: kv, kick: make(chan struct{}, 1)}
 	p.owned = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "aftershock_router_lanes_owned",
 		Help: "Partitions (and the fleet lane) this router evaluates now.",
@@ -255,7 +257,33 @@ func (p *partitioner) assignLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-time.After(beat):
+		case <-p.kick:
 		}
+	}
+}
+
+// reloaded follows a reload that took. Its first fleet rules get the
+// fleet lane's consumer before the reload returns, as run makes every
+// lane's before a start is ready: made only when a router next took the
+// lane (up to a heartbeat later), it would start after what the stream
+// held by then, and the events in between would be read back silently,
+// never paged on (TestFleetRulesAddedByReload). Then the lanes are
+// re-assigned at once rather than at the next heartbeat.
+func (p *partitioner) reloaded(ctx context.Context) {
+	if f := fleetFilters(p.r.setFor(fleetLane)); f != nil {
+		ctx, cancel := context.WithTimeout(ctx, p.r.opts.Timeouts.PartitionStart)
+		defer cancel()
+		for _, l := range p.lanes {
+			if l.Name() == fleetLane {
+				if err := l.Create(ctx, f); err != nil {
+					p.log.Warn("fleet lane consumer not made; it will be when a router takes the lane", "err", err)
+				}
+			}
+		}
+	}
+	select {
+	case p.kick <- struct{}{}:
+	default: // a round is due already
 	}
 }
 

@@ -2,10 +2,13 @@ package router_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/bus/bustest"
@@ -43,5 +46,60 @@ func TestPartitionedFirstEvents(t *testing.T) {
 	b.publish(t, 0, 0, nil)
 	waitFor(t, time.Minute, "a page for every cluster's first event", func() bool {
 		return len(storedAlerts(t, c.JS)) == len(b.clusters)
+	})
+}
+
+// TestFleetRulesAddedByReload: a reload that brings the first fleet rule
+// (one that correlates across clusters) makes the fleet lane's consumer
+// before it returns, as a start does for every lane. It used to be made
+// when a router next took the lane (up to a heartbeat later), starting
+// after what the stream held, so the events in between were read back
+// silently and the new rule never paged on them.
+func TestFleetRulesAddedByReload(t *testing.T) {
+	s := bustest.Server(t)
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("page.yaml", `rules:
+  - name: page
+    severity: critical
+    match: event.type == "aftershock.test"
+    group_by: [event.cluster, event.id]
+    summary: 'page {{ .event.id }}'
+`)
+	c := bustest.Connect(t, s)
+	r := startPartitioned(t, s.ClientURL(), "a", dir, 2)
+	t.Cleanup(r.Close)
+	ctx := context.Background()
+	if _, err := c.JS.Consumer(ctx, bus.StreamEvents, "router-fleet"); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		t.Fatalf("fleet consumer without fleet rules: %v", err)
+	}
+	write("fleet.yaml", `rules:
+  - name: fleet-wide
+    severity: warning
+    match: event.type == "aftershock.test"
+    group_by: [event.type]
+    window: 1h
+    condition: window.events() >= 1
+    summary: 'seen across the fleet'
+`)
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.JS.Consumer(ctx, bus.StreamEvents, "router-fleet"); err != nil {
+		t.Errorf("fleet consumer when the reload returns: %v", err)
+	}
+	b := burst{js: c.JS, clusters: clusterNames(1), t0: time.Now().Add(-time.Minute)}
+	b.publish(t, 0, 0, nil)
+	waitFor(t, 30*time.Second, "the new fleet rule's alert", func() bool {
+		for _, a := range storedAlerts(t, c.JS) {
+			if a.Rule == "fleet-wide" {
+				return true
+			}
+		}
+		return false
 	})
 }

@@ -169,6 +169,9 @@ func (r *Router) Reload(ctx context.Context) error {
 	for _, l := range r.lanes() {
 		resolved += l.Swap(ctx, r.setFor(l.Name()))
 	}
+	if r.part != nil {
+		r.part.reloaded(ctx)
+	}
 	// The gauge first: whoever sees the count or the resolve sees it.
 	r.m.reloadOK.Set(1)
 	r.m.reloads.WithLabelValues("success").Inc()
