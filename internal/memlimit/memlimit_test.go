@@ -101,11 +101,13 @@ func TestCgroup(t *testing.T) {
 	}
 }
 
+// limited is a cgroup v2 container with a 512 MiB limit.
+var limited = fstest.MapFS{
+	"proc/self/cgroup":         {Data: []byte("0::/\n")},
+	"sys/fs/cgroup/memory.max": {Data: []byte("536870912\n")},
+}
+
 func TestDecide(t *testing.T) {
-	limited := fstest.MapFS{
-		"proc/self/cgroup":         {Data: []byte("0::/\n")},
-		"sys/fs/cgroup/memory.max": {Data: []byte("536870912\n")},
-	}
 	tests := []struct {
 		name  string
 		ratio float64
@@ -143,10 +145,6 @@ func TestDecide(t *testing.T) {
 }
 
 func TestDecideGC(t *testing.T) {
-	limited := fstest.MapFS{
-		"proc/self/cgroup":         {Data: []byte("0::/\n")},
-		"sys/fs/cgroup/memory.max": {Data: []byte("536870912\n")},
-	}
 	tests := []struct {
 		name          string
 		gc            string
