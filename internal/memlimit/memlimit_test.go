@@ -85,14 +85,8 @@ func TestCgroup(t *testing.T) {
 				root[name] = &fstest.MapFile{Data: []byte(data)}
 			}
 			limit, where, err := Cgroup(root)
-			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) {
-					t.Fatalf("err = %v, want %q", err, tt.err)
-				}
+			if endsInErr(t, err, tt.err) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if limit != tt.limit || where != tt.where {
 				t.Errorf("Cgroup = %d from %q, want %d from %q", limit, where, tt.limit, tt.where)
@@ -128,14 +122,8 @@ func TestDecide(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d, err := Flags{Ratio: tt.ratio}.decide(tt.root, tt.env, "")
-			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) {
-					t.Fatalf("err = %v, want %q", err, tt.err)
-				}
+			if endsInErr(t, err, tt.err) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if d.Limit != tt.limit || d.Why != tt.why {
 				t.Errorf("decide = %+v, want limit %d, why %q", d, tt.limit, tt.why)
@@ -170,14 +158,8 @@ func TestDecideGC(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := Flags{Ratio: tt.ratio, GC: tt.gc, autoGC: 400}
 			d, err := f.decide(tt.root, tt.memEnv, tt.gcEnv)
-			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) {
-					t.Fatalf("err = %v, want %q", err, tt.err)
-				}
+			if endsInErr(t, err, tt.err) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if d.GCPercent != tt.percent || d.GCAuto != tt.auto || d.GCWhy != tt.why {
 				t.Errorf("decide = %+v, want GOGC %d (tuned: %v), why %q", d, tt.percent, tt.auto, tt.why)
@@ -243,4 +225,20 @@ func TestRegisterGC(t *testing.T) {
 			t.Errorf("env %q args %q: GC %q err %v; want %q err %q", tt.env, tt.args, f.GC, err, tt.want, tt.err)
 		}
 	}
+}
+
+// endsInErr fails t unless err is the one wanted (containing want; ""
+// for none) and reports whether the case ends there (one was wanted).
+func endsInErr(t *testing.T, err error, want string) bool {
+	t.Helper()
+	if want != "" {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err = %v, want %q", err, want)
+		}
+		return true
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return false
 }
