@@ -47,9 +47,14 @@ func packWithRouting(tb testing.TB, url string) string {
 	return dir
 }
 
-// lagWatch polls the rule-evaluation consumer until stop and returns the
-// largest backlog it saw (events stored and not yet acked).
+// lagWatch polls consumer (on EVENTS) every 100 ms until stop and returns
+// the largest backlog it saw (messages stored and not yet acked).
 func lagWatch(js jetstream.JetStream, consumer string, stop <-chan struct{}) func() uint64 {
+	return streamLagWatch(js, bus.StreamEvents, consumer, stop)
+}
+
+// streamLagWatch is lagWatch on any stream.
+func streamLagWatch(js jetstream.JetStream, stream, consumer string, stop <-chan struct{}) func() uint64 {
 	var most atomic.Uint64
 	done := make(chan struct{})
 	go func() {
@@ -60,7 +65,7 @@ func lagWatch(js jetstream.JetStream, consumer string, stop <-chan struct{}) fun
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
-			cons, err := js.Consumer(context.Background(), bus.StreamEvents, consumer)
+			cons, err := js.Consumer(context.Background(), stream, consumer)
 			if err != nil {
 				continue
 			}

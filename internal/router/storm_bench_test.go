@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/bus/bustest"
@@ -42,8 +42,8 @@ receivers:
 // alert). What it measures is whether the router keeps up:
 //   - alerts-p50/p99: event publish → its alert on ALERTS (the rules);
 //   - taken-p50/p99: event publish → the lifecycle has stored the alert
-//     (the ALERTS consumer's ack floor passes it; polled every 5 ms, so
-//     up to 5 ms late);
+//     (the ALERTS consumer's ack floor passes it, seen from the acks
+//     themselves: takenWatch);
 //   - lag-max / alerts-lag-max: the largest backlog of the event and the
 //     ALERTS consumers (growing: the router does not keep up);
 //   - posts: Slack messages (posts and edits) in the run;
@@ -99,7 +99,8 @@ func BenchmarkAlertStorm(b *testing.B) {
 
 			stop := make(chan struct{})
 			lagMax := lagWatch(conn.JS, "router", stop)
-			taken := takenWatch(conn.JS, "router-notify", uint64(b.N))
+			alertsLag := streamLagWatch(conn.JS, bus.StreamAlerts, "router-notify", stop)
+			taken := takenWatch(b, conn.NC, "router-notify", b.N)
 			heap := bustest.WatchHeap()
 			b.ResetTimer()
 			bustest.Pace(rate, b.N, func(i int) {
@@ -109,7 +110,7 @@ func BenchmarkAlertStorm(b *testing.B) {
 					b.Error(err)
 				}
 			})
-			at, alertsLag, err := taken(3 * time.Minute)
+			at, err := taken(3 * time.Minute)
 			b.StopTimer()
 			close(stop)
 			heap.Report(b, b.N)
@@ -127,7 +128,7 @@ func BenchmarkAlertStorm(b *testing.B) {
 			}
 			b.ReportMetric(0, "ns/op")
 			b.ReportMetric(float64(lagMax()), "lag-max")
-			b.ReportMetric(float64(alertsLag), "alerts-lag-max")
+			b.ReportMetric(float64(alertsLag()), "alerts-lag-max")
 			b.ReportMetric(float64(posts.Load()), "posts")
 			if st, err := conn.JS.Stream(context.Background(), "KV_"+bus.BucketState); err == nil {
 				b.ReportMetric(float64(st.CachedInfo().State.LastSeq)/float64(b.N), "state-writes/alert")
@@ -139,51 +140,67 @@ func BenchmarkAlertStorm(b *testing.B) {
 	}
 }
 
-// takenWatch polls consumer (on ALERTS) every 5 ms until its ack floor
-// reaches n; the function it returns waits for that (at most d) and gives,
-// for each of ALERTS' first n messages, the first poll that saw it acked,
-// and the largest backlog seen.
-func takenWatch(js jetstream.JetStream, consumer string, n uint64) func(d time.Duration) ([]time.Time, uint64, error) {
-	at := make([]time.Time, 0, n)
-	var most uint64
-	done := make(chan error, 1)
-	quit := make(chan struct{})
-	go func() {
-		t := time.NewTicker(5 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-quit:
-				done <- fmt.Errorf("%d of %d alerts taken by the lifecycle", len(at), n)
-				return
-			case <-t.C:
-			}
-			cons, err := js.Consumer(context.Background(), bus.StreamAlerts, consumer)
-			if err != nil {
-				continue
-			}
-			info, err := cons.Info(context.Background())
-			if err != nil {
-				continue
-			}
-			now := time.Now()
-			for uint64(len(at)) < min(info.AckFloor.Stream, n) {
-				at = append(at, now)
-			}
-			most = max(most, info.NumPending+uint64(max(info.NumAckPending, 0)))
-			if uint64(len(at)) == n {
-				done <- nil
-				return
+// takenWatch follows the acks of consumer (on ALERTS) as the router
+// publishes them: a core subscription to the consumer's ack subjects, so
+// the measured process serves no polling API calls and the times are not
+// rounded to a poll. The lifecycle's consumer acks each alert explicitly
+// once its state is stored. The function returned waits (at most d) until
+// ALERTS' first n messages are all acked and gives, for each, when the
+// consumer's ack floor passed it: the latest ack of it and of every message
+// before it.
+func takenWatch(tb testing.TB, nc *nats.Conn, consumer string, n int) func(d time.Duration) ([]time.Time, error) {
+	tb.Helper()
+	acked := make([]time.Time, n)
+	var mu sync.Mutex
+	left := n
+	done := make(chan struct{})
+	// $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>
+	sub, err := nc.Subscribe(fmt.Sprintf("$JS.ACK.%s.%s.>", bus.StreamAlerts, consumer), func(m *nats.Msg) {
+		if body := string(m.Data); body != "" && body != "+ACK" {
+			return // in progress, nak, term: not taken
+		}
+		tok := strings.Split(m.Subject, ".")
+		if len(tok) != 9 {
+			tb.Errorf("ack subject %q: not the form this benchmark reads", m.Subject)
+			return
+		}
+		seq, err := strconv.Atoi(tok[5])
+		if err != nil || seq < 1 || seq > n {
+			return
+		}
+		now := time.Now()
+		mu.Lock()
+		defer mu.Unlock()
+		if acked[seq-1].IsZero() {
+			acked[seq-1] = now
+			if left--; left == 0 {
+				close(done)
 			}
 		}
-	}()
-	return func(d time.Duration) ([]time.Time, uint64, error) {
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_ = sub.SetPendingLimits(-1, -1)
+	return func(d time.Duration) ([]time.Time, error) {
+		defer func() { _ = sub.Unsubscribe() }()
 		select {
-		case err := <-done:
-			return at, most, err
+		case <-done:
 		case <-time.After(d):
-			close(quit)
-			return nil, 0, <-done
+			mu.Lock()
+			defer mu.Unlock()
+			return nil, fmt.Errorf("%d of %d alerts taken by the lifecycle", n-left, n)
 		}
+		mu.Lock()
+		defer mu.Unlock()
+		at := make([]time.Time, n)
+		var floor time.Time
+		for i, t := range acked {
+			if t.After(floor) {
+				floor = t
+			}
+			at[i] = floor
+		}
+		return at, nil
 	}
 }
