@@ -54,18 +54,63 @@ func (l *Lane) Prepare(ctx context.Context, filters []string) error {
 	return err
 }
 
-// Create makes the lane's consumer if it does not exist yet, and leaves
-// an existing one alone. A reload that brings a lane's first rules calls
-// it on every router; an existing consumer's settings are for the router
-// that takes the lane to change, with its own rules (another router's may
-// be older or newer while the reloads roll).
-func (l *Lane) Create(ctx context.Context, filters []string) error {
-	_, err := l.cfg.JS.Consumer(ctx, l.cfg.Source.Stream, l.cfg.Durable)
-	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+// Cover makes the lane's consumer read at least the given filters: it
+// makes a missing one, and adds to an existing one the filters it lacks,
+// leaving the rest of its settings alone. A reload that brings fleet rules
+// on a new event class calls it on every router before it returns:
+//   - an existing consumer's settings are for the router that takes the lane
+//     to change, with its own rules (another router's may be older or newer
+//     while the reloads roll), so Cover only widens;
+//   - left to the owner's next Acquire, the new filters would take effect up
+//     to a heartbeat later, and the server does not rewind a consumer whose
+//     filters change: events of the new class stored in between would never
+//     be read (TestFleetRuleOnANewTypeByReload).
+func (l *Lane) Cover(ctx context.Context, filters []string) error {
+	js, stream := l.cfg.JS, l.cfg.Source.Stream
+	cons, err := js.Consumer(ctx, stream, l.cfg.Durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		_, err = l.ensureConsumer(ctx, filters)
 		return err
 	}
-	_, err = l.ensureConsumer(ctx, filters)
-	return err
+	if err != nil {
+		return fmt.Errorf("consumer %s on %s: %w", l.cfg.Durable, stream, err)
+	}
+	cfg := cons.CachedInfo().Config
+	have := cfg.FilterSubjects
+	if cfg.FilterSubject != "" {
+		have = []string{cfg.FilterSubject}
+	}
+	union, wider := coverFilters(have, filters)
+	if !wider {
+		return nil
+	}
+	cfg.FilterSubject, cfg.FilterSubjects = "", union
+	if len(union) == 1 {
+		cfg.FilterSubject, cfg.FilterSubjects = union[0], nil
+	}
+	if _, err := js.UpdateConsumer(ctx, stream, cfg); err != nil {
+		return fmt.Errorf("widen consumer %s on %s: %w", l.cfg.Durable, stream, err)
+	}
+	return nil
+}
+
+// coverFilters is the union of a consumer's filters and more, sorted, and
+// whether it reads more than have. No filters at all reads everything.
+func coverFilters(have, more []string) ([]string, bool) {
+	if len(have) == 0 {
+		return nil, false
+	}
+	if len(more) == 0 {
+		return nil, true
+	}
+	union := slices.Clone(have)
+	for _, f := range more {
+		if !slices.Contains(union, f) {
+			union = append(union, f)
+		}
+	}
+	slices.Sort(union)
+	return union, len(union) > len(have)
 }
 
 // ensureConsumer creates the lane's consumer if it does not exist (pinned:

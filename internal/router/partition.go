@@ -262,21 +262,22 @@ func (p *partitioner) assignLoop(ctx context.Context) {
 	}
 }
 
-// reloaded follows a reload that took. Its first fleet rules get the
-// fleet lane's consumer before the reload returns, as run makes every
-// lane's before a start is ready: made only when a router next took the
-// lane (up to a heartbeat later), it would start after what the stream
-// held by then, and the events in between would be read back silently,
-// never paged on (TestFleetRulesAddedByReload). Then the lanes are
-// re-assigned at once rather than at the next heartbeat.
+// reloaded follows a reload that took. The fleet lane's consumer reads
+// what its new fleet rules need before the reload returns, as run makes
+// every lane's before a start is ready: left to the router that next takes
+// the lane (up to a heartbeat later), a new consumer would start after
+// what the stream held by then, and a widened one would not go back, so
+// the events in between would never be paged on
+// (TestFleetRulesAddedByReload, TestFleetRuleOnANewTypeByReload). Then
+// the lanes are re-assigned at once rather than at the next heartbeat.
 func (p *partitioner) reloaded(ctx context.Context) {
 	if f := fleetFilters(p.r.setFor(fleetLane)); f != nil {
 		ctx, cancel := context.WithTimeout(ctx, p.r.opts.Timeouts.PartitionStart)
 		defer cancel()
 		for _, l := range p.lanes {
 			if l.Name() == fleetLane {
-				if err := l.Create(ctx, f); err != nil {
-					p.log.Warn("fleet lane consumer not made; it will be when a router takes the lane", "err", err)
+				if err := l.Cover(ctx, f); err != nil {
+					p.log.Warn("fleet lane consumer not made or widened; it will be when a router takes the lane", "err", err)
 				}
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -97,6 +98,52 @@ func TestFleetRulesAddedByReload(t *testing.T) {
 	waitFor(t, 30*time.Second, "the new fleet rule's alert", func() bool {
 		for _, a := range storedAlerts(t, c.JS) {
 			if a.Rule == "fleet-wide" {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// TestFleetRuleOnANewTypeByReload: a reload that adds a fleet rule on an
+// event type no fleet rule read before changes the fleet lane's filters;
+// an event of that type stored right after the reload is paged on.
+func TestFleetRuleOnANewTypeByReload(t *testing.T) {
+	s := bustest.Server(t)
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fleetRule := func(name, typ string) string {
+		return `rules:
+  - name: ` + name + `
+    severity: warning
+    match: event.type == "` + typ + `"
+    group_by: [event.type]
+    window: 1h
+    condition: window.events() >= 1
+    summary: 'seen across the fleet'
+`
+	}
+	write("a.yaml", fleetRule("fleet-a", "dns.timeout")) // class dns: the lane reads events.*.*.dns
+	c := bustest.Connect(t, s)
+	r := startPartitioned(t, s.ClientURL(), "a", dir, 2)
+	t.Cleanup(r.Close)
+	ctx := context.Background()
+	waitFor(t, 30*time.Second, "the router to take the fleet lane", func() bool {
+		return slices.Contains(r.Lanes(), "fleet")
+	})
+	write("b.yaml", fleetRule("fleet-b", "aftershock.test"))
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := burst{js: c.JS, clusters: clusterNames(1), t0: time.Now().Add(-time.Minute)}
+	b.publish(t, 0, 0, nil)
+	waitFor(t, 30*time.Second, "the new fleet rule's alert", func() bool {
+		for _, a := range storedAlerts(t, c.JS) {
+			if a.Rule == "fleet-b" {
 				return true
 			}
 		}
