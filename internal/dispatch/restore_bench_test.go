@@ -139,7 +139,8 @@ func heapMB() float64 {
 // BenchmarkRestore: what a start spends on stored alert state: the
 // notifier's restore (Dispatcher.Start) and the web view's load
 // (WatchState), with n unresolved alerts in ALERT_STATE, all told, and the
-// heap each holds (the notifier's once its groups have flushed after
+// heap each holds (the view's as loaded, after the firing metric's scrape
+// and after a page read every alert) (the notifier's once its groups have flushed after
 // group_wait and found nothing to say); page-s is how long a new alert
 // then takes to reach the receiver (group_wait 50 ms included) in a
 // message that carries its group's 2 850 restored alerts.
@@ -179,11 +180,23 @@ func BenchmarkRestore(b *testing.B) {
 				}
 				b.ReportMetric(time.Since(start).Seconds(), "view-s")
 				b.ReportMetric(heapMB()-before, "view-MB")
+				// The firing metric's scrape: briefs, nothing kept decoded.
+				firing := 0
+				v.Briefs(func(a dispatch.AlertBrief) {
+					if a.State == alert.Firing {
+						firing++
+					}
+				})
+				b.ReportMetric(heapMB()-before, "view-scraped-MB")
 				// The first read decodes every record (the alert list after
-				// a start).
+				// a start), and keeps them.
 				read := time.Now()
 				got := len(v.Alerts())
 				b.ReportMetric(time.Since(read).Seconds(), "view-read-s")
+				b.ReportMetric(heapMB()-before, "view-read-MB")
+				if firing != got {
+					b.Fatalf("%d firing briefs, %d alerts", firing, got)
+				}
 				if got != n+1 { // and the one each restart adds
 					b.Fatalf("view holds %d alerts, want %d", got, n+1)
 				}

@@ -87,3 +87,78 @@ func TestStateView(t *testing.T) {
 		return v.Alert("fp1") == nil && len(v.Logs()) == 0 && v.Invalid() == 1
 	})
 }
+
+// TestStateViewBriefs: Briefs gives every stored alert's rule, severity,
+// state and timeline as stored last, leaves out (and counts) a record that
+// does not decode, and keeps none decoded (what it is for: the metric that
+// reads it every scrape must not hold every alert decoded), while the
+// pages still read the whole records.
+func TestStateViewBriefs(t *testing.T) {
+	conn := bustest.Connect(t, bustest.Server(t))
+	ctx := context.Background()
+	store, err := dispatch.NewKVStore(ctx, conn.JS, bus.BucketState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	kv, err := conn.JS.KeyValue(ctx, bus.BucketState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := dispatch.WatchState(t.Context(), kv, bustest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(a alert.Alert) {
+		t.Helper()
+		if err := store.PutAlert(&dispatch.AlertRecord{Alert: &a, Updated: time.Now()}).Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	briefs := func() map[dispatch.AlertBrief]int {
+		n := map[dispatch.AlertBrief]int{}
+		v.Briefs(func(b dispatch.AlertBrief) { n[b]++ })
+		return n
+	}
+	crash := dispatch.AlertBrief{Rule: "node-crash", Severity: "critical", State: alert.Firing}
+	drill := dispatch.AlertBrief{Rule: "node-crash", Severity: "critical", State: alert.Firing, Drill: true}
+	dns := dispatch.AlertBrief{Rule: "dns-timeouts", Severity: "warning", State: alert.Firing}
+	// Before the alerts: the view sees the writes in order.
+	if _, err := kv.Put(ctx, "alert.junk", []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	put(alert.Alert{ID: "i1", Fingerprint: "fp1", Rule: "node-crash", Severity: "critical", State: alert.Firing})
+	put(alert.Alert{ID: "i2", Fingerprint: "fp2", Rule: "node-crash", Severity: "critical", State: alert.Firing, Drill: true})
+	put(alert.Alert{ID: "i3", Fingerprint: "fp3", Rule: "dns-timeouts", Severity: "warning", State: alert.Firing})
+	bustest.Eventually(t, "the view has the three alerts", func() bool {
+		n := briefs()
+		return n[crash] == 1 && n[drill] == 1 && n[dns] == 1 && len(n) == 3
+	})
+	if n := v.Decoded(); n != 0 {
+		t.Errorf("%d records kept decoded after Briefs, want 0", n)
+	}
+	if n := v.Invalid(); n != 1 {
+		t.Errorf("%d invalid records, want 1 (Briefs found it)", n)
+	}
+
+	put(alert.Alert{ID: "i3", Fingerprint: "fp3", Rule: "dns-timeouts", Severity: "warning", State: alert.Resolved})
+	resolved := dns
+	resolved.State = alert.Resolved
+	bustest.Eventually(t, "the brief of a rewritten alert", func() bool {
+		n := briefs()
+		return n[resolved] == 1 && n[dns] == 0
+	})
+	if got := v.Alerts(); len(got) != 3 || got[2].Alert.State != alert.Resolved {
+		t.Fatalf("Alerts after Briefs: %d records, want 3 with fp3 resolved", len(got))
+	}
+	// Decoded by a page, then rewritten: the brief is the new revision's.
+	put(alert.Alert{ID: "i1", Fingerprint: "fp1", Rule: "node-crash", Severity: "info", State: alert.Firing})
+	bustest.Eventually(t, "the brief of an alert rewritten after a page read it", func() bool {
+		n := briefs()
+		return n[crash] == 0 && n[dispatch.AlertBrief{Rule: "node-crash", Severity: "info", State: alert.Firing}] == 1
+	})
+	if err := store.DeleteAlert("fp2").Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, "a deleted alert has no brief", func() bool { return briefs()[drill] == 0 })
+}

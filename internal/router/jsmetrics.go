@@ -105,11 +105,11 @@ func (c firingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- firingDesc
 func (c firingCollector) Collect(ch chan<- prometheus.Metric) {
 	type key struct{ rule, severity, timeline string }
 	n := map[key]float64{}
-	for _, rec := range c.state.Alerts() {
-		if a := rec.Alert; a.State == alert.Firing {
+	c.state.Briefs(func(a dispatch.AlertBrief) {
+		if a.State == alert.Firing {
 			n[key{a.Rule, a.Severity, lane.Timeline(a.Drill)}]++
 		}
-	}
+	})
 	for k, v := range n { // the registry sorts what it exposes
 		ch <- prometheus.MustNewConstMetric(firingDesc, prometheus.GaugeValue, v, k.rule, k.severity, k.timeline)
 	}
