@@ -5,27 +5,36 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/aftershock/aftershock/internal/alert"
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/bus/bustest"
 	"github.com/aftershock/aftershock/internal/dispatch"
 )
 
-// TestStateView: a view watching ALERT_STATE sees what a KVStore writes,
-// forgets what it purges, and leaves out (and counts) records that are
-// not the store's, without losing the others.
-func TestStateView(t *testing.T) {
+// stateBucket is a KVStore on ALERT_STATE of a new server, and the bucket.
+func stateBucket(t *testing.T) (*dispatch.KVStore, jetstream.KeyValue) {
+	t.Helper()
 	conn := bustest.Connect(t, bustest.Server(t))
-	ctx := context.Background()
-	store, err := dispatch.NewKVStore(ctx, conn.JS, bus.BucketState)
+	store, err := dispatch.NewKVStore(t.Context(), conn.JS, bus.BucketState)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(store.Close)
-	kv, err := conn.JS.KeyValue(ctx, bus.BucketState)
+	kv, err := conn.JS.KeyValue(t.Context(), bus.BucketState)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return store, kv
+}
+
+// TestStateView: a view watching ALERT_STATE sees what a KVStore writes,
+// forgets what it purges, and leaves out (and counts) records that are
+// not the store's, without losing the others.
+func TestStateView(t *testing.T) {
+	ctx := context.Background()
+	store, kv := stateBucket(t)
 	wait := func(p dispatch.Pending) {
 		t.Helper()
 		if err := p.Wait(ctx); err != nil {
@@ -94,17 +103,8 @@ func TestStateView(t *testing.T) {
 // reads it every scrape must not hold every alert decoded), while the
 // pages still read the whole records.
 func TestStateViewBriefs(t *testing.T) {
-	conn := bustest.Connect(t, bustest.Server(t))
 	ctx := context.Background()
-	store, err := dispatch.NewKVStore(ctx, conn.JS, bus.BucketState)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
-	kv, err := conn.JS.KeyValue(ctx, bus.BucketState)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, kv := stateBucket(t)
 	v, err := dispatch.WatchState(t.Context(), kv, bustest.Logger(t))
 	if err != nil {
 		t.Fatal(err)

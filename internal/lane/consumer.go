@@ -64,7 +64,7 @@ func (l *Lane) Prepare(ctx context.Context, filters []string) error {
 //   - left to the owner's next Acquire, the new filters would take effect up
 //     to a heartbeat later, and the server does not rewind a consumer whose
 //     filters change: events of the new class stored in between would never
-//     be read (TestFleetRuleOnANewTypeByReload).
+//     be read (TestFleetRulesAddedByReload).
 func (l *Lane) Cover(ctx context.Context, filters []string) error {
 	js, stream := l.cfg.JS, l.cfg.Source.Stream
 	cons, err := js.Consumer(ctx, stream, l.cfg.Durable)

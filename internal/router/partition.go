@@ -268,8 +268,8 @@ func (p *partitioner) assignLoop(ctx context.Context) {
 // the lane (up to a heartbeat later), a new consumer would start after
 // what the stream held by then, and a widened one would not go back, so
 // the events in between would never be paged on
-// (TestFleetRulesAddedByReload, TestFleetRuleOnANewTypeByReload). Then
-// the lanes are re-assigned at once rather than at the next heartbeat.
+// (TestFleetRulesAddedByReload). Then the lanes are re-assigned at once
+// rather than at the next heartbeat.
 func (p *partitioner) reloaded(ctx context.Context) {
 	if f := fleetFilters(p.r.setFor(fleetLane)); f != nil {
 		ctx, cancel := context.WithTimeout(ctx, p.r.opts.Timeouts.PartitionStart)

@@ -50,72 +50,16 @@ func TestPartitionedFirstEvents(t *testing.T) {
 	})
 }
 
-// TestFleetRulesAddedByReload: a reload that brings the first fleet rule
-// (one that correlates across clusters) makes the fleet lane's consumer
-// before it returns, as a start does for every lane. It used to be made
-// when a router next took the lane (up to a heartbeat later), starting
-// after what the stream held, so the events in between were read back
-// silently and the new rule never paged on them.
+// TestFleetRulesAddedByReload: a reload that brings fleet rules the fleet
+// lane's consumer does not read for yet (the first fleet rule, or one on an
+// event class no fleet rule named) has the consumer read for them before
+// it returns, as a start does for every lane, and an event stored right
+// after the reload is paged on. Before, the consumer was made or its
+// filters changed when a router next took the lane (a heartbeat or a few
+// ms later): a new consumer started after what the stream held then, and
+// the server does not rewind a consumer whose filters change, so the
+// events in between were never paged on.
 func TestFleetRulesAddedByReload(t *testing.T) {
-	s := bustest.Server(t)
-	dir := t.TempDir()
-	write := func(name, text string) {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("page.yaml", `rules:
-  - name: page
-    severity: critical
-    match: event.type == "aftershock.test"
-    group_by: [event.cluster, event.id]
-    summary: 'page {{ .event.id }}'
-`)
-	c := bustest.Connect(t, s)
-	r := startPartitioned(t, s.ClientURL(), "a", dir, 2)
-	t.Cleanup(r.Close)
-	ctx := context.Background()
-	if _, err := c.JS.Consumer(ctx, bus.StreamEvents, "router-fleet"); !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		t.Fatalf("fleet consumer without fleet rules: %v", err)
-	}
-	write("fleet.yaml", `rules:
-  - name: fleet-wide
-    severity: warning
-    match: event.type == "aftershock.test"
-    group_by: [event.type]
-    window: 1h
-    condition: window.events() >= 1
-    summary: 'seen across the fleet'
-`)
-	if err := r.Reload(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.JS.Consumer(ctx, bus.StreamEvents, "router-fleet"); err != nil {
-		t.Errorf("fleet consumer when the reload returns: %v", err)
-	}
-	b := burst{js: c.JS, clusters: clusterNames(1), t0: time.Now().Add(-time.Minute)}
-	b.publish(t, 0, 0, nil)
-	waitFor(t, 30*time.Second, "the new fleet rule's alert", func() bool {
-		for _, a := range storedAlerts(t, c.JS) {
-			if a.Rule == "fleet-wide" {
-				return true
-			}
-		}
-		return false
-	})
-}
-
-// TestFleetRuleOnANewTypeByReload: a reload that adds a fleet rule on an
-// event type no fleet rule read before changes the fleet lane's filters;
-// an event of that type stored right after the reload is paged on.
-func TestFleetRuleOnANewTypeByReload(t *testing.T) {
-	s := bustest.Server(t)
-	dir := t.TempDir()
-	write := func(name, text string) {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	fleetRule := func(name, typ string) string {
 		return `rules:
   - name: ` + name + `
@@ -127,26 +71,63 @@ func TestFleetRuleOnANewTypeByReload(t *testing.T) {
     summary: 'seen across the fleet'
 `
 	}
-	write("a.yaml", fleetRule("fleet-a", "dns.timeout")) // class dns: the lane reads events.*.*.dns
-	c := bustest.Connect(t, s)
-	r := startPartitioned(t, s.ClientURL(), "a", dir, 2)
-	t.Cleanup(r.Close)
-	ctx := context.Background()
-	waitFor(t, 30*time.Second, "the router to take the fleet lane", func() bool {
-		return slices.Contains(r.Lanes(), "fleet")
-	})
-	write("b.yaml", fleetRule("fleet-b", "aftershock.test"))
-	if err := r.Reload(ctx); err != nil {
-		t.Fatal(err)
-	}
-	b := burst{js: c.JS, clusters: clusterNames(1), t0: time.Now().Add(-time.Minute)}
-	b.publish(t, 0, 0, nil)
-	waitFor(t, 30*time.Second, "the new fleet rule's alert", func() bool {
-		for _, a := range storedAlerts(t, c.JS) {
-			if a.Rule == "fleet-b" {
-				return true
+	for _, tc := range []struct {
+		name      string
+		before    string // the rules the router starts with
+		fleetLane bool   // whether they have the router take the fleet lane
+		added     string // the fleet rule the reload brings, on aftershock.test
+	}{
+		{"the first fleet rule", `rules:
+  - name: page
+    severity: critical
+    match: event.type == "aftershock.test"
+    group_by: [event.cluster, event.id]
+    summary: 'page {{ .event.id }}'
+`, false, "fleet-wide"},
+		// class dns: the lane reads events.*.*.dns, the new rule needs .app
+		{"a fleet rule on a new event class", fleetRule("fleet-a", "dns.timeout"), true, "fleet-b"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := bustest.Server(t)
+			dir := t.TempDir()
+			write := func(name, text string) {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
-		}
-		return false
-	})
+			write("before.yaml", tc.before)
+			c := bustest.Connect(t, s)
+			r := startPartitioned(t, s.ClientURL(), "a", dir, 2)
+			t.Cleanup(r.Close)
+			ctx := context.Background()
+			if tc.fleetLane {
+				waitFor(t, 30*time.Second, "the router to take the fleet lane", func() bool {
+					return slices.Contains(r.Lanes(), "fleet")
+				})
+			} else if _, err := c.JS.Consumer(ctx, bus.StreamEvents, "router-fleet"); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				t.Fatalf("fleet consumer without fleet rules: %v", err)
+			}
+			write("added.yaml", fleetRule(tc.added, "aftershock.test"))
+			if err := r.Reload(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// When the reload returns, not when a router next takes the lane.
+			if cons, err := c.JS.Consumer(ctx, bus.StreamEvents, "router-fleet"); err != nil {
+				t.Errorf("fleet consumer when the reload returns: %v", err)
+			} else if cfg := cons.CachedInfo().Config; cfg.FilterSubject != "" ||
+				len(cfg.FilterSubjects) > 0 && !slices.Contains(cfg.FilterSubjects, "events.*.*.app") {
+				t.Errorf("fleet consumer reads %q %v when the reload returns, want events.*.*.app among them", cfg.FilterSubject, cfg.FilterSubjects)
+			}
+			b := burst{js: c.JS, clusters: clusterNames(1), t0: time.Now().Add(-time.Minute)}
+			b.publish(t, 0, 0, nil)
+			waitFor(t, 30*time.Second, "the new fleet rule's alert", func() bool {
+				for _, a := range storedAlerts(t, c.JS) {
+					if a.Rule == tc.added {
+						return true
+					}
+				}
+				return false
+			})
+		})
+	}
 }
