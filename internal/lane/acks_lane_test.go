@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/aftershock/aftershock/internal/bus"
 	"github.com/aftershock/aftershock/internal/bus/bustest"
@@ -128,4 +129,47 @@ func TestAckPolicyKept(t *testing.T) {
 		info, err := cons.Info(ctx)
 		return err == nil && info.AckFloor.Stream == 2 && info.NumAckPending == 0
 	})
+}
+
+// TestReleaseAfterGivingUp: a release that makes a handler give up on an
+// event (its alerts wait for room in a full outbox, ALERTS being away)
+// does not wait for that event's ack before it lets the lane go: the ack
+// cannot come, and the wait (Timeouts.Unpin) held back the next owner, so
+// a page, by 5 s (a reload that changed the fleet lane's filters did this
+// in about a third of runs). The event is left unacked, for the next owner.
+func TestReleaseAfterGivingUp(t *testing.T) {
+	c := bustest.Connect(t, bustest.Server(t))
+	ctx := context.Background()
+	snapshots := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "snapshots"}, []string{"outcome"})
+	full := newOutbox(t, outbox.Options{NC: c.NC, DeadLetters: "dlq.alerts", Log: bustest.Logger(t), MaxPending: 1,
+		Retry: outbox.Retry{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond, Timeout: time.Second}})
+	l := acquireLane(t, c, func(cfg *lane.Config) {
+		cfg.Snapshots, cfg.Metrics.Snapshots = windows(t, c.JS), snapshots
+		cfg.Timeouts.Unpin = 2 * time.Second
+		cfg.Alerts.Out = full
+	})
+	if err := c.JS.DeleteStream(ctx, bus.StreamAlerts); err != nil {
+		t.Fatal(err)
+	}
+	publishEvent(t, c, "aftershock.test", "ev-1") // its alert takes the outbox's one slot, for good
+	publishEvent(t, c, "aftershock.test", "ev-2") // its handler waits for room
+	cons, err := c.JS.Consumer(ctx, bus.StreamEvents, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, "both events delivered", func() bool {
+		info, err := cons.Info(ctx)
+		return err == nil && info.Delivered.Stream == 2
+	})
+	l.Release()
+	if n := testutil.ToFloat64(snapshots.WithLabelValues("unacked")); n != 0 {
+		t.Errorf("the release waited for the ack of an event it gave up on (%v unacked snapshots)", n)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.AckFloor.Stream != 0 {
+		t.Errorf("ack floor %d after the release, want 0: neither event's alert is stored", info.AckFloor.Stream)
+	}
 }

@@ -90,6 +90,7 @@ func (l *Lane) handle(msg jetstream.Msg) {
 	l.held.add(seq, msg)
 	if !l.cfg.Alerts.Send(l.ctx, alerts, func() { l.acked(acks, seq, msg, "ok") }) {
 		l.held.remove(seq) // shutting down: redelivered to the next start, whose rebuild evaluates it
+		l.gaveUp.Store(true)
 	}
 }
 
@@ -131,6 +132,7 @@ func (l *Lane) deadLetter(acks *acks, msg jetstream.Msg, subject string, eventsS
 	})
 	if !ok {
 		l.held.remove(seq)
+		l.gaveUp.Store(true)
 	}
 }
 

@@ -109,6 +109,9 @@ type Lane struct {
 	nextDseq uint64
 	pending  atomic.Uint64
 	held     held
+	// gaveUp says a handler gave up storing an event's alerts (a release
+	// cancelled it): that event's ack will not come (see Release).
+	gaveUp atomic.Bool
 	// acks is set by Acquire, for the consumer it consumes.
 	acks *acks
 	// pinID is the last pin id kept in PinFile (the consume goroutine's).
@@ -182,6 +185,7 @@ func (l *Lane) Acquire(ctx context.Context, filters []string) error {
 		return err
 	}
 	l.ctx, l.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	l.gaveUp.Store(false)
 	l.filters = filters // what the rebuild reads after a snapshot
 	l.acks = newAcks(cons.CachedInfo().Config.AckPolicy == jetstream.AckAllPolicy, l.log)
 	if l.cfg.Pinned {
@@ -245,11 +249,18 @@ func (l *Lane) Release() {
 	l.acks.flush() // the next owner starts after them
 	// What the last events raised is stored by now, or soon (the outbox
 	// closes after the lanes): the next owner starts from here.
-	sctx, scancel := context.WithTimeout(context.Background(), l.cfg.Timeouts.Unpin)
-	if err := l.saveSnapshot(sctx, l.cfg.Timeouts.Unpin); err != nil {
-		l.log.Info("no window snapshot at release", "err", err)
+	// Not when a handler gave up on an event: the snapshot would wait
+	// Timeouts.Unpin for its ack, which does not come, and hold back the
+	// next owner, and a page, that long (TestReleaseAfterGivingUp).
+	if l.gaveUp.Load() {
+		l.log.Info("no window snapshot at release", "err", "an event's alerts were not stored: the next owner evaluates it again")
+	} else {
+		sctx, scancel := context.WithTimeout(context.Background(), l.cfg.Timeouts.Unpin)
+		if err := l.saveSnapshot(sctx, l.cfg.Timeouts.Unpin); err != nil {
+			l.log.Info("no window snapshot at release", "err", err)
+		}
+		scancel()
 	}
-	scancel()
 	l.owned.Store(false)
 	if l.cfg.Pinned {
 		ctx, cancel := context.WithTimeout(context.Background(), l.cfg.Timeouts.Unpin)
