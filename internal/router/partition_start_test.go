@@ -90,12 +90,7 @@ func TestFleetRulesAddedByReload(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := bustest.Server(t)
 			dir := t.TempDir()
-			write := func(name, text string) {
-				if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			write("before.yaml", tc.before)
+			writeFile(t, filepath.Join(dir, "before.yaml"), tc.before)
 			c := bustest.Connect(t, s)
 			r := startPartitioned(t, s.ClientURL(), "a", dir, 2)
 			t.Cleanup(r.Close)
@@ -107,7 +102,7 @@ func TestFleetRulesAddedByReload(t *testing.T) {
 			} else if _, err := c.JS.Consumer(ctx, bus.StreamEvents, "router-fleet"); !errors.Is(err, jetstream.ErrConsumerNotFound) {
 				t.Fatalf("fleet consumer without fleet rules: %v", err)
 			}
-			write("added.yaml", fleetRule(tc.added, "aftershock.test"))
+			writeFile(t, filepath.Join(dir, "added.yaml"), fleetRule(tc.added, "aftershock.test"))
 			if err := r.Reload(ctx); err != nil {
 				t.Fatal(err)
 			}
