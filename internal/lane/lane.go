@@ -104,6 +104,10 @@ type Lane struct {
 	mu sync.Mutex
 	// lastSeq is the last stream sequence the engine holds.
 	lastSeq uint64
+	// rebuiltSeq: the last rebuild stored the alerts of every event up
+	// to it, those it evaluated unacked included (acked only when
+	// redelivered).
+	rebuiltSeq uint64
 	// nextDseq is the delivery sequence expected next; a larger one means
 	// deliveries went to another router meanwhile (0: unknown).
 	nextDseq uint64
@@ -225,7 +229,7 @@ func (l *Lane) Acquire(ctx context.Context, filters []string) error {
 func (l *Lane) drop() {
 	l.mu.Lock()
 	l.engine.Store(nil)
-	l.nextDseq, l.lastSeq = 0, 0
+	l.nextDseq, l.lastSeq, l.rebuiltSeq = 0, 0, 0
 	l.mu.Unlock()
 }
 
@@ -307,7 +311,7 @@ func (l *Lane) rebuild(ctx context.Context, reason string, inflight jetstream.Ms
 	l.mu.Lock()
 	l.created = st.CachedInfo().Created
 	l.mu.Unlock()
-	e, from := l.restoreSnapshot(ctx, set, begin, acked, st.CachedInfo())
+	e, from := l.restoreSnapshot(ctx, set, begin, delivered, st.CachedInfo())
 	if e == nil {
 		e = correlate.New(set, l.log.With("component", "engine"), correlate.Options{})
 	}
@@ -324,6 +328,7 @@ func (l *Lane) rebuild(ctx context.Context, reason string, inflight jetstream.Ms
 	}
 	l.engine.Store(e)
 	l.lastSeq, l.nextDseq = delivered, info.Delivered.Consumer+1
+	l.rebuiltSeq = delivered
 	l.savedSeq = from
 	// Caught up only once what waits (and what the previous owner held)
 	// has been seen: the idle clock must not judge silences meanwhile.

@@ -50,8 +50,8 @@ func (src Source) published(msg jetstream.Msg, md meta) (string, uint64) {
 // replay feeds the lane's stored events to e: those up to acked silently,
 // from each rule's horizon before now (or, when e was restored from a
 // snapshot holding the events through from, those after it); those after
-// acked, through delivered, for real (their alerts may never have been
-// published), sending their alerts to the outbox. It returns how many
+// acked (and after from), through delivered, for real (their alerts may
+// never have been published), sending their alerts to the outbox. It returns how many
 // events it read, in how many phases, and whether it sent alerts.
 func (l *Lane) replay(ctx context.Context, e *correlate.Engine, now time.Time, from, acked, delivered uint64) (n, phases int, sent bool, err error) {
 	plan := rebuildPlan(e.Set(), now, l.cfg.LatestHorizon)
@@ -68,8 +68,10 @@ func (l *Lane) replay(ctx context.Context, e *correlate.Engine, now time.Time, f
 			return n, len(plan), false, err
 		}
 	}
-	if delivered > acked { // delivered, never acked: process for real
-		k, s, err := l.replayPhase(ctx, e, rebuildPhase{fromSeq: acked + 1, all: true, subjects: l.filters}, delivered, true)
+	// Delivered, never acked: process for real, after what the snapshot
+	// holds (it may hold some: their alerts are stored).
+	if start := max(acked, from); delivered > start {
+		k, s, err := l.replayPhase(ctx, e, rebuildPhase{fromSeq: start + 1, all: true, subjects: l.filters}, delivered, true)
 		n += k
 		if err != nil {
 			return n, len(plan), s, err

@@ -70,12 +70,18 @@ func (l *Lane) saveSnapshot(ctx context.Context, ackWait time.Duration) error {
 		l.mu.Unlock()
 		return nil
 	}
+	// Nothing evaluated since the rebuild, which stored every alert it
+	// raised: no ack to wait for (the acks of events it evaluated for a
+	// predecessor come only with their redelivery, AckWait away).
+	stored := seq <= l.rebuiltSeq
 	snap := e.Snapshot()
 	l.mu.Unlock()
 	taken := time.Now()
-	if err := l.waitAcked(ctx, seq, ackWait); err != nil {
-		l.countSnapshot("unacked")
-		return err
+	if !stored {
+		if err := l.waitAcked(ctx, seq, ackWait); err != nil {
+			l.countSnapshot("unacked")
+			return err
+		}
 	}
 	var buf bytes.Buffer
 	if err := snap.Encode(&buf); err != nil {
@@ -127,7 +133,7 @@ func (l *Lane) waitAcked(ctx context.Context, seq uint64, wait time.Duration) er
 // the stream sequence it holds events through, or nil when there is none
 // to use (then the caller replays in full). acked is the consumer's ack
 // floor now; st the source stream's info.
-func (l *Lane) restoreSnapshot(ctx context.Context, set *rule.Set, now time.Time, acked uint64, st *jetstream.StreamInfo) (*correlate.Engine, uint64) {
+func (l *Lane) restoreSnapshot(ctx context.Context, set *rule.Set, now time.Time, delivered uint64, st *jetstream.StreamInfo) (*correlate.Engine, uint64) {
 	if l.cfg.Snapshots == nil {
 		return nil, 0
 	}
@@ -145,7 +151,7 @@ func (l *Lane) restoreSnapshot(ctx context.Context, set *rule.Set, now time.Time
 		info, err = res.Info()
 	}
 	if err == nil {
-		err = usable(info.Metadata, l.cfg.Source.Stream, longestHorizon(set, l.cfg.LatestHorizon), now, acked, st)
+		err = usable(info.Metadata, l.cfg.Source.Stream, longestHorizon(set, l.cfg.LatestHorizon), now, delivered, st)
 	}
 	var seq uint64
 	var e *correlate.Engine
@@ -178,8 +184,11 @@ func (l *Lane) readSnapshot(res io.Reader, set *rule.Set) (*correlate.Engine, er
 }
 
 // usable says why a snapshot with metadata md cannot stand for the
-// stream's events through its sequence, if it cannot.
-func usable(md map[string]string, stream string, horizon time.Duration, now time.Time, acked uint64, st *jetstream.StreamInfo) error {
+// stream's events through its sequence, if it cannot. A snapshot may hold
+// events the consumer delivered but has not acked: a rebuild evaluated
+// them for a predecessor and stored their alerts (saveSnapshot); never
+// events it has not delivered (it would deliver them again).
+func usable(md map[string]string, stream string, horizon time.Duration, now time.Time, delivered uint64, st *jetstream.StreamInfo) error {
 	seq, err := strconv.ParseUint(md[metaSeq], 10, 64)
 	if err != nil {
 		return fmt.Errorf("sequence %q: %w", md[metaSeq], err)
@@ -194,8 +203,8 @@ func usable(md map[string]string, stream string, horizon time.Duration, now time
 		return fmt.Errorf("taken of stream %q, not %s", md[metaStream], stream)
 	case err != nil || !created.Equal(st.Created):
 		return fmt.Errorf("taken of an earlier %s (created %s, now %s)", stream, md[metaCreated], st.Created.UTC().Format(time.RFC3339Nano))
-	case seq > acked:
-		return fmt.Errorf("holds events through %d, the consumer acked only through %d (consumer recreated?)", seq, acked)
+	case seq > delivered:
+		return fmt.Errorf("holds events through %d, the consumer delivered only through %d (consumer recreated?)", seq, delivered)
 	case st.State.FirstSeq > seq+1:
 		return fmt.Errorf("events after it (from %d) are no longer stored (first %d)", seq+1, st.State.FirstSeq)
 	case now.Sub(taken) > horizon:

@@ -54,9 +54,9 @@ type laneRun struct {
 	rebuilt   prometheus.Counter
 }
 
-func startLane(t *testing.T, c *bus.Conn, set *rule.Set, every time.Duration) *laneRun {
+func startLane(t *testing.T, c *bus.Conn, set *rule.Set, every time.Duration, edit ...func(*lane.Config)) *laneRun {
 	t.Helper()
-	return startLaneOn(t, c, set, every, windows(t, c.JS))
+	return startLaneOn(t, c, set, every, windows(t, c.JS), edit...)
 }
 
 func windows(t *testing.T, js jetstream.JetStream) jetstream.ObjectStore {
@@ -68,8 +68,9 @@ func windows(t *testing.T, js jetstream.JetStream) jetstream.ObjectStore {
 	return obs
 }
 
-// startLaneOn starts a lane keeping its snapshots in obs.
-func startLaneOn(t *testing.T, c *bus.Conn, set *rule.Set, every time.Duration, obs jetstream.ObjectStore) *laneRun {
+// startLaneOn starts a lane keeping its snapshots in obs; edit changes
+// its configuration.
+func startLaneOn(t *testing.T, c *bus.Conn, set *rule.Set, every time.Duration, obs jetstream.ObjectStore, edit ...func(*lane.Config)) *laneRun {
 	t.Helper()
 	ctx := context.Background()
 	out := newOutbox(t, outbox.Options{NC: c.NC, DeadLetters: "dlq.alerts", Log: bustest.Logger(t), Retry: outbox.Retry{Timeout: time.Second}})
@@ -77,13 +78,17 @@ func startLaneOn(t *testing.T, c *bus.Conn, set *rule.Set, every time.Duration, 
 		snapshots: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "snapshots"}, []string{"outcome"}),
 		rebuilt:   prometheus.NewCounter(prometheus.CounterOpts{Name: "rebuilt"}),
 	}
-	r.l = lane.New(lane.Config{
+	cfg := lane.Config{
 		Durable: "test", Source: lane.Events(), AckWait: time.Second, LatestHorizon: time.Hour,
 		Snapshots: obs, SnapshotEvery: every,
 		JS: c.JS, Rules: func() *rule.Set { return set }, Log: bustest.Logger(t),
 		Alerts:  &lane.Alerts{Out: out, Published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alerts"}, []string{"state", "timeline"}), Log: bustest.Logger(t)},
 		Metrics: lane.Metrics{Snapshots: r.snapshots, RebuildEvents: r.rebuilt},
-	})
+	}
+	for _, e := range edit {
+		e(&cfg)
+	}
+	r.l = lane.New(cfg)
 	if err := r.l.Acquire(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -340,3 +345,96 @@ type readObject struct {
 func (o *readObject) Close() error                         { return nil }
 func (o *readObject) Info() (*jetstream.ObjectInfo, error) { return o.info, nil }
 func (o *readObject) Error() error                         { return nil }
+
+// TestReleaseRightAfterARetake: a router that takes the lane over
+// evaluates, in its rebuild, the events its predecessor had been handed
+// but never acked, and stores their alerts before it consumes. They are
+// acked only when redelivered (AckWait after their first delivery). A
+// release before that must not wait Timeouts.Unpin for those acks (a
+// rolling update stopped each router that long): their alerts are stored,
+// so a snapshot holding them is saved at once, and the next owner starts
+// from it.
+func TestReleaseRightAfterARetake(t *testing.T) {
+	c := bustest.Connect(t, bustest.Server(t))
+	ctx := context.Background()
+	set := loadRules(t, rules)
+	// Not redelivered within the test: the acks stay missing, and the
+	// release would wait out Unpin (1 s here) for them.
+	slow := func(cfg *lane.Config) { cfg.AckWait, cfg.Timeouts.Unpin = time.Minute, time.Second }
+	first := startLane(t, c, set, time.Hour, slow)
+	first.l.Release()
+	publishTest(t, c.JS, "ev-1", "ev-2")
+	// The predecessor, crashed: handed both events, acked neither.
+	cons, err := c.JS.Consumer(ctx, bus.StreamEvents, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(2, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for range batch.Messages() {
+		n++
+	}
+	if n != 2 {
+		t.Fatalf("the predecessor was handed %d events, want 2", n)
+	}
+
+	next := startLane(t, c, set, time.Hour, slow)
+	if got := testutil.ToFloat64(next.rebuilt); got != 2 {
+		t.Fatalf("events the rebuild evaluated: %v, want 2", got)
+	}
+	next.l.Release()
+	if got := testutil.ToFloat64(next.snapshots.WithLabelValues("unacked")); got != 0 {
+		t.Errorf("the release waited for acks of events whose alerts the rebuild stored (%v unacked snapshots)", got)
+	}
+	info, err := windows(t, c.JS).GetInfo(ctx, "test")
+	if err != nil {
+		t.Fatalf("no snapshot after the release: %v", err)
+	}
+	if seq := info.Metadata["seq"]; seq != "2" {
+		t.Fatalf("snapshot through seq %s, want 2", seq)
+	}
+	if st, err := c.JS.Stream(ctx, bus.StreamAlerts); err != nil || st.CachedInfo().State.Msgs != 2 {
+		t.Fatalf("alerts stored: %v (%v), want 2", st.CachedInfo().State.Msgs, err)
+	}
+	last := startLane(t, c, set, time.Hour, slow)
+	if got := testutil.ToFloat64(last.snapshots.WithLabelValues("restored")); got != 1 {
+		t.Fatalf("snapshots restored: %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(last.rebuilt); got != 0 {
+		t.Fatalf("events read back after the snapshot: %v, want 0", got)
+	}
+}
+
+// TestSnapshotOfARecreatedConsumer: a snapshot holding events the
+// consumer has not delivered (it was deleted and made again, and will
+// deliver them anew) is refused, and the windows are built from what the
+// new consumer delivers. (Restored, those events would be evaluated
+// twice; the windows' own dedup by event id keeps them from counting
+// twice, but a rule's evaluation must not rest on that alone.)
+func TestSnapshotOfARecreatedConsumer(t *testing.T) {
+	c := bustest.Connect(t, bustest.Server(t))
+	ctx := context.Background()
+	set := loadRules(t, thirdRules)
+	first := startLane(t, c, set, time.Hour)
+	publishTest(t, c.JS, "ev-1", "ev-2")
+	ackedThrough(t, c.JS, 2)
+	first.l.Release()
+	if err := c.JS.DeleteConsumer(ctx, bus.StreamEvents, "test"); err != nil {
+		t.Fatal(err)
+	}
+	next := startLane(t, c, set, time.Hour)
+	if got := testutil.ToFloat64(next.snapshots.WithLabelValues("refused")); got != 1 {
+		t.Fatalf("snapshots refused: %v, want 1", got)
+	}
+	// The new consumer delivers ev-1 and ev-2 again, and the windows
+	// count them from scratch.
+	ackedThrough(t, c.JS, 2)
+	if alertStored(c.JS, "third") {
+		t.Fatal("the window fired on two events")
+	}
+	publishTest(t, c.JS, "ev-3")
+	bustest.Eventually(t, "the third event fires the window", func() bool { return alertStored(c.JS, "third") })
+}
