@@ -29,6 +29,9 @@ type Report struct {
 	Crashes  int
 	// Ready are the restart-to-ready times of the killed routers.
 	Ready []time.Duration
+	// Stopped are SIGTERM → exit of the stopped routers (--graceful): a
+	// rolling update waits that long for each.
+	Stopped []time.Duration
 	// WorstDelay is the longest publish → first notification of any
 	// event; WorstEvent is its seq.
 	WorstDelay time.Duration
@@ -89,6 +92,9 @@ func (r *Report) Print(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "duplicates:                  %d (%.2f per crash, %d crashes)\n", r.Duplicates, perCrash, r.Crashes)
+	if len(r.Stopped) > 0 {
+		fmt.Fprintf(w, "SIGTERM to exit:             p50 %s, max %s\n", round(Quantile(r.Stopped, 0.5)), round(Quantile(r.Stopped, 1)))
+	}
 	fmt.Fprintf(w, "restart to ready:            p50 %s, max %s\n", round(Quantile(r.Ready, 0.5)), round(Quantile(r.Ready, 1)))
 	fmt.Fprintf(w, "worst publish→notification:  %s (event %d)\n", round(r.WorstDelay), r.WorstEvent)
 	if r.Outage > 0 {

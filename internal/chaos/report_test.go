@@ -55,6 +55,16 @@ func TestReportPrint(t *testing.T) {
 		WorstDelay: 1500 * time.Millisecond, WorstEvent: 3, Outage: 15 * time.Second, CollectorAccepted: 150, CollectorStored: 150}
 	var b strings.Builder
 	r.Print(&b)
+	if strings.Contains(b.String(), "SIGTERM") {
+		t.Errorf("a run of kills reports stops:\n%s", b.String())
+	}
+	stopped := r
+	stopped.Stopped = []time.Duration{2 * time.Second, 40 * time.Millisecond, 50 * time.Millisecond}
+	var sb strings.Builder
+	stopped.Print(&sb)
+	if want := "SIGTERM to exit:             p50 50ms, max 2s\n"; !strings.Contains(sb.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, sb.String())
+	}
 	lost := r
 	lost.Lost, lost.LostSeqs = 22, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21}
 	var lb strings.Builder

@@ -127,7 +127,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		k := rand.IntN(len(r.routers))
 		if o.Graceful {
+			began := time.Now()
 			r.routers[k].Stop(time.Minute)
+			rep.Stopped = append(rep.Stopped, time.Since(began))
 		} else {
 			r.routers[k].Kill()
 		}
