@@ -51,8 +51,9 @@ func (src Source) published(msg jetstream.Msg, md meta) (string, uint64) {
 // from each rule's horizon before now (or, when e was restored from a
 // snapshot holding the events through from, those after it); those after
 // acked (and after from), through delivered, for real (their alerts may
-// never have been published), sending their alerts to the outbox. It returns how many
-// events it read, in how many phases, and whether it sent alerts.
+// never have been published), sending their alerts to the outbox. It
+// returns how many events it read, in how many phases, and whether it
+// sent alerts.
 func (l *Lane) replay(ctx context.Context, e *correlate.Engine, now time.Time, from, acked, delivered uint64) (n, phases int, sent bool, err error) {
 	plan := rebuildPlan(e.Set(), now, l.cfg.LatestHorizon)
 	if from > 0 {

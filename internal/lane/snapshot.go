@@ -131,8 +131,8 @@ func (l *Lane) waitAcked(ctx context.Context, seq uint64, wait time.Duration) er
 
 // restoreSnapshot returns an engine restored from the lane's snapshot and
 // the stream sequence it holds events through, or nil when there is none
-// to use (then the caller replays in full). acked is the consumer's ack
-// floor now; st the source stream's info.
+// to use (then the caller replays in full). delivered is how far the
+// consumer has delivered now; st the source stream's info.
 func (l *Lane) restoreSnapshot(ctx context.Context, set *rule.Set, now time.Time, delivered uint64, st *jetstream.StreamInfo) (*correlate.Engine, uint64) {
 	if l.cfg.Snapshots == nil {
 		return nil, 0

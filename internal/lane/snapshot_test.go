@@ -396,8 +396,12 @@ func TestReleaseRightAfterARetake(t *testing.T) {
 	if seq := info.Metadata["seq"]; seq != "2" {
 		t.Fatalf("snapshot through seq %s, want 2", seq)
 	}
-	if st, err := c.JS.Stream(ctx, bus.StreamAlerts); err != nil || st.CachedInfo().State.Msgs != 2 {
-		t.Fatalf("alerts stored: %v (%v), want 2", st.CachedInfo().State.Msgs, err)
+	st, err := c.JS.Stream(ctx, bus.StreamAlerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := st.CachedInfo().State.Msgs; n != 2 {
+		t.Fatalf("alerts stored: %d, want 2", n)
 	}
 	last := startLane(t, c, set, time.Hour, slow)
 	if got := testutil.ToFloat64(last.snapshots.WithLabelValues("restored")); got != 1 {
